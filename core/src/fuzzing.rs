@@ -1,0 +1,114 @@
+//! Entry points shared by the fuzz targets and the corpus replay test.
+//!
+//! Each function takes arbitrary bytes and must never panic; the sequence
+//! targets also check invariants against a simple model.
+
+use crate::credential::KeyRing;
+use crate::signaling::messages::{ClientMsg, MAX_SIGNALING_FRAME, ServerMsg};
+use crate::signaling::{ActorProfile, ClientConfig, ClientTransmit, ServerConfig, SignalingClient, SignalingServer};
+use crate::time::{Duration, Instant};
+use crate::wire::{FrameDecoder, decode_message, encode_message};
+
+/// Decodes bytes as every envelope type; a message that decodes must re-encode
+/// to bytes that decode to the same value.
+pub fn decode_envelopes(data: &[u8]) {
+    if let Ok(msg) = decode_message::<ClientMsg>(data, MAX_SIGNALING_FRAME) {
+        let again = encode_message(&msg, usize::MAX).expect("a decoded message re-encodes");
+        assert_eq!(decode_message::<ClientMsg>(&again, usize::MAX).ok(), Some(msg));
+    }
+    if let Ok(msg) = decode_message::<ServerMsg>(data, MAX_SIGNALING_FRAME) {
+        let again = encode_message(&msg, usize::MAX).expect("a decoded message re-encodes");
+        assert_eq!(decode_message::<ServerMsg>(&again, usize::MAX).ok(), Some(msg));
+    }
+    let mut frames = FrameDecoder::new(4096);
+    frames.push(data);
+    for _ in 0..64 {
+        match frames.next_frame() {
+            Ok(Some(f)) => assert!(f.len() <= 4096),
+            Ok(None) | Err(_) => break,
+        }
+    }
+}
+
+/// Splits `data` into chunks: the first byte of each picks an operation.
+fn ops(data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        let (&op, tail) = rest.split_first()?;
+        let len = (tail.first().copied().unwrap_or(0) as usize).min(tail.len().saturating_sub(1));
+        let chunk = tail.get(1..1 + len).unwrap_or(&[]);
+        rest = tail.get(1 + len..).unwrap_or(&[]);
+        Some((op, chunk))
+    })
+}
+
+/// Drives a server with connects, frames, disconnects and timeouts; checks
+/// that queues stay within their bounds and nothing panics.
+pub fn server_sequence(data: &[u8]) {
+    let config = ServerConfig { max_connections: 4, max_queue_messages: 8, max_queue_bytes: 4096, ..Default::default() };
+    let mut server = SignalingServer::new(config, KeyRing::default());
+    let mut now = Instant::ZERO;
+    for (op, chunk) in ops(data) {
+        let conn = u64::from(op >> 4);
+        match op & 0x3 {
+            0 => {
+                let _ = server.handle_connect(now, conn);
+            }
+            1 => server.handle_frame(now, 1_000, conn, chunk),
+            2 => server.handle_disconnect(now, conn),
+            _ => {
+                now = now + Duration::from_secs(u64::from(chunk.first().copied().unwrap_or(1)));
+                server.handle_timeout(now);
+            }
+        }
+        while server.poll_close().is_some() {}
+        assert!(server.connection_count() <= config.max_connections);
+        assert!(server.queued_bytes() <= config.max_queue_bytes * config.max_connections);
+        if op & 0x4 != 0 {
+            while let Some(c) = server.poll_wakeup() {
+                while server.pop_outbound(c).is_some() {}
+            }
+        }
+    }
+}
+
+/// Drives a client with arbitrary server frames, connection events and
+/// timeouts; checks the pending table and output queues stay bounded.
+pub fn client_sequence(data: &[u8]) {
+    let config = ClientConfig { max_pending: 8, max_events: 64, max_transmits: 64, ..Default::default() };
+    let mut client = SignalingClient::new(config, 7, ActorProfile::default());
+    let actor: crate::ActrId = "1@1/fz:node:1".parse().expect("valid id");
+    let cred = crate::credential::Credential { key_id: 1, claims: vec![], signature: vec![] };
+    let mut now = Instant::ZERO;
+    client.set_identity(now, 1_000, actor, cred, 10_000);
+    let _ = client.start(now);
+    let mut conn = 0;
+    for (op, chunk) in ops(data) {
+        match op % 6 {
+            0 => client.handle_connected(now, conn),
+            1 => client.handle_frame(now, conn, chunk),
+            2 => client.handle_closed(now, conn),
+            3 => {
+                now = now + Duration::from_millis(u64::from(chunk.first().copied().unwrap_or(1)) * 100);
+                client.handle_timeout(now);
+            }
+            4 => {
+                let _ = client.request(now, crate::signaling::ClientRequest::Ping);
+            }
+            _ => {
+                let _ = client.request(now, crate::signaling::ClientRequest::Discover { manufacturer: None, limit: 5 });
+            }
+        }
+        while let Some(t) = client.poll_transmit() {
+            if let ClientTransmit::Connect { conn: c } = t {
+                conn = c;
+            }
+        }
+        let mut events = 0;
+        while client.poll_event().is_some() {
+            events += 1;
+        }
+        assert!(events <= config.max_events);
+        assert!(client.pending_requests() <= config.max_pending);
+    }
+}

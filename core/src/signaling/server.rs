@@ -1,0 +1,510 @@
+//! The signaling server state machine.
+//!
+//! # Drive loop
+//!
+//! 1. On a new socket call [`SignalingServer::handle_connect`]; if it refuses,
+//!    close the socket.
+//! 2. Feed every binary message to [`SignalingServer::handle_frame`] and report
+//!    the end of a socket with [`SignalingServer::handle_disconnect`].
+//! 3. After each input, drain [`SignalingServer::poll_close`] (close those
+//!    sockets) and [`SignalingServer::poll_wakeup`] (those connections have
+//!    output); a connection's writer takes its bytes with
+//!    [`SignalingServer::pop_outbound`] as fast as its socket allows.
+//! 4. Call [`SignalingServer::handle_timeout`] at [`SignalingServer::poll_timeout`].
+//!
+//! Every connection's outbound queue is bounded in messages and bytes; a
+//! client too slow to drain it is disconnected, so no client can grow the
+//! server's memory without bound.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::acl::{Caller, check_optional};
+use crate::credential::{Credential, KeyRing};
+use crate::error::{ActrError, ErrorReply};
+use crate::id::{ActrId, ActrType};
+use crate::signaling::messages::*;
+use crate::time::{Duration, Instant, UnixSecs};
+use crate::wire::{decode_message, encode_message};
+
+/// A server-side connection id, allocated by the driver.
+pub type ServerConnId = u64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub max_connections: usize,
+    pub max_queue_messages: usize,
+    pub max_queue_bytes: usize,
+    pub heartbeat_interval: Duration,
+    /// Silence after which a connection is dropped.
+    pub heartbeat_timeout: Duration,
+    /// Time a new socket has to say hello.
+    pub hello_timeout: Duration,
+    pub max_subscriptions: usize,
+    /// Malformed messages tolerated per connection before it is closed.
+    pub max_strikes: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10_000,
+            max_queue_messages: 512,
+            max_queue_bytes: 4 << 20,
+            heartbeat_interval: Duration::from_secs(30),
+            heartbeat_timeout: Duration::from_secs(75),
+            hello_timeout: Duration::from_secs(10),
+            max_subscriptions: 64,
+            max_strikes: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    HelloTimeout,
+    HeartbeatTimeout,
+    SlowConsumer,
+    Displaced,
+    Refused(String),
+    TooManyErrors,
+    Goodbye,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    pub connections_accepted: u64,
+    pub connections_refused: u64,
+    pub hellos_accepted: u64,
+    pub messages_received: u64,
+    pub malformed: u64,
+    pub auth_failures: u64,
+    pub forged_relays: u64,
+    pub relays_forwarded: u64,
+    pub slow_consumers: u64,
+    pub timeouts: u64,
+}
+
+#[derive(Debug)]
+struct Bound {
+    actor: ActrId,
+    profile: ActorProfile,
+    /// The credential last verified in full; equal bytes need only an expiry check.
+    verified: Credential,
+    expires_at: UnixSecs,
+}
+
+#[derive(Debug)]
+struct Conn {
+    bound: Option<Bound>,
+    opened: Instant,
+    last_rx: Instant,
+    queue: VecDeque<Vec<u8>>,
+    queued_bytes: usize,
+    subscriptions: BTreeSet<ActrType>,
+    strikes: u32,
+    closing: bool,
+}
+
+/// Registry of connected actors and the relay between them.
+#[derive(Debug)]
+pub struct SignalingServer {
+    config: ServerConfig,
+    ring: KeyRing,
+    conns: BTreeMap<ServerConnId, Conn>,
+    by_actor: BTreeMap<ActrId, ServerConnId>,
+    subscribers: BTreeMap<ActrType, BTreeSet<ServerConnId>>,
+    wakeups: BTreeSet<ServerConnId>,
+    closes: VecDeque<(ServerConnId, CloseReason)>,
+    stats: ServerStats,
+}
+
+fn err_reply(e: &ActrError) -> ErrorReply {
+    ErrorReply::from(e)
+}
+
+impl SignalingServer {
+    pub fn new(config: ServerConfig, ring: KeyRing) -> Self {
+        Self {
+            config,
+            ring,
+            conns: BTreeMap::new(),
+            by_actor: BTreeMap::new(),
+            subscribers: BTreeMap::new(),
+            wakeups: BTreeSet::new(),
+            closes: VecDeque::new(),
+            stats: ServerStats::default(),
+        }
+    }
+
+    pub fn stats(&self) -> ServerStats {
+        self.stats
+    }
+
+    pub fn key_ring_mut(&mut self) -> &mut KeyRing {
+        &mut self.ring
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Actors currently bound to a live connection.
+    pub fn online(&self) -> impl Iterator<Item = &ActrId> {
+        self.by_actor.keys()
+    }
+
+    /// Bytes waiting in all outbound queues.
+    pub fn queued_bytes(&self) -> usize {
+        self.conns.values().map(|c| c.queued_bytes).sum()
+    }
+
+    /// A new socket. Refused when the registry is full.
+    pub fn handle_connect(&mut self, now: Instant, conn: ServerConnId) -> Result<(), ActrError> {
+        if self.conns.len() >= self.config.max_connections || self.conns.contains_key(&conn) {
+            self.stats.connections_refused += 1;
+            return Err(ActrError::ResourceExhausted(format!("{} connections", self.config.max_connections)));
+        }
+        self.stats.connections_accepted += 1;
+        self.conns.insert(
+            conn,
+            Conn {
+                bound: None,
+                opened: now,
+                last_rx: now,
+                queue: VecDeque::new(),
+                queued_bytes: 0,
+                subscriptions: BTreeSet::new(),
+                strikes: 0,
+                closing: false,
+            },
+        );
+        Ok(())
+    }
+
+    /// The socket is gone; forget it and tell subscribers its actor is down.
+    pub fn handle_disconnect(&mut self, _now: Instant, conn: ServerConnId) {
+        let Some(c) = self.conns.remove(&conn) else { return };
+        self.wakeups.remove(&conn);
+        for ty in &c.subscriptions {
+            if let Some(set) = self.subscribers.get_mut(ty) {
+                set.remove(&conn);
+                if set.is_empty() {
+                    self.subscribers.remove(ty);
+                }
+            }
+        }
+        if let Some(b) = c.bound {
+            if self.by_actor.get(&b.actor) == Some(&conn) {
+                self.by_actor.remove(&b.actor);
+                self.announce(&b.actor, b.profile.acl.as_ref(), false);
+            }
+        }
+    }
+
+    /// One binary message from `conn`, at monotonic `now` and wall-clock `unix`.
+    pub fn handle_frame(&mut self, now: Instant, unix: UnixSecs, conn: ServerConnId, bytes: &[u8]) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.closing {
+            return;
+        }
+        c.last_rx = now;
+        self.stats.messages_received += 1;
+        let msg: ClientMsg = match decode_message(bytes, MAX_SIGNALING_FRAME) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.malformed += 1;
+                let e = ActrError::from(e);
+                self.strike(conn, &e);
+                return;
+            }
+        };
+        match msg {
+            ClientMsg::Hello { actor, credential, profile } => self.on_hello(unix, conn, actor, credential, profile),
+            ClientMsg::Signed { source, credential, body } => self.on_signed(unix, conn, source, credential, body),
+        }
+    }
+
+    /// Drops connections that said nothing for too long.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let mut expired = Vec::new();
+        for (&id, c) in &self.conns {
+            if c.closing {
+                continue;
+            }
+            if c.bound.is_none() && now >= c.opened + self.config.hello_timeout {
+                expired.push((id, CloseReason::HelloTimeout));
+            } else if now >= c.last_rx + self.config.heartbeat_timeout {
+                expired.push((id, CloseReason::HeartbeatTimeout));
+            }
+        }
+        for (id, reason) in expired {
+            self.stats.timeouts += 1;
+            self.close(id, reason);
+        }
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.conns
+            .values()
+            .filter(|c| !c.closing)
+            .map(|c| match c.bound {
+                None => c.opened + self.config.hello_timeout,
+                Some(_) => c.last_rx + self.config.heartbeat_timeout,
+            })
+            .min()
+    }
+
+    /// A connection whose writer should call [`SignalingServer::pop_outbound`].
+    pub fn poll_wakeup(&mut self) -> Option<ServerConnId> {
+        self.wakeups.pop_first()
+    }
+
+    pub fn pop_outbound(&mut self, conn: ServerConnId) -> Option<Vec<u8>> {
+        let c = self.conns.get_mut(&conn)?;
+        let bytes = c.queue.pop_front()?;
+        c.queued_bytes -= bytes.len();
+        Some(bytes)
+    }
+
+    /// A connection to close. Its queued messages are still delivered first
+    /// when the reason is a refusal, so the client learns why.
+    pub fn poll_close(&mut self) -> Option<(ServerConnId, CloseReason)> {
+        self.closes.pop_front()
+    }
+
+    fn on_hello(&mut self, unix: UnixSecs, conn: ServerConnId, actor: ActrId, credential: Credential, profile: ActorProfile) {
+        if self.conns.get(&conn).is_some_and(|c| c.bound.is_some()) {
+            let e = ActrError::InvalidArgument("hello on an already bound connection".into());
+            self.strike(conn, &e);
+            return;
+        }
+        let claims = match credential.verify(&self.ring, unix, Some(&actor)) {
+            Ok(c) => c,
+            Err(e) => {
+                self.stats.auth_failures += 1;
+                let e = ActrError::from(e);
+                self.send(conn, &ServerMsg::Error(err_reply(&e)));
+                self.close(conn, CloseReason::Refused(e.to_string()));
+                return;
+            }
+        };
+        if profile.ws_address.as_ref().is_some_and(|a| a.len() > 256) {
+            let e = ActrError::InvalidArgument("ws_address longer than 256 bytes".into());
+            self.send(conn, &ServerMsg::Error(err_reply(&e)));
+            self.close(conn, CloseReason::Refused(e.to_string()));
+            return;
+        }
+        if let Some(old) = self.by_actor.insert(actor.clone(), conn) {
+            if old != conn {
+                // The newest connection of an actor wins; the old one is closed.
+                if let Some(c) = self.conns.get_mut(&old) {
+                    c.bound = None;
+                }
+                self.close(old, CloseReason::Displaced);
+            }
+        }
+        let acl = profile.acl.clone();
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.bound = Some(Bound { actor: actor.clone(), profile, verified: credential, expires_at: claims.expires_at });
+        }
+        self.stats.hellos_accepted += 1;
+        let welcome = ServerMsg::Welcome { actor: actor.clone(), heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() };
+        self.send(conn, &welcome);
+        self.announce(&actor, acl.as_ref(), true);
+    }
+
+    fn on_signed(&mut self, unix: UnixSecs, conn: ServerConnId, source: ActrId, credential: Credential, body: ClientBody) {
+        let request_id = match &body {
+            ClientBody::Request { id, .. } => Some(*id),
+            ClientBody::Goodbye => None,
+        };
+        if let Err(e) = self.authenticate(unix, conn, &source, credential) {
+            let reply = match request_id {
+                Some(id) => ServerMsg::Reply { id, result: Err(err_reply(&e)) },
+                None => ServerMsg::Error(err_reply(&e)),
+            };
+            self.send(conn, &reply);
+            if !matches!(e, ActrError::Unauthenticated(_)) {
+                self.strike(conn, &ActrError::PermissionDenied("forged source".into()));
+            }
+            return;
+        }
+        match body {
+            ClientBody::Goodbye => self.close(conn, CloseReason::Goodbye),
+            ClientBody::Request { id, request } => {
+                let result = self.answer(conn, &source, request);
+                self.send(conn, &ServerMsg::Reply { id, result: result.map_err(|e| err_reply(&e)) });
+            }
+        }
+    }
+
+    /// Checks the credential (cached when unchanged) and that `source` is the
+    /// actor this connection is bound to.
+    fn authenticate(&mut self, unix: UnixSecs, conn: ServerConnId, source: &ActrId, credential: Credential) -> Result<(), ActrError> {
+        let Some(bound) = self.conns.get(&conn).and_then(|c| c.bound.as_ref()) else {
+            return Err(ActrError::Unauthenticated("say hello first".into()));
+        };
+        if *source != bound.actor {
+            self.stats.forged_relays += 1;
+            return Err(ActrError::PermissionDenied(format!("connection is bound to {}, not {source}", bound.actor)));
+        }
+        if credential == bound.verified {
+            if bound.expires_at <= unix {
+                self.stats.auth_failures += 1;
+                return Err(ActrError::Unauthenticated("credential expired".into()));
+            }
+            return Ok(());
+        }
+        match credential.verify(&self.ring, unix, Some(source)) {
+            Ok(claims) => {
+                if let Some(b) = self.conns.get_mut(&conn).and_then(|c| c.bound.as_mut()) {
+                    b.verified = credential;
+                    b.expires_at = claims.expires_at;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                self.stats.auth_failures += 1;
+                Err(e.into())
+            }
+        }
+    }
+
+    fn answer(&mut self, conn: ServerConnId, source: &ActrId, request: ClientRequest) -> Result<ServerReply, ActrError> {
+        match request {
+            ClientRequest::Ping => Ok(ServerReply::Pong),
+            ClientRequest::Discover { manufacturer, limit } => {
+                let limit = limit.clamp(1, MAX_QUERY_LIMIT) as usize;
+                let mut types = BTreeSet::new();
+                for (actor, &c) in &self.by_actor {
+                    if manufacturer.as_ref().is_some_and(|m| *m != actor.actr_type.manufacturer) {
+                        continue;
+                    }
+                    if self.visible(c, actor, source) {
+                        types.insert(actor.actr_type.clone());
+                    }
+                }
+                Ok(ServerReply::Discovered(types.into_iter().take(limit).collect()))
+            }
+            ClientRequest::RouteCandidates { target_type, limit } => {
+                let limit = limit.clamp(1, MAX_QUERY_LIMIT) as usize;
+                let mut found: Vec<Candidate> = self
+                    .by_actor
+                    .iter()
+                    .filter(|(a, _)| a.actr_type == target_type && *a != source)
+                    .filter(|(a, c)| self.visible(**c, a, source))
+                    .map(|(a, c)| Candidate { actor: a.clone(), ws_address: self.profile(*c).and_then(|p| p.ws_address.clone()) })
+                    .collect();
+                found.sort_by(|a, b| b.actor.serial.cmp(&a.actor.serial));
+                found.truncate(limit);
+                Ok(ServerReply::Candidates(found))
+            }
+            ClientRequest::Subscribe { target_type } => {
+                let c = self.conns.get_mut(&conn).ok_or_else(|| ActrError::Internal("connection vanished".into()))?;
+                if !c.subscriptions.contains(&target_type) && c.subscriptions.len() >= self.config.max_subscriptions {
+                    return Err(ActrError::ResourceExhausted(format!("{} subscriptions", self.config.max_subscriptions)));
+                }
+                c.subscriptions.insert(target_type.clone());
+                self.subscribers.entry(target_type).or_default().insert(conn);
+                Ok(ServerReply::Subscribed)
+            }
+            ClientRequest::Unsubscribe { target_type } => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.subscriptions.remove(&target_type);
+                }
+                if let Some(set) = self.subscribers.get_mut(&target_type) {
+                    set.remove(&conn);
+                    if set.is_empty() {
+                        self.subscribers.remove(&target_type);
+                    }
+                }
+                Ok(ServerReply::Unsubscribed)
+            }
+            ClientRequest::Relay { target, payload } => {
+                if payload.len() > MAX_RELAY_PAYLOAD {
+                    return Err(ActrError::InvalidArgument("relay payload too large".into()));
+                }
+                let target_conn = *self.by_actor.get(&target).ok_or_else(|| ActrError::NotFound(format!("{target} is not online")))?;
+                if !self.visible(target_conn, &target, source) {
+                    return Err(ActrError::PermissionDenied(format!("{source} may not reach {target}")));
+                }
+                self.stats.relays_forwarded += 1;
+                self.send(target_conn, &ServerMsg::Relay { source: source.clone(), payload });
+                Ok(ServerReply::Relayed)
+            }
+        }
+    }
+
+    fn profile(&self, conn: ServerConnId) -> Option<&ActorProfile> {
+        self.conns.get(&conn)?.bound.as_ref().map(|b| &b.profile)
+    }
+
+    /// Whether `viewer` may discover or reach `target` (bound on `target_conn`).
+    fn visible(&self, target_conn: ServerConnId, target: &ActrId, viewer: &ActrId) -> bool {
+        let acl = self.profile(target_conn).and_then(|p| p.acl.as_ref());
+        check_optional(acl, Caller::Remote(viewer), target.realm).is_allowed()
+    }
+
+    fn announce(&mut self, actor: &ActrId, acl: Option<&crate::acl::Acl>, up: bool) {
+        let Some(subs) = self.subscribers.get(&actor.actr_type) else { return };
+        let targets: Vec<ServerConnId> = subs
+            .iter()
+            .copied()
+            .filter(|s| {
+                let viewer = self.conns.get(s).and_then(|c| c.bound.as_ref()).map(|b| &b.actor);
+                viewer.is_some_and(|v| v != actor && check_optional(acl, Caller::Remote(v), actor.realm).is_allowed())
+            })
+            .collect();
+        for s in targets {
+            self.send(s, &ServerMsg::Presence { actor: actor.clone(), up });
+        }
+    }
+
+    fn strike(&mut self, conn: ServerConnId, e: &ActrError) {
+        self.send(conn, &ServerMsg::Error(err_reply(e)));
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        c.strikes += 1;
+        if c.strikes >= self.config.max_strikes {
+            self.close(conn, CloseReason::TooManyErrors);
+        }
+    }
+
+    fn send(&mut self, conn: ServerConnId, msg: &ServerMsg) {
+        let Ok(bytes) = encode_message(msg, MAX_SIGNALING_FRAME) else { return };
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.closing {
+            return;
+        }
+        if c.queue.len() >= self.config.max_queue_messages || c.queued_bytes + bytes.len() > self.config.max_queue_bytes {
+            self.stats.slow_consumers += 1;
+            self.close(conn, CloseReason::SlowConsumer);
+            return;
+        }
+        c.queued_bytes += bytes.len();
+        c.queue.push_back(bytes);
+        self.wakeups.insert(conn);
+    }
+
+    /// Marks a connection closing: it takes no more input or output, and the
+    /// driver closes the socket once its queue is flushed, then calls
+    /// [`SignalingServer::handle_disconnect`].
+    fn close(&mut self, conn: ServerConnId, reason: CloseReason) {
+        let Some(c) = self.conns.get_mut(&conn) else { return };
+        if c.closing {
+            return;
+        }
+        c.closing = true;
+        if reason == CloseReason::SlowConsumer {
+            c.queue.clear();
+            c.queued_bytes = 0;
+        }
+        let gone = c.bound.as_ref().map(|b| (b.actor.clone(), b.profile.acl.clone()));
+        self.closes.push_back((conn, reason));
+        if let Some((actor, acl)) = gone {
+            if self.by_actor.get(&actor) == Some(&conn) {
+                self.by_actor.remove(&actor);
+                self.announce(&actor, acl.as_ref(), false);
+            }
+        }
+    }
+}
