@@ -16,8 +16,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{ActrError, ErrorReply};
 use crate::credential::{Claims, Credential, KeyRing};
+use crate::error::{ActrError, ErrorReply};
 use crate::id::{ActrId, ActrType, Realm};
 use crate::time::UnixSecs;
 
@@ -101,7 +101,12 @@ pub struct AisConfig {
 
 impl Default for AisConfig {
     fn default() -> Self {
-        Self { credential_ttl_secs: 3600, renewal_token_ttl_secs: 86_400, heartbeat_interval_secs: 30, max_realms: 1024 }
+        Self {
+            credential_ttl_secs: 3600,
+            renewal_token_ttl_secs: 86_400,
+            heartbeat_interval_secs: 30,
+            max_realms: 1024,
+        }
     }
 }
 
@@ -351,12 +356,27 @@ mod tests {
         let a = ok(s.handle(1000, reg(1, None)));
         let mut other = a.actor.clone();
         other.serial += 100;
-        let forged = RenewRequest { actor: other, renewal_token: a.renewal_token.clone(), renewal_token_expires_at: a.renewal_token_expires_at };
+        let forged = RenewRequest {
+            actor: other,
+            renewal_token: a.renewal_token.clone(),
+            renewal_token_expires_at: a.renewal_token_expires_at,
+        };
         assert!(matches!(err(s.handle(1001, AisRequest::Renew(forged))), ActrError::Unauthenticated(_)));
-        let stretched = RenewRequest { actor: a.actor.clone(), renewal_token: a.renewal_token.clone(), renewal_token_expires_at: a.renewal_token_expires_at + 1 };
+        let stretched = RenewRequest {
+            actor: a.actor.clone(),
+            renewal_token: a.renewal_token.clone(),
+            renewal_token_expires_at: a.renewal_token_expires_at + 1,
+        };
         assert!(matches!(err(s.handle(1001, AisRequest::Renew(stretched))), ActrError::Unauthenticated(_)));
-        let late = RenewRequest { actor: a.actor, renewal_token: a.renewal_token, renewal_token_expires_at: a.renewal_token_expires_at };
-        assert!(matches!(err(s.handle(a.renewal_token_expires_at, AisRequest::Renew(late))), ActrError::Unauthenticated(_)));
+        let late = RenewRequest {
+            actor: a.actor,
+            renewal_token: a.renewal_token,
+            renewal_token_expires_at: a.renewal_token_expires_at,
+        };
+        assert!(matches!(
+            err(s.handle(a.renewal_token_expires_at, AisRequest::Renew(late))),
+            ActrError::Unauthenticated(_)
+        ));
     }
 
     #[test]
@@ -371,7 +391,10 @@ mod tests {
     fn invalid_type_and_realm_bounds() {
         let mut s = AisService::new([1; 32], 1, 1, AisConfig { max_realms: 1, ..Default::default() });
         s.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).unwrap();
-        assert!(matches!(s.upsert_realm(RealmConfig { realm: Realm(2), secret: None }), Err(ActrError::ResourceExhausted(_))));
+        assert!(matches!(
+            s.upsert_realm(RealmConfig { realm: Realm(2), secret: None }),
+            Err(ActrError::ResourceExhausted(_))
+        ));
         let bad = AisRequest::Register(RegisterRequest {
             actr_type: ActrType { manufacturer: "1x".into(), name: "y".into(), version: "1".into() },
             realm: Realm(1),

@@ -30,6 +30,15 @@ pub fn decode_envelopes(data: &[u8]) {
     }
 }
 
+/// The AIS key the server target trusts; seeds sign with it (see `examples/seed_corpus.rs`).
+pub const FUZZ_AIS_SEED: [u8; 32] = [5; 32];
+/// Wall-clock seconds the server target runs at.
+pub const FUZZ_UNIX: u64 = 1_000;
+
+fn fuzz_key_ring() -> KeyRing {
+    crate::ais::AisService::new(FUZZ_AIS_SEED, 1, 1, crate::ais::AisConfig::default()).key_ring()
+}
+
 /// Splits `data` into chunks: the first byte of each picks an operation.
 fn ops(data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
     let mut rest = data;
@@ -45,8 +54,9 @@ fn ops(data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
 /// Drives a server with connects, frames, disconnects and timeouts; checks
 /// that queues stay within their bounds and nothing panics.
 pub fn server_sequence(data: &[u8]) {
-    let config = ServerConfig { max_connections: 4, max_queue_messages: 8, max_queue_bytes: 4096, ..Default::default() };
-    let mut server = SignalingServer::new(config, KeyRing::default());
+    let config =
+        ServerConfig { max_connections: 4, max_queue_messages: 8, max_queue_bytes: 4096, ..Default::default() };
+    let mut server = SignalingServer::new(config, fuzz_key_ring());
     let mut now = Instant::ZERO;
     for (op, chunk) in ops(data) {
         let conn = u64::from(op >> 4);
@@ -54,7 +64,7 @@ pub fn server_sequence(data: &[u8]) {
             0 => {
                 let _ = server.handle_connect(now, conn);
             }
-            1 => server.handle_frame(now, 1_000, conn, chunk),
+            1 => server.handle_frame(now, FUZZ_UNIX, conn, chunk),
             2 => server.handle_disconnect(now, conn),
             _ => {
                 now = now + Duration::from_secs(u64::from(chunk.first().copied().unwrap_or(1)));

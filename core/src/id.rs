@@ -195,7 +195,10 @@ mod tests {
         assert_eq!("a:b".parse::<ActrType>(), Err(ParseIdError::SegmentCount(2)));
         assert_eq!("a:b:c:d".parse::<ActrType>(), Err(ParseIdError::SegmentCount(4)));
         assert_eq!("acme:echo:".parse::<ActrType>(), Err(ParseIdError::InvalidVersion));
-        assert!(matches!("1acme:echo:1".parse::<ActrType>(), Err(ParseIdError::InvalidName { field: "manufacturer", .. })));
+        assert!(matches!(
+            "1acme:echo:1".parse::<ActrType>(),
+            Err(ParseIdError::InvalidName { field: "manufacturer", .. })
+        ));
         assert!(matches!("acme:echo-:1".parse::<ActrType>(), Err(ParseIdError::InvalidName { field: "name", .. })));
         assert!(matches!("acme:e cho:1".parse::<ActrType>(), Err(ParseIdError::InvalidName { .. })));
         let long = "a".repeat(33);
@@ -209,7 +212,10 @@ mod tests {
         assert_eq!("XYZ@1/a:b:1".parse::<ActrId>(), Err(ParseIdError::Serial("XYZ".into())));
         assert_eq!("1@-1/a:b:1".parse::<ActrId>(), Err(ParseIdError::Realm("-1".into())));
         assert_eq!("1@99999999999/a:b:1".parse::<ActrId>(), Err(ParseIdError::Realm("99999999999".into())));
-        assert_eq!("11111111111111111@1/a:b:1".parse::<ActrId>(), Err(ParseIdError::Serial("11111111111111111".into())));
+        assert_eq!(
+            "11111111111111111@1/a:b:1".parse::<ActrId>(),
+            Err(ParseIdError::Serial("11111111111111111".into()))
+        );
         assert_eq!("1@1/a:b".parse::<ActrId>(), Err(ParseIdError::SegmentCount(2)));
     }
 

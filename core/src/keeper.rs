@@ -229,7 +229,12 @@ mod tests {
     use crate::id::Realm;
 
     fn template() -> RegisterRequest {
-        RegisterRequest { actr_type: "acme:echo:1".parse().unwrap(), realm: Realm(1), realm_secret: None, auth: RegisterAuth::Linked }
+        RegisterRequest {
+            actr_type: "acme:echo:1".parse().unwrap(),
+            realm: Realm(1),
+            realm_secret: None,
+            auth: RegisterAuth::Linked,
+        }
     }
 
     fn ais() -> AisService {

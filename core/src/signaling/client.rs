@@ -94,14 +94,31 @@ pub enum DisconnectReason {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SignalingEvent {
-    ConnectStart { attempt: u32 },
-    Connected { actor: ActrId },
-    Disconnected { reason: DisconnectReason },
+    ConnectStart {
+        attempt: u32,
+    },
+    Connected {
+        actor: ActrId,
+    },
+    Disconnected {
+        reason: DisconnectReason,
+    },
     /// Reconnect attempts ran out; a new cycle starts after the cooldown.
-    GaveUp { cooldown: Duration },
-    Reply { id: RequestId, result: Result<ServerReply, ActrError> },
-    Relay { source: ActrId, payload: Vec<u8> },
-    Presence { actor: ActrId, up: bool },
+    GaveUp {
+        cooldown: Duration,
+    },
+    Reply {
+        id: RequestId,
+        result: Result<ServerReply, ActrError>,
+    },
+    Relay {
+        source: ActrId,
+        payload: Vec<u8>,
+    },
+    Presence {
+        actor: ActrId,
+        up: bool,
+    },
     /// The credential is refused or about to expire: renew it and call
     /// [`SignalingClient::set_identity`]. Queued requests wait meanwhile.
     CredentialNeeded,
@@ -222,7 +239,14 @@ impl SignalingClient {
 
     /// Installs or replaces the identity. `expires_at` is the credential's
     /// expiry in Unix seconds and `unix` the wall clock at `now`.
-    pub fn set_identity(&mut self, now: Instant, unix: UnixSecs, actor: ActrId, credential: Credential, expires_at: UnixSecs) {
+    pub fn set_identity(
+        &mut self,
+        now: Instant,
+        unix: UnixSecs,
+        actor: ActrId,
+        credential: Credential,
+        expires_at: UnixSecs,
+    ) {
         let expires = now + Duration::from_secs(expires_at.saturating_sub(unix));
         let changed_actor = self.identity.as_ref().is_some_and(|i| i.actor != actor);
         self.identity = Some(Identity { actor, credential });
@@ -299,7 +323,10 @@ impl SignalingClient {
             }
         }
         if self.pending_requests() >= self.config.max_pending {
-            return Err(ActrError::ResourceExhausted(format!("{} signaling requests pending", self.config.max_pending)));
+            return Err(ActrError::ResourceExhausted(format!(
+                "{} signaling requests pending",
+                self.config.max_pending
+            )));
         }
         Ok(self.enqueue(now, request, false))
     }
@@ -363,7 +390,9 @@ impl SignalingClient {
         };
         self.stats.messages_received += 1;
         match msg {
-            ServerMsg::Welcome { actor, heartbeat_interval_ms } => self.on_welcome(now, conn, actor, heartbeat_interval_ms),
+            ServerMsg::Welcome { actor, heartbeat_interval_ms } => {
+                self.on_welcome(now, conn, actor, heartbeat_interval_ms)
+            }
             ServerMsg::Reply { id, result } => self.on_reply(now, id, result.map_err(ActrError::from)),
             ServerMsg::Relay { source, payload } => self.push_event(SignalingEvent::Relay { source, payload }),
             ServerMsg::Presence { actor, up } => self.push_event(SignalingEvent::Presence { actor, up }),
@@ -379,7 +408,11 @@ impl SignalingClient {
                     if let Some(conn) = self.current_conn() {
                         self.transmits.push_back(ClientTransmit::Close { conn });
                         self.stats.errors += 1;
-                        self.disconnected(now, DisconnectReason::ConnectionFailed("no welcome before the deadline".into()), true);
+                        self.disconnected(
+                            now,
+                            DisconnectReason::ConnectionFailed("no welcome before the deadline".into()),
+                            true,
+                        );
                     }
                 }
                 Timer::Heartbeat => {
@@ -500,7 +533,8 @@ impl SignalingClient {
             return;
         }
         let Some(id) = self.identity.clone() else { return };
-        let due: Vec<RequestId> = self.pending.iter().filter(|(_, p)| p.sent_on != Some(conn)).map(|(k, _)| *k).collect();
+        let due: Vec<RequestId> =
+            self.pending.iter().filter(|(_, p)| p.sent_on != Some(conn)).map(|(k, _)| *k).collect();
         for rid in due {
             let Some(p) = self.pending.get_mut(&rid) else { continue };
             p.sent_on = Some(conn);

@@ -36,7 +36,10 @@ pub enum ClientMsg {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ClientBody {
-    Request { id: u64, request: ClientRequest },
+    Request {
+        id: u64,
+        request: ClientRequest,
+    },
     /// Leaving for good: the server forgets the actor at once.
     Goodbye,
 }
@@ -45,23 +48,48 @@ pub enum ClientBody {
 pub enum ClientRequest {
     Ping,
     /// Types visible to the caller, optionally of one manufacturer.
-    Discover { manufacturer: Option<String>, limit: u32 },
+    Discover {
+        manufacturer: Option<String>,
+        limit: u32,
+    },
     /// Live instances of one type the caller may reach, newest first.
-    RouteCandidates { target_type: ActrType, limit: u32 },
-    Subscribe { target_type: ActrType },
-    Unsubscribe { target_type: ActrType },
+    RouteCandidates {
+        target_type: ActrType,
+        limit: u32,
+    },
+    Subscribe {
+        target_type: ActrType,
+    },
+    Unsubscribe {
+        target_type: ActrType,
+    },
     /// Opaque bytes for another actor (SDP and ICE in step 2).
-    Relay { target: ActrId, payload: Vec<u8> },
+    Relay {
+        target: ActrId,
+        payload: Vec<u8>,
+    },
 }
 
 /// Server to client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ServerMsg {
     /// Hello accepted: send a ping at least every `heartbeat_interval_ms`.
-    Welcome { actor: ActrId, heartbeat_interval_ms: u64 },
-    Reply { id: u64, result: Result<ServerReply, ErrorReply> },
-    Relay { source: ActrId, payload: Vec<u8> },
-    Presence { actor: ActrId, up: bool },
+    Welcome {
+        actor: ActrId,
+        heartbeat_interval_ms: u64,
+    },
+    Reply {
+        id: u64,
+        result: Result<ServerReply, ErrorReply>,
+    },
+    Relay {
+        source: ActrId,
+        payload: Vec<u8>,
+    },
+    Presence {
+        actor: ActrId,
+        up: bool,
+    },
     /// An error not tied to a request (a refused hello, a malformed frame).
     Error(ErrorReply),
 }

@@ -8,6 +8,8 @@ pub mod client;
 pub mod messages;
 pub mod server;
 
-pub use client::{ClientConfig, ClientTransmit, ConnId, DisconnectReason, RequestId, SignalingClient, SignalingEvent, SignalingStats};
+pub use client::{
+    ClientConfig, ClientTransmit, ConnId, DisconnectReason, RequestId, SignalingClient, SignalingEvent, SignalingStats,
+};
 pub use messages::{ActorProfile, Candidate, ClientBody, ClientMsg, ClientRequest, ServerMsg, ServerReply, is_offerer};
 pub use server::{CloseReason, ServerConfig, ServerStats, SignalingServer};

@@ -272,7 +272,14 @@ impl SignalingServer {
         self.closes.pop_front()
     }
 
-    fn on_hello(&mut self, unix: UnixSecs, conn: ServerConnId, actor: ActrId, credential: Credential, profile: ActorProfile) {
+    fn on_hello(
+        &mut self,
+        unix: UnixSecs,
+        conn: ServerConnId,
+        actor: ActrId,
+        credential: Credential,
+        profile: ActorProfile,
+    ) {
         if self.conns.get(&conn).is_some_and(|c| c.bound.is_some()) {
             let e = ActrError::InvalidArgument("hello on an already bound connection".into());
             self.strike(conn, &e);
@@ -305,15 +312,26 @@ impl SignalingServer {
         }
         let acl = profile.acl.clone();
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.bound = Some(Bound { actor: actor.clone(), profile, verified: credential, expires_at: claims.expires_at });
+            c.bound =
+                Some(Bound { actor: actor.clone(), profile, verified: credential, expires_at: claims.expires_at });
         }
         self.stats.hellos_accepted += 1;
-        let welcome = ServerMsg::Welcome { actor: actor.clone(), heartbeat_interval_ms: self.config.heartbeat_interval.as_millis() };
+        let welcome = ServerMsg::Welcome {
+            actor: actor.clone(),
+            heartbeat_interval_ms: self.config.heartbeat_interval.as_millis(),
+        };
         self.send(conn, &welcome);
         self.announce(&actor, acl.as_ref(), true);
     }
 
-    fn on_signed(&mut self, unix: UnixSecs, conn: ServerConnId, source: ActrId, credential: Credential, body: ClientBody) {
+    fn on_signed(
+        &mut self,
+        unix: UnixSecs,
+        conn: ServerConnId,
+        source: ActrId,
+        credential: Credential,
+        body: ClientBody,
+    ) {
         let request_id = match &body {
             ClientBody::Request { id, .. } => Some(*id),
             ClientBody::Goodbye => None,
@@ -325,7 +343,8 @@ impl SignalingServer {
             };
             self.send(conn, &reply);
             if !matches!(e, ActrError::Unauthenticated(_)) {
-                self.strike(conn, &ActrError::PermissionDenied("forged source".into()));
+                // The reply above already told the client why; just count it.
+                self.count_strike(conn);
             }
             return;
         }
@@ -340,7 +359,13 @@ impl SignalingServer {
 
     /// Checks the credential (cached when unchanged) and that `source` is the
     /// actor this connection is bound to.
-    fn authenticate(&mut self, unix: UnixSecs, conn: ServerConnId, source: &ActrId, credential: Credential) -> Result<(), ActrError> {
+    fn authenticate(
+        &mut self,
+        unix: UnixSecs,
+        conn: ServerConnId,
+        source: &ActrId,
+        credential: Credential,
+    ) -> Result<(), ActrError> {
         let Some(bound) = self.conns.get(&conn).and_then(|c| c.bound.as_ref()) else {
             return Err(ActrError::Unauthenticated("say hello first".into()));
         };
@@ -370,7 +395,12 @@ impl SignalingServer {
         }
     }
 
-    fn answer(&mut self, conn: ServerConnId, source: &ActrId, request: ClientRequest) -> Result<ServerReply, ActrError> {
+    fn answer(
+        &mut self,
+        conn: ServerConnId,
+        source: &ActrId,
+        request: ClientRequest,
+    ) -> Result<ServerReply, ActrError> {
         match request {
             ClientRequest::Ping => Ok(ServerReply::Pong),
             ClientRequest::Discover { manufacturer, limit } => {
@@ -393,7 +423,10 @@ impl SignalingServer {
                     .iter()
                     .filter(|(a, _)| a.actr_type == target_type && *a != source)
                     .filter(|(a, c)| self.visible(**c, a, source))
-                    .map(|(a, c)| Candidate { actor: a.clone(), ws_address: self.profile(*c).and_then(|p| p.ws_address.clone()) })
+                    .map(|(a, c)| Candidate {
+                        actor: a.clone(),
+                        ws_address: self.profile(*c).and_then(|p| p.ws_address.clone()),
+                    })
                     .collect();
                 found.sort_by(|a, b| b.actor.serial.cmp(&a.actor.serial));
                 found.truncate(limit);
@@ -402,7 +435,10 @@ impl SignalingServer {
             ClientRequest::Subscribe { target_type } => {
                 let c = self.conns.get_mut(&conn).ok_or_else(|| ActrError::Internal("connection vanished".into()))?;
                 if !c.subscriptions.contains(&target_type) && c.subscriptions.len() >= self.config.max_subscriptions {
-                    return Err(ActrError::ResourceExhausted(format!("{} subscriptions", self.config.max_subscriptions)));
+                    return Err(ActrError::ResourceExhausted(format!(
+                        "{} subscriptions",
+                        self.config.max_subscriptions
+                    )));
                 }
                 c.subscriptions.insert(target_type.clone());
                 self.subscribers.entry(target_type).or_default().insert(conn);
@@ -424,7 +460,10 @@ impl SignalingServer {
                 if payload.len() > MAX_RELAY_PAYLOAD {
                     return Err(ActrError::InvalidArgument("relay payload too large".into()));
                 }
-                let target_conn = *self.by_actor.get(&target).ok_or_else(|| ActrError::NotFound(format!("{target} is not online")))?;
+                let target_conn = *self
+                    .by_actor
+                    .get(&target)
+                    .ok_or_else(|| ActrError::NotFound(format!("{target} is not online")))?;
                 if !self.visible(target_conn, &target, source) {
                     return Err(ActrError::PermissionDenied(format!("{source} may not reach {target}")));
                 }
@@ -462,6 +501,11 @@ impl SignalingServer {
 
     fn strike(&mut self, conn: ServerConnId, e: &ActrError) {
         self.send(conn, &ServerMsg::Error(err_reply(e)));
+        self.count_strike(conn);
+    }
+
+    /// Counts a protocol violation; too many close the connection.
+    fn count_strike(&mut self, conn: ServerConnId) {
         let Some(c) = self.conns.get_mut(&conn) else { return };
         c.strikes += 1;
         if c.strikes >= self.config.max_strikes {
@@ -475,7 +519,8 @@ impl SignalingServer {
         if c.closing {
             return;
         }
-        if c.queue.len() >= self.config.max_queue_messages || c.queued_bytes + bytes.len() > self.config.max_queue_bytes {
+        if c.queue.len() >= self.config.max_queue_messages || c.queued_bytes + bytes.len() > self.config.max_queue_bytes
+        {
             self.stats.slow_consumers += 1;
             self.close(conn, CloseReason::SlowConsumer);
             return;

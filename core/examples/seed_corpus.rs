@@ -1,0 +1,82 @@
+//! Writes seed inputs for the fuzz targets into `fuzz/corpus/<target>/`.
+//!
+//! Run from the workspace root: `cargo run -p actr-core --example seed_corpus`.
+
+use std::fs;
+use std::path::Path;
+
+use actr_core::ais::{AisConfig, AisReply, AisRequest, AisService, RealmConfig, RegisterAuth, RegisterRequest};
+use actr_core::credential::Credential;
+use actr_core::fuzzing::{FUZZ_AIS_SEED, FUZZ_UNIX};
+use actr_core::signaling::messages::*;
+use actr_core::wire::{WIRE_VERSION, encode_message};
+use actr_core::{ActrId, Realm};
+
+fn write(target: &str, name: &str, bytes: &[u8]) {
+    let dir = Path::new("fuzz/corpus").join(target);
+    fs::create_dir_all(&dir).expect("create corpus dir");
+    fs::write(dir.join(name), bytes).expect("write seed");
+}
+
+/// One operation for the sequence targets: op byte, length, payload.
+fn op(out: &mut Vec<u8>, op: u8, payload: &[u8]) {
+    let len = payload.len().min(255);
+    out.push(op);
+    out.push(len as u8);
+    out.extend_from_slice(&payload[..len]);
+}
+
+fn main() {
+    let mut ais = AisService::new(FUZZ_AIS_SEED, 1, 1, AisConfig::default());
+    ais.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).expect("realm");
+    let request = RegisterRequest {
+        actr_type: "fz:node:1".parse().expect("type"),
+        realm: Realm(1),
+        realm_secret: None,
+        auth: RegisterAuth::Linked,
+    };
+    let AisReply::Registered(ok) = ais.handle(FUZZ_UNIX, AisRequest::Register(request)) else {
+        panic!("registration failed")
+    };
+    let actor: ActrId = ok.actor;
+    let credential: Credential = ok.credential;
+    let hello =
+        ClientMsg::Hello { actor: actor.clone(), credential: credential.clone(), profile: ActorProfile::default() };
+    let signed = |request| ClientMsg::Signed {
+        source: actor.clone(),
+        credential: credential.clone(),
+        body: ClientBody::Request { id: 1, request },
+    };
+    let client_msgs = [
+        hello,
+        signed(ClientRequest::Ping),
+        signed(ClientRequest::Discover { manufacturer: Some("fz".into()), limit: 4 }),
+        signed(ClientRequest::Relay { target: actor.clone(), payload: vec![9; 40] }),
+    ];
+    let server_msgs = [
+        ServerMsg::Welcome { actor: actor.clone(), heartbeat_interval_ms: 1000 },
+        ServerMsg::Reply { id: 1, result: Ok(ServerReply::Pong) },
+        ServerMsg::Presence { actor: actor.clone(), up: true },
+    ];
+    for (i, m) in client_msgs.iter().enumerate() {
+        let bytes = encode_message(m, usize::MAX).expect("encode");
+        write("envelope_decode", &format!("client-{i}"), &bytes);
+        let mut seq = Vec::new();
+        op(&mut seq, 0x10, &[]);
+        op(&mut seq, 0x15, &bytes);
+        op(&mut seq, 0x13, &[30]);
+        write("server_sequence", &format!("seq-{i}"), &seq);
+    }
+    for (i, m) in server_msgs.iter().enumerate() {
+        let bytes = encode_message(m, usize::MAX).expect("encode");
+        write("envelope_decode", &format!("server-{i}"), &bytes);
+        let mut seq = Vec::new();
+        op(&mut seq, 0, &[]);
+        op(&mut seq, 1, &bytes);
+        op(&mut seq, 4, &[]);
+        op(&mut seq, 3, &[200]);
+        write("client_sequence", &format!("seq-{i}"), &seq);
+    }
+    write("envelope_decode", "bad-version", &[WIRE_VERSION + 1, 0, 0]);
+    write("envelope_decode", "empty", &[]);
+}

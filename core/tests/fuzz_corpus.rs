@@ -1,0 +1,33 @@
+//! Replays every file under `fuzz/corpus/<target>/` through the function the
+//! fuzz target calls, so the normal test run covers what fuzzing found.
+
+use std::fs;
+use std::path::PathBuf;
+
+fn replay(target: &str, run: fn(&[u8])) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus").join(target);
+    let entries = fs::read_dir(&dir).unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()));
+    let mut count = 0;
+    for entry in entries {
+        let path = entry.expect("corpus entry").path();
+        let data = fs::read(&path).expect("read corpus file");
+        run(&data);
+        count += 1;
+    }
+    assert!(count > 0, "corpus {target} is empty");
+}
+
+#[test]
+fn envelope_decode_corpus() {
+    replay("envelope_decode", actr_core::fuzzing::decode_envelopes);
+}
+
+#[test]
+fn server_sequence_corpus() {
+    replay("server_sequence", actr_core::fuzzing::server_sequence);
+}
+
+#[test]
+fn client_sequence_corpus() {
+    replay("client_sequence", actr_core::fuzzing::client_sequence);
+}

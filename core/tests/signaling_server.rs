@@ -1,0 +1,295 @@
+//! The signaling server state machine driven directly, one rule per test.
+
+use actr_core::acl::{Acl, RealmSelector};
+use actr_core::ais::{
+    AisConfig, AisReply, AisRequest, AisService, RealmConfig, RegisterAuth, RegisterOk, RegisterRequest,
+};
+use actr_core::signaling::messages::*;
+use actr_core::signaling::{CloseReason, ServerConfig, SignalingServer};
+use actr_core::wire::{decode_message, encode_message};
+use actr_core::{ActrError, Duration, Instant, Realm};
+
+const UNIX: u64 = 10_000;
+
+struct World {
+    ais: AisService,
+    server: SignalingServer,
+}
+
+fn world(config: ServerConfig) -> World {
+    let mut ais = AisService::new([1; 32], 1, 1, AisConfig::default());
+    for r in [1, 2] {
+        ais.upsert_realm(RealmConfig { realm: Realm(r), secret: None }).unwrap();
+    }
+    let server = SignalingServer::new(config, ais.key_ring());
+    World { ais, server }
+}
+
+impl World {
+    fn register(&mut self, ty: &str, realm: u32) -> RegisterOk {
+        let req = RegisterRequest {
+            actr_type: ty.parse().unwrap(),
+            realm: Realm(realm),
+            realm_secret: None,
+            auth: RegisterAuth::Linked,
+        };
+        match self.ais.handle(UNIX, AisRequest::Register(req)) {
+            AisReply::Registered(ok) => ok,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn connect(&mut self, conn: u64, who: &RegisterOk, acl: Option<Acl>) {
+        self.server.handle_connect(Instant::ZERO, conn).unwrap();
+        let profile = ActorProfile { acl, ..Default::default() };
+        self.send(conn, &ClientMsg::Hello { actor: who.actor.clone(), credential: who.credential.clone(), profile });
+        assert!(matches!(self.recv(conn).as_slice(), [ServerMsg::Welcome { .. }]));
+    }
+
+    fn send(&mut self, conn: u64, msg: &ClientMsg) {
+        let bytes = encode_message(msg, MAX_SIGNALING_FRAME).unwrap();
+        self.server.handle_frame(Instant::ZERO, UNIX, conn, &bytes);
+    }
+
+    fn request(
+        &mut self,
+        conn: u64,
+        who: &RegisterOk,
+        id: u64,
+        request: ClientRequest,
+    ) -> Result<ServerReply, ActrError> {
+        let msg = ClientMsg::Signed {
+            source: who.actor.clone(),
+            credential: who.credential.clone(),
+            body: ClientBody::Request { id, request },
+        };
+        self.send(conn, &msg);
+        let replies = self.recv(conn);
+        match replies.as_slice() {
+            [ServerMsg::Reply { id: got, result }] if *got == id => result.clone().map_err(ActrError::from),
+            other => panic!("expected one reply, got {other:?}"),
+        }
+    }
+
+    fn recv(&mut self, conn: u64) -> Vec<ServerMsg> {
+        let mut out = Vec::new();
+        while let Some(bytes) = self.server.pop_outbound(conn) {
+            out.push(decode_message(&bytes, MAX_SIGNALING_FRAME).unwrap());
+        }
+        out
+    }
+}
+
+#[test]
+fn discovery_and_route_candidates_follow_acl() {
+    let mut w = world(ServerConfig::default());
+    let echo = w.register("acme:echo:1", 1);
+    let caller = w.register("acme:caller:1", 1);
+    let stranger = w.register("acme:caller:1", 2);
+    let private = w.register("acme:vault:1", 1);
+    w.connect(1, &echo, None);
+    w.connect(2, &caller, None);
+    w.connect(3, &stranger, None);
+    let only_ops = Acl::default().allow("acme:ops:1".parse().unwrap(), RealmSelector::Own);
+    w.connect(4, &private, Some(only_ops));
+
+    let found = w.request(2, &caller, 1, ClientRequest::Discover { manufacturer: None, limit: 10 }).unwrap();
+    let ServerReply::Discovered(types) = found else { panic!() };
+    let names: Vec<String> = types.iter().map(|t| t.name.clone()).collect();
+    assert!(names.contains(&"echo".to_string()));
+    assert!(!names.contains(&"vault".to_string()), "ACL hides the vault: {names:?}");
+
+    let route = ClientRequest::RouteCandidates { target_type: "acme:echo:1".parse().unwrap(), limit: 5 };
+    let ServerReply::Candidates(c) = w.request(2, &caller, 2, route.clone()).unwrap() else { panic!() };
+    assert_eq!(c.iter().map(|c| &c.actor).collect::<Vec<_>>(), vec![&echo.actor]);
+    // Without an ACL an actor is visible to its own realm only.
+    let ServerReply::Candidates(c) = w.request(3, &stranger, 3, route).unwrap() else { panic!() };
+    assert!(c.is_empty());
+}
+
+#[test]
+fn forged_source_is_refused_and_nothing_is_relayed() {
+    let mut w = world(ServerConfig::default());
+    let alice = w.register("acme:a:1", 1);
+    let bob = w.register("acme:b:1", 1);
+    let mallory = w.register("acme:m:1", 1);
+    w.connect(1, &alice, None);
+    w.connect(2, &bob, None);
+    w.connect(3, &mallory, None);
+    // Mallory claims to be Alice but holds only her own credential.
+    let forged = ClientMsg::Signed {
+        source: alice.actor.clone(),
+        credential: mallory.credential.clone(),
+        body: ClientBody::Request {
+            id: 9,
+            request: ClientRequest::Relay { target: bob.actor.clone(), payload: vec![1] },
+        },
+    };
+    w.send(3, &forged);
+    match w.recv(3).as_slice() {
+        [ServerMsg::Reply { id: 9, result: Err(e) }] => assert_eq!(e.code, 10004),
+        other => panic!("{other:?}"),
+    }
+    assert!(w.recv(2).is_empty(), "bob received nothing");
+    assert_eq!(w.server.stats().forged_relays, 1);
+    // Using Alice's credential on Mallory's connection is refused as well.
+    let stolen = ClientMsg::Signed {
+        source: alice.actor.clone(),
+        credential: alice.credential.clone(),
+        body: ClientBody::Request {
+            id: 10,
+            request: ClientRequest::Relay { target: bob.actor.clone(), payload: vec![1] },
+        },
+    };
+    w.send(3, &stolen);
+    assert!(matches!(w.recv(3).as_slice(), [ServerMsg::Reply { id: 10, result: Err(e) }] if e.code == 10004));
+    assert!(w.recv(2).is_empty());
+    // A genuine relay still works.
+    assert_eq!(
+        w.request(1, &alice, 1, ClientRequest::Relay { target: bob.actor.clone(), payload: vec![7] }),
+        Ok(ServerReply::Relayed)
+    );
+    assert!(
+        matches!(w.recv(2).as_slice(), [ServerMsg::Relay { source, payload }] if *source == alice.actor && payload == &vec![7])
+    );
+}
+
+#[test]
+fn expired_or_foreign_credentials_are_refused() {
+    let mut w = world(ServerConfig::default());
+    let alice = w.register("acme:a:1", 1);
+    w.server.handle_connect(Instant::ZERO, 1).unwrap();
+    let hello = ClientMsg::Hello {
+        actor: alice.actor.clone(),
+        credential: alice.credential.clone(),
+        profile: ActorProfile::default(),
+    };
+    let bytes = encode_message(&hello, MAX_SIGNALING_FRAME).unwrap();
+    w.server.handle_frame(Instant::ZERO, alice.credential_expires_at, 1, &bytes);
+    assert!(matches!(w.recv(1).as_slice(), [ServerMsg::Error(e)] if e.code == 10012));
+    assert!(matches!(w.server.poll_close(), Some((1, CloseReason::Refused(_)))));
+
+    let mut other = AisService::new([2; 32], 1, 1, AisConfig::default());
+    other.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).unwrap();
+    let req = RegisterRequest {
+        actr_type: "acme:a:1".parse().unwrap(),
+        realm: Realm(1),
+        realm_secret: None,
+        auth: RegisterAuth::Linked,
+    };
+    let AisReply::Registered(foreign) = other.handle(UNIX, AisRequest::Register(req)) else { panic!() };
+    w.server.handle_connect(Instant::ZERO, 2).unwrap();
+    w.send(
+        2,
+        &ClientMsg::Hello {
+            actor: foreign.actor.clone(),
+            credential: foreign.credential,
+            profile: ActorProfile::default(),
+        },
+    );
+    assert!(matches!(w.recv(2).as_slice(), [ServerMsg::Error(e)] if e.code == 10012));
+}
+
+#[test]
+fn request_after_expiry_on_live_connection_is_unauthenticated() {
+    let mut w = world(ServerConfig::default());
+    let alice = w.register("acme:a:1", 1);
+    w.connect(1, &alice, None);
+    let ping = ClientMsg::Signed {
+        source: alice.actor.clone(),
+        credential: alice.credential.clone(),
+        body: ClientBody::Request { id: 1, request: ClientRequest::Ping },
+    };
+    let bytes = encode_message(&ping, MAX_SIGNALING_FRAME).unwrap();
+    w.server.handle_frame(Instant::ZERO, alice.credential_expires_at + 1, 1, &bytes);
+    assert!(matches!(w.recv(1).as_slice(), [ServerMsg::Reply { id: 1, result: Err(e) }] if e.code == 10012));
+}
+
+#[test]
+fn presence_up_and_down_reach_subscribers() {
+    let mut w = world(ServerConfig::default());
+    let watcher = w.register("acme:w:1", 1);
+    let echo = w.register("acme:echo:1", 1);
+    w.connect(1, &watcher, None);
+    let sub = ClientRequest::Subscribe { target_type: echo.actor.actr_type.clone() };
+    assert_eq!(w.request(1, &watcher, 1, sub), Ok(ServerReply::Subscribed));
+    w.connect(2, &echo, None);
+    assert!(matches!(w.recv(1).as_slice(), [ServerMsg::Presence { actor, up: true }] if *actor == echo.actor));
+    w.server.handle_disconnect(Instant::ZERO, 2);
+    assert!(matches!(w.recv(1).as_slice(), [ServerMsg::Presence { actor, up: false }] if *actor == echo.actor));
+}
+
+#[test]
+fn silent_connections_time_out() {
+    let config = ServerConfig::default();
+    let mut w = world(config);
+    let alice = w.register("acme:a:1", 1);
+    w.connect(1, &alice, None);
+    w.server.handle_connect(Instant::ZERO, 2).unwrap(); // never says hello
+    w.server.handle_timeout(Instant::ZERO + config.hello_timeout);
+    assert_eq!(w.server.poll_close(), Some((2, CloseReason::HelloTimeout)));
+    assert_eq!(w.server.poll_close(), None);
+    w.server.handle_timeout(Instant::ZERO + config.heartbeat_timeout);
+    assert_eq!(w.server.poll_close(), Some((1, CloseReason::HeartbeatTimeout)));
+    assert_eq!(w.server.online().count(), 0, "a closing connection is no longer a route");
+}
+
+#[test]
+fn slow_consumer_is_disconnected_and_memory_stays_bounded() {
+    let config = ServerConfig { max_queue_messages: 4, ..Default::default() };
+    let mut w = world(config);
+    let alice = w.register("acme:a:1", 1);
+    let bob = w.register("acme:b:1", 1);
+    w.connect(1, &alice, None);
+    w.connect(2, &bob, None);
+    for id in 0..10 {
+        let msg = ClientMsg::Signed {
+            source: alice.actor.clone(),
+            credential: alice.credential.clone(),
+            body: ClientBody::Request {
+                id,
+                request: ClientRequest::Relay { target: bob.actor.clone(), payload: vec![0; 1000] },
+            },
+        };
+        w.send(1, &msg);
+        let _ = w.recv(1);
+    }
+    assert_eq!(w.server.poll_close(), Some((2, CloseReason::SlowConsumer)));
+    assert!(w.server.queued_bytes() < 8_000);
+    assert_eq!(w.server.stats().slow_consumers, 1);
+}
+
+#[test]
+fn newer_connection_displaces_older() {
+    let mut w = world(ServerConfig::default());
+    let alice = w.register("acme:a:1", 1);
+    w.connect(1, &alice, None);
+    w.connect(2, &alice, None);
+    assert_eq!(w.server.poll_close(), Some((1, CloseReason::Displaced)));
+    assert_eq!(w.server.online().count(), 1);
+}
+
+#[test]
+fn garbage_gets_typed_errors_then_close_after_strikes() {
+    let config = ServerConfig::default();
+    let mut w = world(config);
+    w.server.handle_connect(Instant::ZERO, 1).unwrap();
+    w.server.handle_frame(Instant::ZERO, UNIX, 1, &[0xde, 0xad]);
+    assert!(matches!(w.recv(1).as_slice(), [ServerMsg::Error(e)] if e.code == 10005));
+    w.server.handle_frame(Instant::ZERO, UNIX, 1, &[1, 0xff, 0xff, 0xff]);
+    assert!(matches!(w.recv(1).as_slice(), [ServerMsg::Error(e)] if e.code == 10008));
+    for _ in 2..config.max_strikes {
+        w.server.handle_frame(Instant::ZERO, UNIX, 1, &[1, 0xff]);
+    }
+    assert_eq!(w.server.poll_close(), Some((1, CloseReason::TooManyErrors)));
+}
+
+#[test]
+fn connection_table_is_bounded() {
+    let mut w = world(ServerConfig { max_connections: 2, ..Default::default() });
+    w.server.handle_connect(Instant::ZERO, 1).unwrap();
+    w.server.handle_connect(Instant::ZERO, 2).unwrap();
+    assert!(matches!(w.server.handle_connect(Instant::ZERO, 3), Err(ActrError::ResourceExhausted(_))));
+    w.server.handle_disconnect(Instant::ZERO + Duration::from_secs(1), 1);
+    assert!(w.server.handle_connect(Instant::ZERO, 3).is_ok());
+}
