@@ -177,9 +177,8 @@ fn silence_from_server_disconnects_and_reconnects() {
     let mut c = client();
     let conn = welcome(&mut c, Instant::ZERO);
     let _ = events(&mut c);
-    let mut now = Instant::ZERO;
     for _ in 0..10 {
-        now = c.poll_timeout().unwrap();
+        let now = c.poll_timeout().unwrap();
         c.handle_timeout(now);
         if events(&mut c).contains(&SignalingEvent::Disconnected { reason: DisconnectReason::PongTimeout }) {
             // 2.5 heartbeat intervals of 10 s.

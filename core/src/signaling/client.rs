@@ -314,13 +314,13 @@ impl SignalingClient {
         if matches!(self.phase, Phase::Stopped) {
             return Err(ActrError::Unavailable("signaling client stopped".into()));
         }
-        if let ClientRequest::Relay { payload, .. } = &request {
-            if payload.len() > MAX_RELAY_PAYLOAD {
-                return Err(ActrError::InvalidArgument(format!(
-                    "relay payload of {} bytes exceeds {MAX_RELAY_PAYLOAD}",
-                    payload.len()
-                )));
-            }
+        if let ClientRequest::Relay { payload, .. } = &request
+            && payload.len() > MAX_RELAY_PAYLOAD
+        {
+            return Err(ActrError::InvalidArgument(format!(
+                "relay payload of {} bytes exceeds {MAX_RELAY_PAYLOAD}",
+                payload.len()
+            )));
         }
         if self.pending_requests() >= self.config.max_pending {
             return Err(ActrError::ResourceExhausted(format!(

@@ -193,11 +193,11 @@ impl SignalingServer {
                 }
             }
         }
-        if let Some(b) = c.bound {
-            if self.by_actor.get(&b.actor) == Some(&conn) {
-                self.by_actor.remove(&b.actor);
-                self.announce(&b.actor, b.profile.acl.as_ref(), false);
-            }
+        if let Some(b) = c.bound
+            && self.by_actor.get(&b.actor) == Some(&conn)
+        {
+            self.by_actor.remove(&b.actor);
+            self.announce(&b.actor, b.profile.acl.as_ref(), false);
         }
     }
 
@@ -301,14 +301,14 @@ impl SignalingServer {
             self.close(conn, CloseReason::Refused(e.to_string()));
             return;
         }
-        if let Some(old) = self.by_actor.insert(actor.clone(), conn) {
-            if old != conn {
-                // The newest connection of an actor wins; the old one is closed.
-                if let Some(c) = self.conns.get_mut(&old) {
-                    c.bound = None;
-                }
-                self.close(old, CloseReason::Displaced);
+        if let Some(old) = self.by_actor.insert(actor.clone(), conn)
+            && old != conn
+        {
+            // The newest connection of an actor wins; the old one is closed.
+            if let Some(c) = self.conns.get_mut(&old) {
+                c.bound = None;
             }
+            self.close(old, CloseReason::Displaced);
         }
         let acl = profile.acl.clone();
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -428,7 +428,7 @@ impl SignalingServer {
                         ws_address: self.profile(*c).and_then(|p| p.ws_address.clone()),
                     })
                     .collect();
-                found.sort_by(|a, b| b.actor.serial.cmp(&a.actor.serial));
+                found.sort_by_key(|c| std::cmp::Reverse(c.actor.serial));
                 found.truncate(limit);
                 Ok(ServerReply::Candidates(found))
             }
@@ -545,11 +545,11 @@ impl SignalingServer {
         }
         let gone = c.bound.as_ref().map(|b| (b.actor.clone(), b.profile.acl.clone()));
         self.closes.push_back((conn, reason));
-        if let Some((actor, acl)) = gone {
-            if self.by_actor.get(&actor) == Some(&conn) {
-                self.by_actor.remove(&actor);
-                self.announce(&actor, acl.as_ref(), false);
-            }
+        if let Some((actor, acl)) = gone
+            && self.by_actor.get(&actor) == Some(&conn)
+        {
+            self.by_actor.remove(&actor);
+            self.announce(&actor, acl.as_ref(), false);
         }
     }
 }
