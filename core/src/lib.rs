@@ -15,6 +15,7 @@
 //! - [`credential`], [`ais`], [`keeper`]: identity credentials, the identity
 //!   service, and the client that keeps a credential fresh.
 //! - [`signaling`]: discovery, presence and relay through the server.
+//! - [`transport`]: RPC envelopes, fragmentation, dedup, correlation, routes.
 
 pub mod acl;
 pub mod ais;
@@ -26,6 +27,7 @@ pub mod keeper;
 pub mod rng;
 pub mod signaling;
 pub mod time;
+pub mod transport;
 pub mod wire;
 
 #[doc(hidden)]

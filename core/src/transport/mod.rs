@@ -1,0 +1,15 @@
+//! Transport building blocks (step 2): the RPC envelope, fragmentation,
+//! receiver dedup, call correlation, lanes and the route table. Each is a
+//! small sans-IO piece; the node state machine composes them.
+
+pub mod correlation;
+pub mod dedup;
+pub mod envelope;
+pub mod fragment;
+pub mod route;
+
+pub use correlation::{Correlation, CorrelationStats, PendingCall};
+pub use dedup::{DedupCache, DedupConfig, DedupVerdict};
+pub use envelope::{Direction, RpcEnvelope, TraceContext};
+pub use fragment::{FragmentError, Fragmenter, Reassembler, ReassemblyConfig};
+pub use route::{LaneKind, PeerRoute, RetryPolicy, RouteDecision, RouteTable, SessionId, WireKind};
