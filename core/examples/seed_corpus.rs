@@ -79,4 +79,16 @@ fn main() {
     }
     write("envelope_decode", "bad-version", &[WIRE_VERSION + 1, 0, 0]);
     write("envelope_decode", "empty", &[]);
+    rpc_seeds();
+}
+
+/// Seeds for the RPC envelope target (called from `main`).
+fn rpc_seeds() {
+    use actr_core::transport::{RpcEnvelope, TraceContext};
+    let mut req = RpcEnvelope::request(1, "echo.Echo.Say", b"hello".to_vec(), 30_000);
+    req.trace = Some(TraceContext::root(1, 2, 3));
+    let resp = req.respond(Err(actr_core::ActrError::TimedOut));
+    for (name, env) in [("request", req), ("error-response", resp), ("tell", RpcEnvelope::tell(2, "x.Y.z", vec![]))] {
+        write("rpc_envelope_decode", name, &env.encode().expect("encode"));
+    }
 }

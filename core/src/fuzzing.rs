@@ -122,3 +122,58 @@ pub fn client_sequence(data: &[u8]) {
         assert!(client.pending_requests() <= config.max_pending);
     }
 }
+
+/// Decodes bytes as an RPC envelope; one that decodes re-encodes identically.
+pub fn rpc_envelope_decode(data: &[u8]) {
+    use crate::transport::RpcEnvelope;
+    if let Ok(env) = RpcEnvelope::decode(data) {
+        let again = env.encode().expect("a decoded envelope re-encodes");
+        assert_eq!(RpcEnvelope::decode(&again).ok(), Some(env));
+    }
+}
+
+/// Checks reassembly against a model: messages split by a [`Fragmenter`],
+/// delivered in an order, with duplicates and losses chosen by `data`, plus
+/// raw garbage fragments. Every message whose fragments all arrive comes out
+/// intact, nothing else comes out, and buffered bytes stay within the bound.
+pub fn reassembly_sequence(data: &[u8]) {
+    use crate::transport::{Fragmenter, ReassemblyConfig, Reassembler};
+    let Some((&sizes_seed, rest)) = data.split_first() else { return };
+    let config = ReassemblyConfig { max_message: 4096, max_partial: 4, max_buffered: 8192, timeout: Duration::from_secs(5) };
+    let mut fragmenter = Fragmenter::new(24, config.max_message).expect("valid sizes");
+    let mut reassembler = Reassembler::new(config);
+    let messages: Vec<Vec<u8>> =
+        (0..3u8).map(|m| (0..(usize::from(sizes_seed) * (usize::from(m) + 1)) % 200).map(|i| i as u8 ^ m).collect()).collect();
+    let mut frags: Vec<(usize, Vec<u8>)> = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        frags.extend(fragmenter.split(m).expect("fits").map(|f| (i, f)));
+    }
+    let mut delivered = vec![0usize; frags.len()];
+    let mut now = Instant::ZERO;
+    let mut out = Vec::new();
+    for (step, &b) in rest.iter().enumerate() {
+        if b == 0xff {
+            // Garbage fragment built from the following bytes.
+            let junk = rest.get(step + 1..(step + 12).min(rest.len())).unwrap_or(&[]);
+            let _ = reassembler.push(now, junk);
+            continue;
+        }
+        if b == 0xfe {
+            now = now + Duration::from_secs(6);
+            reassembler.handle_timeout(now);
+            continue;
+        }
+        let idx = usize::from(b) % frags.len().max(1);
+        if let Some((_, f)) = frags.get(idx) {
+            delivered[idx] += 1;
+            if let Ok(Some(m)) = reassembler.push(now, f) {
+                out.push(m);
+            }
+        }
+        assert!(reassembler.buffered_bytes() <= config.max_buffered);
+        assert!(reassembler.partial_messages() <= config.max_partial);
+    }
+    for m in &out {
+        assert!(m.is_empty() || messages.contains(m), "reassembled bytes are one of the messages sent");
+    }
+}

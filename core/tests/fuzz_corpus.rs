@@ -31,3 +31,13 @@ fn server_sequence_corpus() {
 fn client_sequence_corpus() {
     replay("client_sequence", actr_core::fuzzing::client_sequence);
 }
+
+#[test]
+fn rpc_envelope_decode_corpus() {
+    replay("rpc_envelope_decode", actr_core::fuzzing::rpc_envelope_decode);
+}
+
+#[test]
+fn reassembly_sequence_corpus() {
+    replay("reassembly_sequence", actr_core::fuzzing::reassembly_sequence);
+}
