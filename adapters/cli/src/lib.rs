@@ -1,1 +1,11 @@
-//! placeholder
+//! actr-cli: the `actr` command and the servers it hosts.
+//!
+//! [`serve`] hosts actr-core's sans-IO [`SignalingServer`] and [`AisService`]
+//! over real sockets: HTTP and WebSocket on one address (axum), state in
+//! SQLite. Tests and benchmarks start it in-process with
+//! [`serve::ServeHandle::start`]; the binary runs it with [`serve::run`].
+//!
+//! [`SignalingServer`]: actr_core::signaling::SignalingServer
+//! [`AisService`]: actr_core::ais::AisService
+
+pub mod serve;

@@ -1,1 +1,141 @@
-fn main() {}
+//! The `actr` command.
+//!
+//! ```text
+//! actr serve [--listen 127.0.0.1:7480] [--data-dir ./actr-data] [--realm ID[=SECRET]]... [--credential-ttl SECS]
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use actr_cli::serve::{ServeConfig, ServeError, Server};
+use actr_core::Realm;
+use actr_core::ais::RealmConfig;
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// actr: an actor runtime.
+#[derive(Debug, Parser)]
+#[command(name = "actr", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve signaling (WebSocket) and the identity service (HTTP) on one address.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:7480")]
+    listen: SocketAddr,
+    /// Directory of the registry database (created if missing).
+    #[arg(long, default_value = "./actr-data")]
+    data_dir: PathBuf,
+    /// A realm to create or update, with an optional admission secret. Repeatable.
+    #[arg(long = "realm", value_name = "ID[=SECRET]", value_parser = parse_realm)]
+    realms: Vec<RealmConfig>,
+    /// Lifetime of issued credentials, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    credential_ttl: Option<u64>,
+}
+
+/// Parses `ID` or `ID=SECRET`.
+fn parse_realm(text: &str) -> Result<RealmConfig, String> {
+    let (id, secret) = match text.split_once('=') {
+        Some((id, secret)) => (id, Some(secret.to_owned())),
+        None => (text, None),
+    };
+    let id: u32 = id.trim().parse().map_err(|_| format!("realm id must be a number, got {id:?}"))?;
+    Ok(RealmConfig { realm: Realm(id), secret })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("actr: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> Result<(), ServeError> {
+    let mut config = ServeConfig::new(args.listen, args.data_dir);
+    config.realms = args.realms;
+    if let Some(ttl) = args.credential_ttl {
+        config.ais.credential_ttl_secs = ttl;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Runtime)?;
+    let listen = config.listen;
+    runtime.block_on(async move {
+        let server = Server::open(config)?;
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.map_err(|source| ServeError::Bind { addr: listen, source })?;
+        let addr = listener.local_addr().map_err(ServeError::Serve)?;
+        println!("actr serve listening on http://{addr} (signaling ws://{addr}/signaling, AIS http://{addr}/ais)");
+        server.serve(listener, shutdown_signal()).await
+    })
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on unix, SIGTERM. If no handler can be
+/// installed, the server runs until killed.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = interrupt => tracing::info!("interrupted: shutting down"),
+        _ = terminate => tracing::info!("terminated: shutting down"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn realm_arguments_parse() {
+        assert_eq!(parse_realm("3"), Ok(RealmConfig { realm: Realm(3), secret: None }));
+        assert_eq!(parse_realm("4=a=b"), Ok(RealmConfig { realm: Realm(4), secret: Some("a=b".into()) }));
+        assert!(parse_realm("x").is_err());
+        assert!(parse_realm("-1").is_err());
+    }
+
+    #[test]
+    fn serve_defaults() {
+        let cli = Cli::try_parse_from(["actr", "serve"]).unwrap();
+        let Command::Serve(args) = cli.command;
+        assert_eq!(args.listen, "127.0.0.1:7480".parse().unwrap());
+        assert_eq!(args.data_dir, PathBuf::from("./actr-data"));
+        assert!(args.realms.is_empty() && args.credential_ttl.is_none());
+        assert!(Cli::try_parse_from(["actr", "serve", "--credential-ttl", "0"]).is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! The HTTP surface: AIS endpoints, the signaling upgrade and a health check,
+//! all on one axum router.
+//!
+//! AIS bodies are postcard envelopes ([`actr_core::wire::encode_message`]).
+//! A request that cannot be decoded, or whose kind does not match its path,
+//! is answered 400; a body over [`MAX_AIS_BODY`] is answered 413. Every other
+//! outcome is HTTP 200 with an [`AisReply`], errors included.
+
+use std::sync::{Arc, Mutex};
+
+use actr_core::ActrError;
+use actr_core::ais::{self, AisReply, AisRequest, AisService, MAX_AIS_BODY};
+use actr_core::wire::{decode_message, encode_message};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::hub::SignalingHub;
+use super::store::RegistryStore;
+use super::ws::{self, SIGNALING_PATH};
+use super::{clock, lock};
+
+/// Path of the health check.
+pub const HEALTH_PATH: &str = "/healthz";
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub ais: Mutex<AisService>,
+    pub store: Mutex<RegistryStore>,
+    pub hub: Arc<SignalingHub>,
+}
+
+/// Which AIS endpoint a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AisEndpoint {
+    Register,
+    Renew,
+    SigningKey,
+}
+
+impl AisEndpoint {
+    fn of(request: &AisRequest) -> AisEndpoint {
+        match request {
+            AisRequest::Register(_) => AisEndpoint::Register,
+            AisRequest::Renew(_) => AisEndpoint::Renew,
+            AisRequest::SigningKey { .. } => AisEndpoint::SigningKey,
+        }
+    }
+
+    fn path(self) -> &'static str {
+        match self {
+            AisEndpoint::Register => ais::REGISTER_PATH,
+            AisEndpoint::Renew => ais::RENEW_PATH,
+            AisEndpoint::SigningKey => ais::SIGNING_KEY_PATH,
+        }
+    }
+}
+
+/// The router of `actr serve`.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(HEALTH_PATH, get(healthz))
+        .route(ais::REGISTER_PATH, post(register))
+        .route(ais::RENEW_PATH, post(renew))
+        .route(ais::SIGNING_KEY_PATH, post(signing_key))
+        .route(SIGNALING_PATH, get(ws::upgrade))
+        .layer(DefaultBodyLimit::max(MAX_AIS_BODY))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn register(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    answer(&state, AisEndpoint::Register, &body)
+}
+
+async fn renew(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    answer(&state, AisEndpoint::Renew, &body)
+}
+
+async fn signing_key(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    answer(&state, AisEndpoint::SigningKey, &body)
+}
+
+/// Decodes, checks the endpoint, answers and encodes one AIS call.
+fn answer(state: &AppState, endpoint: AisEndpoint, body: &[u8]) -> Response {
+    let request: AisRequest = match decode_message(body, MAX_AIS_BODY) {
+        Ok(request) => request,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("undecodable AIS request: {e}\n")).into_response(),
+    };
+    let got = AisEndpoint::of(&request);
+    if got != endpoint {
+        let msg = format!("{:?} request sent to {}; use {}\n", got, endpoint.path(), got.path());
+        return (StatusCode::BAD_REQUEST, msg).into_response();
+    }
+    let reply = state.handle_ais(request);
+    match encode_message(&reply, MAX_AIS_BODY) {
+        Ok(bytes) => ([(header::CONTENT_TYPE, ais::CONTENT_TYPE)], bytes).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "AIS reply does not encode");
+            (StatusCode::INTERNAL_SERVER_ERROR, "reply too large\n").into_response()
+        }
+    }
+}
+
+impl AppState {
+    /// Answers one AIS request and, after a registration, persists the
+    /// serial high-water mark before the new identity leaves the process.
+    fn handle_ais(&self, request: AisRequest) -> AisReply {
+        let mut service = lock(&self.ais);
+        let reply = service.handle(clock::unix_now(), request);
+        if let AisReply::Registered(ok) = &reply
+            && let Err(e) = lock(&self.store).save_next_serial(service.next_serial())
+        {
+            tracing::error!(error = %e, actor = %ok.actor, "cannot persist the serial high-water mark");
+            let e = ActrError::Unavailable("cannot record the registration; try again".into());
+            return AisReply::Error(e.into());
+        }
+        reply
+    }
+}
