@@ -137,13 +137,15 @@ pub fn rpc_envelope_decode(data: &[u8]) {
 /// raw garbage fragments. Every message whose fragments all arrive comes out
 /// intact, nothing else comes out, and buffered bytes stay within the bound.
 pub fn reassembly_sequence(data: &[u8]) {
-    use crate::transport::{Fragmenter, ReassemblyConfig, Reassembler};
+    use crate::transport::{Fragmenter, Reassembler, ReassemblyConfig};
     let Some((&sizes_seed, rest)) = data.split_first() else { return };
-    let config = ReassemblyConfig { max_message: 4096, max_partial: 4, max_buffered: 8192, timeout: Duration::from_secs(5) };
+    let config =
+        ReassemblyConfig { max_message: 4096, max_partial: 4, max_buffered: 8192, timeout: Duration::from_secs(5) };
     let mut fragmenter = Fragmenter::new(24, config.max_message).expect("valid sizes");
     let mut reassembler = Reassembler::new(config);
-    let messages: Vec<Vec<u8>> =
-        (0..3u8).map(|m| (0..(usize::from(sizes_seed) * (usize::from(m) + 1)) % 200).map(|i| i as u8 ^ m).collect()).collect();
+    let messages: Vec<Vec<u8>> = (0..3u8)
+        .map(|m| (0..(usize::from(sizes_seed) * (usize::from(m) + 1)) % 200).map(|i| i as u8 ^ m).collect())
+        .collect();
     let mut frags: Vec<(usize, Vec<u8>)> = Vec::new();
     for (i, m) in messages.iter().enumerate() {
         frags.extend(fragmenter.split(m).expect("fits").map(|f| (i, f)));

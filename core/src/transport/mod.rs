@@ -4,12 +4,14 @@
 
 pub mod correlation;
 pub mod dedup;
+pub mod endpoint;
 pub mod envelope;
 pub mod fragment;
 pub mod route;
 
 pub use correlation::{Correlation, CorrelationStats, PendingCall};
 pub use dedup::{DedupCache, DedupConfig, DedupVerdict};
+pub use endpoint::{EndpointConfig, EndpointEvent, EndpointStats, Inbound, Outbound, RpcEndpoint};
 pub use envelope::{Direction, RpcEnvelope, TraceContext};
 pub use fragment::{FragmentError, Fragmenter, Reassembler, ReassemblyConfig};
 pub use route::{LaneKind, PeerRoute, RetryPolicy, RouteDecision, RouteTable, SessionId, WireKind};
