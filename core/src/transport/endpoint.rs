@@ -241,10 +241,10 @@ impl RpcEndpoint {
         }
         let due: Vec<(Instant, u64)> = self.retries.range(..=(now, u64::MAX)).map(|(k, _)| *k).collect();
         for k in due {
-            if let Some(msg) = self.retries.remove(&k) {
-                if self.call_state.contains_key(&msg.request_id) {
-                    self.outbound.push_back(msg);
-                }
+            if let Some(msg) = self.retries.remove(&k)
+                && self.call_state.contains_key(&msg.request_id)
+            {
+                self.outbound.push_back(msg);
             }
         }
     }
@@ -299,10 +299,10 @@ impl RpcEndpoint {
             }
             Ok(DedupVerdict::Joined) | Ok(DedupVerdict::Drop) => self.stats.duplicates += 1,
             Err(e) => {
-                if env.direction == Direction::Request {
-                    if let Ok(bytes) = env.respond(Err(e)).encode() {
-                        self.push_response(from, env.request_id, bytes);
-                    }
+                if env.direction == Direction::Request
+                    && let Ok(bytes) = env.respond(Err(e)).encode()
+                {
+                    self.push_response(from, env.request_id, bytes);
                 }
             }
         }
