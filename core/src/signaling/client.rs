@@ -247,11 +247,17 @@ impl SignalingClient {
         credential: Credential,
         expires_at: UnixSecs,
     ) {
-        let expires = now + Duration::from_secs(expires_at.saturating_sub(unix));
+        let life = Duration::from_secs(expires_at.saturating_sub(unix));
         let changed_actor = self.identity.as_ref().is_some_and(|i| i.actor != actor);
         self.identity = Some(Identity { actor, credential });
         self.credential_requested = false;
-        self.timers.set(Timer::Credential, expires - self.config.credential_margin);
+        // Ask `credential_margin` before expiry, but not before half the
+        // credential's life (nor within a second): a credential shorter-lived
+        // than the margin must not trigger a renewal at once, every time.
+        let margin_before =
+            Duration::from_micros(life.as_micros().saturating_sub(self.config.credential_margin.as_micros()));
+        let ask_in = margin_before.max(life.mul_permille(500)).max(Duration::from_secs(1));
+        self.timers.set(Timer::Credential, now + ask_in);
         if changed_actor {
             // A new identity needs a new binding on the server.
             if let Some(conn) = self.current_conn() {

@@ -1,0 +1,288 @@
+//! One signaling WebSocket: TCP connect, handshake, then a reader and a
+//! writer task pumping frames between the socket and the run loop.
+//!
+//! The run loop owns the outbound queue's only sender; dropping it (or sending
+//! [`Outbound::Close`]) closes the socket gracefully. Every outcome is
+//! reported to the loop tagged with the connection's id, ending with exactly
+//! one `ConnectFailed` or `Closed`.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use actr_core::signaling::ConnId;
+use actr_core::signaling::messages::MAX_SIGNALING_FRAME;
+use async_channel::{Receiver, Sender};
+use futures::future::{Either, select};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::endpoint::ServerEndpoint;
+use crate::node_loop::LoopInput;
+use crate::runtime::{Runtime, run_blocking, with_deadline};
+use crate::ws::WsEndpoint;
+
+/// Frames queued for one socket. Sized above the core's pending-request
+/// bound, so a full queue means the socket is stalled.
+pub(crate) const OUTBOUND_CAPACITY: usize = 1024;
+/// Most messages encoded into one flush.
+const WRITE_BATCH: usize = 256;
+const READ_CHUNK: usize = 64 * 1024;
+/// How long a closing socket waits for the server's close before dropping.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+/// Most resolved addresses tried for one connection.
+const MAX_ADDRESSES: usize = 4;
+
+/// What the run loop asks of a socket.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    Frame(Vec<u8>),
+    Close,
+}
+
+/// What a socket tells the run loop.
+#[derive(Debug)]
+pub(crate) enum ConnReport {
+    Connected,
+    ConnectFailed(String),
+    Frame(Vec<u8>),
+    Closed,
+}
+
+/// Everything one connection attempt needs.
+#[derive(Debug)]
+pub(crate) struct ConnectionTask<R: Runtime> {
+    pub rt: R,
+    pub conn: ConnId,
+    pub endpoint: Arc<ServerEndpoint>,
+    /// Bound on TCP connect plus WebSocket handshake.
+    pub connect_timeout: Duration,
+    pub report: Sender<LoopInput>,
+    pub outbound: Receiver<Outbound>,
+}
+
+type SharedWs = Arc<Mutex<WsEndpoint>>;
+
+fn lock(ws: &SharedWs) -> MutexGuard<'_, WsEndpoint> {
+    // A panic while holding the lock leaves framing state we can still close.
+    ws.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<R: Runtime> ConnectionTask<R> {
+    pub fn spawn(self) {
+        let rt = self.rt.clone();
+        rt.spawn(Box::pin(self.run()));
+    }
+
+    async fn run(self) {
+        let Self { rt, conn, endpoint, connect_timeout, report, outbound } = self;
+        let established = with_deadline(&rt, connect_timeout, establish(&rt, &endpoint)).await;
+        let (tcp, ws) = match established {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(why)) => return send_report(&report, conn, ConnReport::ConnectFailed(why)).await,
+            Err(_) => {
+                let why = format!("no websocket within {connect_timeout:?}");
+                return send_report(&report, conn, ConnReport::ConnectFailed(why)).await;
+            }
+        };
+        if report.send(LoopInput::Conn(conn, ConnReport::Connected)).await.is_err() {
+            return; // the loop is gone
+        }
+        let ws = Arc::new(Mutex::new(ws));
+        let (rd, wr) = tcp.split();
+        let (kick_tx, kick_rx) = async_channel::bounded(1);
+        let (writer_alive, writer_gone) = async_channel::bounded::<()>(1);
+        let writer = write_loop(rt.clone(), wr, ws.clone(), outbound, kick_rx, writer_alive);
+        rt.spawn(Box::pin(writer));
+        read_loop(rd, &ws, conn, &report, &kick_tx, &writer_gone).await;
+        drop(kick_tx);
+        send_report(&report, conn, ConnReport::Closed).await;
+    }
+}
+
+async fn send_report(report: &Sender<LoopInput>, conn: ConnId, what: ConnReport) {
+    // An error means the loop has ended and no longer cares.
+    let _ = report.send(LoopInput::Conn(conn, what)).await;
+}
+
+/// Resolves, connects and completes the client handshake.
+async fn establish<R: Runtime>(rt: &R, endpoint: &ServerEndpoint) -> Result<(R::Tcp, WsEndpoint), String> {
+    let mut tcp = connect_any(rt, &endpoint.authority).await?;
+    let mut ws = WsEndpoint::client(&endpoint.ws_url, MAX_SIGNALING_FRAME).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let out = ws.take_output();
+        if !out.is_empty() {
+            tcp.write_all(&out).await.map_err(|e| format!("write: {e}"))?;
+        }
+        if ws.is_open() {
+            return Ok((tcp, ws));
+        }
+        let n = tcp.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err("server closed during the websocket handshake".into());
+        }
+        ws.receive(&buf[..n]).map_err(|e| e.to_string())?;
+    }
+}
+
+async fn connect_any<R: Runtime>(rt: &R, authority: &str) -> Result<R::Tcp, String> {
+    let addrs = resolve(rt, authority).await?;
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{authority} resolved to no address"));
+    for addr in addrs {
+        match rt.connect_tcp(addr).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = e,
+        }
+    }
+    Err(format!("connect {authority}: {last}"))
+}
+
+async fn resolve<R: Runtime>(rt: &R, authority: &str) -> Result<Vec<SocketAddr>, String> {
+    if let Ok(addr) = authority.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
+    let owned = authority.to_owned();
+    let lookup = move || owned.to_socket_addrs().map(|found| found.take(MAX_ADDRESSES).collect::<Vec<_>>());
+    match run_blocking(rt, lookup).await {
+        Ok(Ok(addrs)) => Ok(addrs),
+        Ok(Err(e)) => Err(format!("resolve {authority}: {e}")),
+        Err(e) => Err(format!("resolve {authority}: {e}")),
+    }
+}
+
+/// Reads until the socket ends, fails, or the writer has gone.
+async fn read_loop<Rd: AsyncRead + Unpin>(
+    mut rd: Rd,
+    ws: &SharedWs,
+    conn: ConnId,
+    report: &Sender<LoopInput>,
+    kick: &Sender<()>,
+    writer_gone: &Receiver<()>,
+) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        // Frames left over from the handshake, or from the previous read.
+        let (frames, ended) = take_frames(ws);
+        for frame in frames {
+            if report.send(LoopInput::Conn(conn, ConnReport::Frame(frame))).await.is_err() {
+                return;
+            }
+        }
+        if lock(ws).has_output() {
+            // Pongs and close replies; a full kick slot already means "write".
+            let _ = kick.try_send(());
+        }
+        if ended {
+            return;
+        }
+        let read = match select(pin!(rd.read(&mut buf)), pin!(writer_gone.recv())).await {
+            Either::Left((read, _)) => read,
+            Either::Right(_) => return,
+        };
+        match read {
+            Ok(0) => lock(ws).receive_eof(),
+            Ok(n) => {
+                if let Err(e) = lock(ws).receive(&buf[..n]) {
+                    tracing::debug!(conn, "signaling socket: {e}");
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::debug!(conn, "signaling socket read: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Complete messages buffered so far, and whether the socket has ended.
+fn take_frames(ws: &SharedWs) -> (Vec<Vec<u8>>, bool) {
+    let mut ws = lock(ws);
+    let mut frames = Vec::new();
+    loop {
+        match ws.next_message() {
+            Ok(Some(frame)) => frames.push(frame),
+            Ok(None) => return (frames, false),
+            Err(e) => {
+                tracing::debug!("signaling socket ended: {e}");
+                return (frames, true);
+            }
+        }
+    }
+}
+
+enum WriterWake {
+    Outbound(Option<Outbound>),
+    Kick(bool),
+}
+
+/// Writes batches until told to close, the socket fails, or the reader ends.
+async fn write_loop<R: Runtime, Wr: AsyncWrite + Unpin>(
+    rt: R,
+    mut wr: Wr,
+    ws: SharedWs,
+    outbound: Receiver<Outbound>,
+    kick: Receiver<()>,
+    _alive: Sender<()>,
+) {
+    loop {
+        let wake = match select(pin!(outbound.recv()), pin!(kick.recv())).await {
+            Either::Left((next, _)) => WriterWake::Outbound(next.ok()),
+            Either::Right((kicked, _)) => WriterWake::Kick(kicked.is_ok()),
+        };
+        let (bytes, closing, reader_gone) = match wake {
+            WriterWake::Outbound(Some(first)) => {
+                let (bytes, closing) = encode_batch(&ws, first, &outbound);
+                (bytes, closing, false)
+            }
+            WriterWake::Outbound(None) => (encode_close(&ws), true, false),
+            WriterWake::Kick(alive) => (lock(&ws).take_output(), false, !alive),
+        };
+        if !bytes.is_empty() && wr.write_all(&bytes).await.is_err() {
+            return;
+        }
+        if reader_gone {
+            return;
+        }
+        if closing {
+            // Half-close, then give the server a moment to finish its side.
+            let _ = wr.close().await;
+            let reader_done = async { while kick.recv().await.is_ok() {} };
+            let _ = select(pin!(reader_done), rt.sleep(CLOSE_LINGER)).await;
+            return;
+        }
+    }
+}
+
+/// Encodes `first` and whatever else is queued, up to one batch.
+fn encode_batch(ws: &SharedWs, first: Outbound, outbound: &Receiver<Outbound>) -> (Vec<u8>, bool) {
+    let mut ws = lock(ws);
+    let mut next = Some(first);
+    let mut count = 0;
+    while let Some(item) = next.take() {
+        match item {
+            Outbound::Frame(bytes) => {
+                if let Err(e) = ws.send(bytes) {
+                    tracing::debug!("signaling frame not sent: {e}");
+                }
+            }
+            Outbound::Close => {
+                ws.close();
+                return (ws.take_output(), true);
+            }
+        }
+        count += 1;
+        if count < WRITE_BATCH {
+            next = outbound.try_recv().ok();
+        }
+    }
+    (ws.take_output(), false)
+}
+
+fn encode_close(ws: &SharedWs) -> Vec<u8> {
+    let mut ws = lock(ws);
+    ws.close();
+    ws.take_output()
+}

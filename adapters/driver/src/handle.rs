@@ -1,0 +1,246 @@
+//! The public face of a signaling node: start it, then talk to it through a
+//! cloneable [`SignalingHandle`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actr_core::ais::RegisterRequest;
+use actr_core::keeper::{CredentialKeeper, KeeperConfig};
+use actr_core::signaling::messages::MAX_QUERY_LIMIT;
+use actr_core::signaling::{
+    ActorProfile, Candidate, ClientConfig, ClientRequest, DisconnectReason, ServerReply, SignalingClient,
+    SignalingStats,
+};
+use actr_core::{ActrError, ActrId, ActrType};
+use async_channel::{Receiver, Sender};
+
+use crate::ais_http::AisHttpClient;
+use crate::endpoint::ServerEndpoint;
+use crate::node_loop::{INTERNAL_CAPACITY, NodeLoop};
+use crate::runtime::{Runtime, Sleeper, with_deadline};
+
+/// Capacity of the command queue from handles to the loop.
+const COMMAND_CAPACITY: usize = 256;
+/// Slack added to the core's request deadline before a handle gives up itself.
+const REPLY_SLACK: Duration = Duration::from_secs(2);
+/// Bound on a shutdown's wait for the loop.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
+/// Everything a node needs to register and connect.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Base address of `actr serve`, e.g. `http://127.0.0.1:7480`; the
+    /// signaling URL `ws://…/signaling` is derived from it.
+    pub server: String,
+    pub register: RegisterRequest,
+    pub profile: ActorProfile,
+    pub client: ClientConfig,
+    pub keeper: KeeperConfig,
+    /// Seed of the core's RNGs (backoff jitter); random when `None`.
+    pub seed: Option<u64>,
+    /// Capacity of the event queue; events beyond it are dropped and counted.
+    pub event_capacity: usize,
+}
+
+impl NodeConfig {
+    /// A configuration with default client, keeper and profile settings.
+    pub fn new(server: impl Into<String>, register: RegisterRequest) -> Self {
+        Self {
+            server: server.into(),
+            register,
+            profile: ActorProfile::default(),
+            client: ClientConfig::default(),
+            keeper: KeeperConfig::default(),
+            seed: None,
+            event_capacity: 4096,
+        }
+    }
+}
+
+/// What a node tells its application.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum NodeEvent {
+    /// Welcomed by the server as `actor`.
+    Connected {
+        actor: ActrId,
+    },
+    Disconnected {
+        reason: DisconnectReason,
+    },
+    Relay {
+        source: ActrId,
+        payload: Vec<u8>,
+    },
+    Presence {
+        actor: ActrId,
+        up: bool,
+    },
+    /// The identity service refused for good; the node cannot renew its credential.
+    Failed(ActrError),
+}
+
+/// Counters of the core client and of the driver around it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    pub signaling: SignalingStats,
+    /// Events not delivered because the event queue was full.
+    pub events_dropped: u64,
+    pub ais_calls: u64,
+    pub ais_failures: u64,
+    /// Sockets closed because their outbound queue stayed full.
+    pub connections_stalled: u64,
+}
+
+/// A request from a handle to the loop; each carries a one-shot reply channel.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Request { request: ClientRequest, reply: Sender<Result<ServerReply, ActrError>> },
+    WaitConnected { reply: Sender<Result<ActrId, ActrError>> },
+    Stats { reply: Sender<NodeStats> },
+    Shutdown { done: Sender<()> },
+}
+
+/// Starts signaling nodes on a runtime.
+#[derive(Debug)]
+pub struct SignalingNode;
+
+impl SignalingNode {
+    /// Spawns the node's loop on `rt`: it registers with the AIS, connects,
+    /// and reconnects and renews on its own until [`SignalingHandle::shutdown`]
+    /// or until every handle is dropped.
+    pub fn start<R: Runtime>(rt: R, config: NodeConfig) -> Result<SignalingHandle, ActrError> {
+        let endpoint = ServerEndpoint::parse(&config.server)?;
+        let seed = config.seed.unwrap_or_else(random_seed);
+        let (commands_tx, commands_rx) = async_channel::bounded(COMMAND_CAPACITY);
+        let (internal_tx, internal_rx) = async_channel::bounded(INTERNAL_CAPACITY);
+        let (events_tx, events_rx) = async_channel::bounded(config.event_capacity.max(1));
+        let node = NodeLoop {
+            rt: rt.clone(),
+            clock_origin: std::time::Instant::now(),
+            keeper: CredentialKeeper::new(config.keeper, seed, config.register),
+            client: SignalingClient::new(config.client, seed ^ 0x5157_4e41_4c49_4e47, config.profile),
+            ais: Arc::new(AisHttpClient::new(&endpoint.http_base)),
+            endpoint: Arc::new(endpoint),
+            connect_timeout: Duration::from_micros(config.client.connect_timeout.as_micros()),
+            commands: commands_rx,
+            internal_tx,
+            internal_rx,
+            events: events_tx,
+        };
+        rt.spawn(Box::pin(node.run()));
+        let request_bound = Duration::from_micros(config.client.request_timeout.as_micros()) + REPLY_SLACK;
+        Ok(SignalingHandle { commands: commands_tx, events: events_rx, timer: Arc::new(rt), request_bound })
+    }
+}
+
+fn random_seed() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        t.as_nanos() as u64 ^ u64::from(std::process::id())
+    })
+}
+
+/// A cloneable handle to a running node. Every call is bounded in time.
+#[derive(Clone)]
+pub struct SignalingHandle {
+    commands: Sender<Command>,
+    events: Receiver<NodeEvent>,
+    timer: Arc<dyn Sleeper>,
+    request_bound: Duration,
+}
+
+impl std::fmt::Debug for SignalingHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignalingHandle").field("running", &!self.commands.is_closed()).finish()
+    }
+}
+
+impl SignalingHandle {
+    /// The actor id once the server has welcomed the node, waiting at most `timeout`.
+    /// Fails at once if the identity service refused the registration.
+    pub async fn wait_connected(&self, timeout: Duration) -> Result<ActrId, ActrError> {
+        self.ask(timeout, |reply| Command::WaitConnected { reply }).await?
+    }
+
+    /// Types visible to this actor, optionally of one manufacturer.
+    pub async fn discover(&self, manufacturer: Option<String>) -> Result<Vec<ActrType>, ActrError> {
+        match self.request(ClientRequest::Discover { manufacturer, limit: MAX_QUERY_LIMIT }).await? {
+            ServerReply::Discovered(types) => Ok(types),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Live instances of `target_type` this actor may reach, newest first.
+    pub async fn route_candidates(&self, target_type: ActrType, limit: u32) -> Result<Vec<Candidate>, ActrError> {
+        match self.request(ClientRequest::RouteCandidates { target_type, limit }).await? {
+            ServerReply::Candidates(found) => Ok(found),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sends opaque bytes to `target` through the server; `Ok` once the server forwarded them.
+    pub async fn relay(&self, target: ActrId, payload: Vec<u8>) -> Result<(), ActrError> {
+        self.expect(ClientRequest::Relay { target, payload }, ServerReply::Relayed).await
+    }
+
+    /// Asks for `Presence` events about actors of `target_type`.
+    pub async fn subscribe(&self, target_type: ActrType) -> Result<(), ActrError> {
+        self.expect(ClientRequest::Subscribe { target_type }, ServerReply::Subscribed).await
+    }
+
+    pub async fn unsubscribe(&self, target_type: ActrType) -> Result<(), ActrError> {
+        self.expect(ClientRequest::Unsubscribe { target_type }, ServerReply::Unsubscribed).await
+    }
+
+    /// A round trip to the server.
+    pub async fn ping(&self) -> Result<(), ActrError> {
+        self.expect(ClientRequest::Ping, ServerReply::Pong).await
+    }
+
+    /// The node's events. One queue is shared by all clones of the handle:
+    /// each event goes to one receiver. Ends after shutdown.
+    pub fn events(&self) -> Receiver<NodeEvent> {
+        self.events.clone()
+    }
+
+    pub async fn stats(&self) -> Result<NodeStats, ActrError> {
+        self.ask(self.request_bound, |reply| Command::Stats { reply }).await
+    }
+
+    /// Says goodbye to the server, closes the socket and ends the loop,
+    /// waiting a few seconds at most. Other clones then fail with `Unavailable`.
+    pub async fn shutdown(self) {
+        let _ = self.ask(SHUTDOWN_WAIT, |done| Command::Shutdown { done }).await;
+    }
+
+    async fn expect(&self, request: ClientRequest, want: ServerReply) -> Result<(), ActrError> {
+        match self.request(request).await? {
+            got if got == want => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    async fn request(&self, request: ClientRequest) -> Result<ServerReply, ActrError> {
+        self.ask(self.request_bound, |reply| Command::Request { request, reply }).await?
+    }
+
+    /// Sends a command and awaits its one reply, both within `limit`.
+    async fn ask<T>(&self, limit: Duration, command: impl FnOnce(Sender<T>) -> Command) -> Result<T, ActrError> {
+        let (tx, rx) = async_channel::bounded(1);
+        let command = command(tx);
+        let exchange = async move {
+            self.commands.send(command).await.map_err(|_| stopped())?;
+            rx.recv().await.map_err(|_| stopped())
+        };
+        with_deadline(self.timer.as_ref(), limit, exchange).await?
+    }
+}
+
+fn stopped() -> ActrError {
+    ActrError::Unavailable("signaling node stopped".into())
+}
+
+fn unexpected(reply: ServerReply) -> ActrError {
+    ActrError::Internal(format!("unexpected signaling reply {reply:?}"))
+}

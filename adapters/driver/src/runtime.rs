@@ -1,0 +1,73 @@
+//! What an async executor provides to the driver, and nothing more.
+//!
+//! [`Runtime`] is implemented by actr-tokio and actr-smol. Everything else in
+//! the driver (run loops, WebSocket framing, HTTP) is written once against it.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::time::Duration;
+
+use actr_core::ActrError;
+use futures::future::{BoxFuture, Either, select};
+use futures::io::{AsyncRead, AsyncWrite};
+
+/// An async executor: TCP, timers, tasks and a pool for blocking work.
+///
+/// Futures returned here must work when polled from any task of the same
+/// runtime; they need not work on a foreign executor, except `sleep`, which
+/// handles use for their deadlines and which should work anywhere.
+pub trait Runtime: Clone + Send + Sync + 'static {
+    /// A connected TCP stream with Nagle's algorithm disabled.
+    type Tcp: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// Opens a TCP connection to `addr`.
+    fn connect_tcp(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Self::Tcp>>;
+
+    /// Completes after `d`.
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()>;
+
+    /// Runs `fut` to completion in the background.
+    fn spawn(&self, fut: BoxFuture<'static, ()>);
+
+    /// Runs `f` on a thread where blocking is allowed.
+    fn spawn_blocking(&self, f: Box<dyn FnOnce() + Send>);
+}
+
+/// The timer of a runtime, object safe, for types that are not generic over it.
+pub trait Sleeper: Send + Sync + 'static {
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()>;
+}
+
+impl<R: Runtime> Sleeper for R {
+    fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {
+        Runtime::sleep(self, d)
+    }
+}
+
+/// Awaits `fut` for at most `limit`; `Err(ActrError::TimedOut)` after that.
+pub async fn with_deadline<F: Future>(timer: &dyn Sleeper, limit: Duration, fut: F) -> Result<F::Output, ActrError> {
+    let sleep = timer.sleep(limit);
+    match select(pin!(fut), sleep).await {
+        Either::Left((value, _)) => Ok(value),
+        Either::Right(_) => Err(ActrError::TimedOut),
+    }
+}
+
+/// Runs `f` on the runtime's blocking pool and awaits its result.
+///
+/// Fails with `ActrError::Internal` only if the pool dropped the job unrun.
+pub async fn run_blocking<R, T, F>(rt: &R, f: F) -> Result<T, ActrError>
+where
+    R: Runtime,
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (tx, rx) = async_channel::bounded(1);
+    rt.spawn_blocking(Box::new(move || {
+        // Capacity 1 and a single send: this never fails for lack of room.
+        let _ = tx.try_send(f());
+    }));
+    rx.recv().await.map_err(|_| ActrError::Internal("blocking job ended without a result".into()))
+}

@@ -1,0 +1,105 @@
+//! A raw, blocking WebSocket client that can send anything, for tests of the
+//! server's defences. Reads are bounded by a socket timeout, not by sleeping.
+
+use std::net::{SocketAddr, TcpStream};
+
+use actr_core::ais::{AisReply, AisRequest, RegisterOk, RegisterRequest};
+use actr_core::signaling::messages::MAX_SIGNALING_FRAME;
+use actr_core::signaling::{ActorProfile, ClientMsg, ServerMsg};
+use actr_core::wire::{decode_message, encode_message};
+use actr_driver::AisHttpClient;
+use tungstenite::{Message, WebSocket};
+
+use crate::WAIT;
+
+/// What the server did next.
+#[derive(Debug)]
+pub enum Received {
+    Msg(ServerMsg),
+    /// A Close frame (with its code) or the end of the stream.
+    Closed(Option<u16>),
+    /// A binary message that is not a server envelope.
+    Undecodable(Vec<u8>),
+}
+
+/// One raw signaling connection.
+#[derive(Debug)]
+pub struct RawClient {
+    ws: WebSocket<TcpStream>,
+}
+
+impl RawClient {
+    pub fn connect(addr: SocketAddr) -> Self {
+        let tcp = TcpStream::connect(addr).expect("tcp connect");
+        tcp.set_read_timeout(Some(WAIT)).expect("read timeout");
+        tcp.set_nodelay(true).expect("nodelay");
+        let url = format!("ws://{addr}/signaling");
+        let (ws, _response) = tungstenite::client(url.as_str(), tcp).expect("websocket handshake");
+        Self { ws }
+    }
+
+    /// Sends one binary message as is.
+    pub fn send_bytes(&mut self, bytes: Vec<u8>) {
+        self.try_send_bytes(bytes).expect("send");
+    }
+
+    /// Sends one binary message; fails if the server already hung up.
+    pub fn try_send_bytes(&mut self, bytes: Vec<u8>) -> Result<(), tungstenite::Error> {
+        self.ws.send(Message::Binary(bytes.into()))
+    }
+
+    pub fn send_msg(&mut self, msg: &ClientMsg) {
+        self.send_bytes(encode_message(msg, MAX_SIGNALING_FRAME).expect("encode"));
+    }
+
+    /// Says hello as `ok.actor` with its credential and expects a welcome.
+    pub fn hello(&mut self, ok: &RegisterOk) {
+        self.send_msg(&ClientMsg::Hello {
+            actor: ok.actor.clone(),
+            credential: ok.credential.clone(),
+            profile: ActorProfile::default(),
+        });
+        match self.recv() {
+            Received::Msg(ServerMsg::Welcome { actor, .. }) => assert_eq!(actor, ok.actor),
+            other => panic!("expected a welcome, got {other:?}"),
+        }
+    }
+
+    /// The next message or close; panics if nothing arrives within [`WAIT`].
+    pub fn recv(&mut self) -> Received {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Binary(bytes)) => {
+                    return match decode_message::<ServerMsg>(&bytes, MAX_SIGNALING_FRAME) {
+                        Ok(msg) => Received::Msg(msg),
+                        Err(_) => Received::Undecodable(bytes.to_vec()),
+                    };
+                }
+                Ok(Message::Close(frame)) => {
+                    // Send the queued close reply so the server need not linger.
+                    let _ = self.ws.flush();
+                    return Received::Closed(frame.map(|f| u16::from(f.code)));
+                }
+                Ok(_) => continue,
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Received::Closed(None);
+                }
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
+                    panic!("no message from the server within {WAIT:?}");
+                }
+                Err(tungstenite::Error::Io(_) | tungstenite::Error::Protocol(_)) => return Received::Closed(None),
+                Err(e) => panic!("websocket read: {e}"),
+            }
+        }
+    }
+}
+
+/// Registers through the AIS over HTTP (blocking).
+pub fn register(base_url: &str, request: RegisterRequest) -> RegisterOk {
+    match AisHttpClient::new(base_url).call(&AisRequest::Register(request)) {
+        Ok(AisReply::Registered(ok)) => ok,
+        other => panic!("registration failed: {other:?}"),
+    }
+}

@@ -1,0 +1,72 @@
+//! What a simulation run is made of.
+
+use actr_core::Realm;
+use actr_core::ais::{AisConfig, RealmConfig};
+use actr_core::keeper::KeeperConfig;
+use actr_core::signaling::{ClientConfig, ServerConfig};
+
+use crate::net::NetPreset;
+use crate::server::Persisted;
+use crate::sweep::derive_seed;
+
+/// The configuration of one run. Every field is public; the builder methods
+/// cover the common changes.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    pub seed: u64,
+    /// Nodes booted at time zero, laid out by `NodeSpec::numbered`.
+    pub nodes: usize,
+    pub preset: NetPreset,
+    pub ais: AisConfig,
+    pub server: ServerConfig,
+    pub client: ClientConfig,
+    pub keeper: KeeperConfig,
+    /// Seconds the server's wall clock runs ahead of the nodes' (negative: behind).
+    pub server_skew_secs: i64,
+}
+
+impl SimConfig {
+    /// Three nodes on the WAN preset with the core's default settings.
+    pub fn new(seed: u64) -> Self {
+        Self {
+            seed,
+            nodes: 3,
+            preset: NetPreset::Wan,
+            ais: AisConfig::default(),
+            server: ServerConfig::default(),
+            client: ClientConfig::default(),
+            keeper: KeeperConfig::default(),
+            server_skew_secs: 0,
+        }
+    }
+
+    pub fn nodes(mut self, n: usize) -> Self {
+        self.nodes = n;
+        self
+    }
+
+    pub fn preset(mut self, preset: NetPreset) -> Self {
+        self.preset = preset;
+        self
+    }
+
+    pub fn credential_ttl_secs(mut self, secs: u64) -> Self {
+        self.ais.credential_ttl_secs = secs;
+        self
+    }
+
+    pub fn server_skew_secs(mut self, secs: i64) -> Self {
+        self.server_skew_secs = secs;
+        self
+    }
+
+    /// The first boot's persisted state: a signing seed derived from the run
+    /// seed, key id 1, serials from 1, realm 1 without a secret.
+    pub fn initial_persisted(&self) -> Persisted {
+        let mut seed = [0u8; 32];
+        for (i, chunk) in seed.chunks_mut(8).enumerate() {
+            chunk.copy_from_slice(&derive_seed(self.seed, "ais-key", i as u64, 0).to_le_bytes());
+        }
+        Persisted { seed, key_id: 1, next_serial: 1, realms: vec![RealmConfig { realm: Realm(1), secret: None }] }
+    }
+}

@@ -1,0 +1,186 @@
+//! The simulated `actr serve`: one [`AisService`] and one [`SignalingServer`]
+//! in a process that can crash and restart.
+//!
+//! It follows the signaling server's drive loop exactly: after every input
+//! [`SimServer::drain`] takes `poll_close` (flushing that connection's queue
+//! first, then closing it and reporting `handle_disconnect`) and
+//! `poll_wakeup` / `pop_outbound`, until both are empty; the world calls
+//! [`SimServer::handle_timeout`] at [`SimServer::poll_timeout`].
+//!
+//! A crash keeps only [`Persisted`], what `actr serve` writes to SQLite: the
+//! AIS signing seed, its key id, the next serial, and the realms.
+
+use actr_core::ais::{AisConfig, AisReply, AisRequest, AisService, RealmConfig};
+use actr_core::signaling::server::ServerConnId;
+use actr_core::signaling::{CloseReason, ServerConfig, ServerStats, SignalingServer};
+use actr_core::{ActrError, ActrId, Instant, UnixSecs};
+
+/// What survives a server crash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Persisted {
+    pub seed: [u8; 32],
+    pub key_id: u32,
+    /// The AIS high-water mark, written after every registration.
+    pub next_serial: u64,
+    pub realms: Vec<RealmConfig>,
+}
+
+/// Output of the server for the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerOut {
+    Send(ServerConnId, Vec<u8>),
+    /// The server closed this socket (its queue was flushed just before).
+    Close(ServerConnId, CloseReason),
+}
+
+/// A running server process.
+#[derive(Debug)]
+pub struct SimServer {
+    ais: AisService,
+    signaling: SignalingServer,
+    persisted: Persisted,
+    /// Seconds added to the virtual wall clock, to model a skewed server clock.
+    skew_secs: i64,
+}
+
+impl SimServer {
+    /// Boots from persisted state, as `actr serve` does on start.
+    pub fn boot(persisted: Persisted, ais: AisConfig, server: ServerConfig, skew_secs: i64) -> Self {
+        let mut service = AisService::new(persisted.seed, persisted.key_id, persisted.next_serial, ais);
+        for realm in &persisted.realms {
+            // Persisted realms were valid when stored; a refusal here is a harness bug.
+            service.upsert_realm(realm.clone()).expect("persisted realm is valid");
+        }
+        let signaling = SignalingServer::new(server, service.key_ring());
+        Self { ais: service, signaling, persisted, skew_secs }
+    }
+
+    /// What a crash at this moment would keep.
+    pub fn persisted(&self) -> &Persisted {
+        &self.persisted
+    }
+
+    pub fn ais(&self) -> &AisService {
+        &self.ais
+    }
+
+    pub fn signaling(&self) -> &SignalingServer {
+        &self.signaling
+    }
+
+    pub fn stats(&self) -> ServerStats {
+        self.signaling.stats()
+    }
+
+    pub fn skew_secs(&self) -> i64 {
+        self.skew_secs
+    }
+
+    /// Actors bound to a live connection.
+    pub fn online(&self) -> impl Iterator<Item = &ActrId> {
+        self.signaling.online()
+    }
+
+    /// One AIS HTTP call at the server's wall-clock time `unix`.
+    pub fn handle_ais(&mut self, unix: UnixSecs, request: AisRequest) -> AisReply {
+        let reply = self.ais.handle(unix, request);
+        self.persisted.next_serial = self.ais.next_serial();
+        reply
+    }
+
+    pub fn handle_connect(&mut self, now: Instant, conn: ServerConnId) -> Result<(), ActrError> {
+        self.signaling.handle_connect(now, conn)
+    }
+
+    pub fn handle_frame(&mut self, now: Instant, unix: UnixSecs, conn: ServerConnId, bytes: &[u8]) {
+        self.signaling.handle_frame(now, unix, conn, bytes);
+    }
+
+    pub fn handle_disconnect(&mut self, now: Instant, conn: ServerConnId) {
+        self.signaling.handle_disconnect(now, conn);
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.signaling.handle_timeout(now);
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.signaling.poll_timeout()
+    }
+
+    /// Step 3 of the drive loop: closes (each flushed first) and wakeups,
+    /// until neither has anything left.
+    pub fn drain(&mut self, now: Instant, out: &mut Vec<ServerOut>) {
+        loop {
+            let mut progressed = false;
+            while let Some((conn, reason)) = self.signaling.poll_close() {
+                progressed = true;
+                self.flush(conn, out);
+                out.push(ServerOut::Close(conn, reason));
+                self.signaling.handle_disconnect(now, conn);
+            }
+            while let Some(conn) = self.signaling.poll_wakeup() {
+                progressed = true;
+                self.flush(conn, out);
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn flush(&mut self, conn: ServerConnId, out: &mut Vec<ServerOut>) {
+        while let Some(bytes) = self.signaling.pop_outbound(conn) {
+            out.push(ServerOut::Send(conn, bytes));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actr_core::Realm;
+    use actr_core::ais::{RegisterAuth, RegisterRequest};
+
+    fn persisted() -> Persisted {
+        Persisted {
+            seed: [5; 32],
+            key_id: 1,
+            next_serial: 1,
+            realms: vec![RealmConfig { realm: Realm(1), secret: None }],
+        }
+    }
+
+    fn register() -> AisRequest {
+        AisRequest::Register(RegisterRequest {
+            actr_type: "sim:node-0:1".parse().unwrap(),
+            realm: Realm(1),
+            realm_secret: None,
+            auth: RegisterAuth::Linked,
+        })
+    }
+
+    #[test]
+    fn serials_survive_a_crash() {
+        let mut s = SimServer::boot(persisted(), AisConfig::default(), ServerConfig::default(), 0);
+        let first = s.handle_ais(1000, register());
+        let kept = s.persisted().clone();
+        assert_eq!(kept.next_serial, 2);
+        let mut again = SimServer::boot(kept, AisConfig::default(), ServerConfig::default(), 0);
+        match (first, again.handle_ais(1001, register())) {
+            (AisReply::Registered(a), AisReply::Registered(b)) => assert!(b.actor.serial > a.actor.serial),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn drain_flushes_a_refusal_before_closing() {
+        let mut s = SimServer::boot(persisted(), AisConfig::default(), ServerConfig::default(), 0);
+        s.handle_connect(Instant::ZERO, 7).unwrap();
+        s.handle_frame(Instant::ZERO, 1000, 7, &[1, 0, 0, 0]);
+        let mut out = Vec::new();
+        s.drain(Instant::ZERO, &mut out);
+        assert!(matches!(out.first(), Some(ServerOut::Send(7, _))));
+        assert_eq!(s.signaling().connection_count(), 1, "one malformed frame is a strike, not a close");
+    }
+}
