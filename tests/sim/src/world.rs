@@ -17,7 +17,7 @@ use actr_core::{ActrError, ActrId, Duration, Instant, UnixSecs};
 
 use crate::config::SimConfig;
 use crate::event::Event;
-use crate::links::{Dir, Links};
+use crate::links::{Dir, LinkId, Links};
 use crate::net::{Endpoint, Network};
 use crate::node::{NodeSpec, SimNode};
 use crate::queue::{EventQueue, skewed_unix, unix_at};
@@ -304,7 +304,7 @@ impl Sim {
     }
 
     /// Closes the server's end of a link as the server's OS would.
-    pub(crate) fn close_server_end(&mut self, id: u64) {
+    pub(crate) fn close_server_end(&mut self, id: LinkId) {
         let now = self.now;
         let delay = self.stream_delay(id, Dir::Down);
         let Some(l) = self.links.get_mut(id) else { return };
@@ -317,7 +317,7 @@ impl Sim {
     }
 
     /// Closes the client's end of a link as the node's OS would.
-    pub(crate) fn close_client_end(&mut self, id: u64) {
+    pub(crate) fn close_client_end(&mut self, id: LinkId) {
         let now = self.now;
         let delay = self.stream_delay(id, Dir::Up);
         let Some(l) = self.links.get_mut(id) else { return };
