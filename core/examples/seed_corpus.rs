@@ -80,6 +80,7 @@ fn main() {
     write("envelope_decode", "bad-version", &[WIRE_VERSION + 1, 0, 0]);
     write("envelope_decode", "empty", &[]);
     rpc_seeds();
+    stream_seeds();
 }
 
 /// Seeds for the RPC envelope target (called from `main`).
@@ -90,5 +91,20 @@ fn rpc_seeds() {
     let resp = req.respond(Err(actr_core::ActrError::TimedOut));
     for (name, env) in [("request", req), ("error-response", resp), ("tell", RpcEnvelope::tell(2, "x.Y.z", vec![]))] {
         write("rpc_envelope_decode", name, &env.encode().expect("encode"));
+    }
+}
+
+/// Seeds for the stream target (called from `main`): a setup byte, then
+/// `(op, arg)` pairs; see `actr_core::fuzzing::stream_sequence`.
+fn stream_seeds() {
+    // Reliable stream 0 in order, with a duplicate, then its end.
+    let in_order = [3, 0x20, 0, 0x20, 1, 0x20, 1, 0x30, 2, 0x03, 0];
+    // Latency-first stream 1 out of order, a skipped gap, a late chunk, the end.
+    let gap = [7, 0x24, 2, 0x24, 0, 0x24, 4, 0x02, 20, 0x24, 1, 0x34, 5, 0x03, 0];
+    // Both streams at once: held events, a reliable gap timeout, a close,
+    // a wrong policy, a chunk past the window, and idle timeouts.
+    let mixed = [2, 0xa0, 0, 0xa4, 3, 0x20, 4, 0x64, 9, 0x24, 40, 0x02, 40, 0x07, 0, 0x2c, 1, 0x02, 120, 0x03, 0];
+    for (name, seed) in [("in-order", &in_order[..]), ("gap", &gap[..]), ("mixed", &mixed[..])] {
+        write("stream_sequence", name, seed);
     }
 }

@@ -179,3 +179,126 @@ pub fn reassembly_sequence(data: &[u8]) {
         assert!(m.is_empty() || messages.contains(m), "reassembled bytes are one of the messages sent");
     }
 }
+
+/// What the stream model knows about one stream id.
+#[derive(Debug, Default, Clone, Copy)]
+struct ModelStream {
+    /// Every sequence number below this was delivered or skipped, in order.
+    next: u64,
+    closed: bool,
+    policy: Option<crate::transport::DeliveryPolicy>,
+}
+
+/// Payload byte of chunk `seq` of stream `id`, so delivered bytes can be checked.
+fn model_byte(id: u64, seq: u64) -> u8 {
+    (seq as u8) ^ (id as u8).wrapping_mul(37)
+}
+
+/// Feeds a [`StreamReceiver`](crate::transport::StreamReceiver) arbitrary
+/// arrivals (any order, duplicates, losses, wrong policies, bogus ends),
+/// timeouts and closes, and checks every event against a model: per stream,
+/// delivered chunks and skipped gaps tile the sequence numbers from 0 with
+/// no overlap (so delivery is strictly increasing and nothing comes twice),
+/// delivered bytes are what was sent, nothing follows the end or a failure,
+/// reliable streams never skip, and every bound holds.
+pub fn stream_sequence(data: &[u8]) {
+    use crate::transport::{Arrival, DataChunk, DeliveryPolicy, StreamConfig, StreamReceiver};
+    let Some((&setup, rest)) = data.split_first() else { return };
+    let config = StreamConfig {
+        window: 1 + u64::from(setup % 16),
+        max_streams: 3,
+        max_buffered_bytes: 40,
+        max_chunk_payload: 5,
+        max_events: 32,
+        max_closed: 16,
+        latency_gap_timeout: Duration::from_millis(100),
+        reliable_gap_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_secs(1),
+    };
+    let mut receiver = StreamReceiver::new(config).expect("valid config");
+    let mut model = [ModelStream::default(); 4];
+    let mut sent = std::collections::BTreeSet::new();
+    let mut now = Instant::ZERO;
+    for pair in rest.chunks_exact(2) {
+        let (op, arg) = (pair[0], pair[1]);
+        let id = u64::from((op >> 2) & 0x3);
+        match op & 0x3 {
+            0 | 1 => {
+                let home = if id & 1 == 0 { DeliveryPolicy::Reliable } else { DeliveryPolicy::LatencyFirst };
+                let flip = op & 0x60 == 0x60;
+                let policy = match (home, flip) {
+                    (DeliveryPolicy::Reliable, true) => DeliveryPolicy::LatencyFirst,
+                    (DeliveryPolicy::LatencyFirst, true) => DeliveryPolicy::Reliable,
+                    (p, false) => p,
+                };
+                let seq = u64::from(arg);
+                let len = usize::from(op >> 5);
+                let end = op & 0x10 != 0;
+                sent.insert((id, seq));
+                let chunk = DataChunk { stream_id: id, sequence: seq, payload: vec![model_byte(id, seq); len], end };
+                // A duplicate may be for a closed stream, whose policy is forgotten.
+                if let Ok(Arrival::Delivered | Arrival::Buffered) = receiver.handle_chunk(now, policy, chunk) {
+                    let known = model[id as usize].policy.get_or_insert(policy);
+                    assert_eq!(*known, policy, "an accepted chunk has its stream's policy");
+                }
+            }
+            2 => {
+                now = now + Duration::from_millis(u64::from(arg) * 10);
+                receiver.handle_timeout(now);
+                assert!(receiver.poll_timeout().is_none_or(|t| t > now), "every due timer was handled");
+            }
+            _ => {
+                check_stream_events(&mut receiver, &mut model, &sent);
+                if op & 0x4 != 0 && receiver.close_stream(id) {
+                    model[id as usize].closed = true;
+                }
+            }
+        }
+        if op & 0x80 == 0 {
+            check_stream_events(&mut receiver, &mut model, &sent);
+        }
+        assert!(receiver.open_streams() <= config.max_streams);
+        assert!(receiver.buffered_bytes() <= config.max_buffered_bytes);
+        assert!(receiver.pending_events() <= config.max_events + config.max_streams + config.window as usize);
+        assert!(receiver.open_streams() > 0 || receiver.buffered_bytes() == 0);
+    }
+}
+
+/// Drains the receiver's events, checking each against the model.
+fn check_stream_events(
+    receiver: &mut crate::transport::StreamReceiver,
+    model: &mut [ModelStream; 4],
+    sent: &std::collections::BTreeSet<(u64, u64)>,
+) {
+    use crate::transport::{DeliveryPolicy, StreamError, StreamEvent};
+    while let Some(event) = receiver.poll_event() {
+        match event {
+            StreamEvent::Chunk(c) => {
+                let m = &mut model[c.stream_id as usize];
+                assert!(!m.closed, "nothing is delivered after the end or a failure");
+                assert_eq!(c.sequence, m.next, "chunks come in order, each once");
+                assert!(sent.contains(&(c.stream_id, c.sequence)), "only sent chunks are delivered");
+                assert!(c.payload.iter().all(|&b| b == model_byte(c.stream_id, c.sequence)));
+                m.next = c.sequence + 1;
+                m.closed = c.end;
+            }
+            StreamEvent::Gap { stream_id, missing } => {
+                let m = &mut model[stream_id as usize];
+                assert!(
+                    !m.closed && m.policy != Some(DeliveryPolicy::Reliable),
+                    "only open latency-first streams skip"
+                );
+                assert!(missing.start == m.next && missing.end > missing.start, "a gap starts where delivery stopped");
+                m.next = missing.end;
+            }
+            StreamEvent::Failed { stream_id, error } => {
+                let m = &mut model[stream_id as usize];
+                assert!(!m.closed, "a stream fails at most once");
+                if matches!(error, StreamError::GapTimeout { .. }) {
+                    assert_ne!(m.policy, Some(DeliveryPolicy::LatencyFirst), "latency-first gaps are skipped");
+                }
+                m.closed = true;
+            }
+        }
+    }
+}

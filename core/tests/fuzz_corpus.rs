@@ -41,3 +41,8 @@ fn rpc_envelope_decode_corpus() {
 fn reassembly_sequence_corpus() {
     replay("reassembly_sequence", actr_core::fuzzing::reassembly_sequence);
 }
+
+#[test]
+fn stream_sequence_corpus() {
+    replay("stream_sequence", actr_core::fuzzing::stream_sequence);
+}
