@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actr_core::ais::RegisterRequest;
+use actr_core::ais::{RegisterOk, RegisterRequest};
 use actr_core::keeper::{CredentialKeeper, KeeperConfig};
 use actr_core::signaling::messages::MAX_QUERY_LIMIT;
 use actr_core::signaling::{
@@ -97,6 +97,7 @@ pub struct NodeStats {
 pub(crate) enum Command {
     Request { request: ClientRequest, reply: Sender<Result<ServerReply, ActrError>> },
     WaitConnected { reply: Sender<Result<ActrId, ActrError>> },
+    WaitRegistered { reply: Sender<Result<RegisterOk, ActrError>> },
     Stats { reply: Sender<NodeStats> },
     Shutdown { done: Sender<()> },
 }
@@ -161,6 +162,13 @@ impl SignalingHandle {
     /// Fails at once if the identity service refused the registration.
     pub async fn wait_connected(&self, timeout: Duration) -> Result<ActrId, ActrError> {
         self.ask(timeout, |reply| Command::WaitConnected { reply }).await?
+    }
+
+    /// The current registration (identity, credential, AIS signing key) once
+    /// the identity service has answered, waiting at most `timeout`; after a
+    /// renewal, the renewed one. Fails at once if the AIS refused for good.
+    pub async fn wait_registered(&self, timeout: Duration) -> Result<RegisterOk, ActrError> {
+        self.ask(timeout, |reply| Command::WaitRegistered { reply }).await?
     }
 
     /// Types visible to this actor, optionally of one manufacturer.

@@ -10,6 +10,9 @@
 //!   the runtime's blocking pool);
 //! - [`SignalingNode`]: the run loop driving a `CredentialKeeper` and a
 //!   `SignalingClient`, used through a cloneable [`SignalingHandle`].
+//! - [`node`]: the node lifecycle and embedding API — [`Hyper`] → [`Node`]
+//!   (`Init` → `Attached` → `Registered`) → [`ActrRef`] — running a native
+//!   [`Workload`], with in-process and WebSocket-direct RPC.
 //!
 //! ```no_run
 //! # async fn demo<R: actr_driver::Runtime>(rt: R, register: actr_core::ais::RegisterRequest) -> Result<(), actr_core::ActrError> {
@@ -30,12 +33,18 @@ pub mod ais_http;
 mod connection;
 pub mod endpoint;
 mod handle;
+pub mod node;
 mod node_loop;
 pub mod runtime;
-pub mod ws;
+pub mod streams;
 pub mod webrtc;
+pub mod ws;
 
 pub use ais_http::AisHttpClient;
+pub use bytes;
 pub use endpoint::ServerEndpoint;
 pub use handle::{NodeConfig, NodeEvent, NodeStats, SignalingHandle, SignalingNode};
+pub use node::{
+    ActrRef, Attached, Context, Hyper, HyperConfig, Init, Node, NodeState, Registered, Request, RpcStats, Workload,
+};
 pub use runtime::{Runtime, Sleeper, run_blocking, with_deadline};

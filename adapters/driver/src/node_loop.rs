@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use actr_core::ais::AisReply;
+use actr_core::ais::{AisReply, RegisterOk};
 use actr_core::keeper::{AisCall, CredentialKeeper, KeeperEvent};
 use actr_core::signaling::{ClientTransmit, ConnId, RequestId, ServerReply, SignalingClient, SignalingEvent};
 use actr_core::{ActrError, ActrId, Instant, UnixSecs};
@@ -94,6 +94,8 @@ struct Running<R: Runtime> {
     conns: BTreeMap<ConnId, Sender<Outbound>>,
     replies: BTreeMap<RequestId, Sender<Result<ServerReply, ActrError>>>,
     waiters: Vec<Sender<Result<ActrId, ActrError>>>,
+    registration_waiters: Vec<Sender<Result<RegisterOk, ActrError>>>,
+    registration: Option<RegisterOk>,
     connected: Option<ActrId>,
     failed: Option<ActrError>,
     stats: NodeStats,
@@ -112,6 +114,8 @@ impl<R: Runtime> NodeLoop<R> {
             conns: BTreeMap::new(),
             replies: BTreeMap::new(),
             waiters: Vec::new(),
+            registration_waiters: Vec::new(),
+            registration: None,
             connected: None,
             failed: None,
             stats: NodeStats::default(),
@@ -210,6 +214,7 @@ impl<R: Runtime> Running<R> {
                 Err(e) => answer(&reply, Err(e)),
             },
             Command::WaitConnected { reply } => self.add_waiter(reply),
+            Command::WaitRegistered { reply } => self.add_registration_waiter(reply),
             Command::Stats { reply } => {
                 let stats = NodeStats { signaling: self.parts.client.stats(), ..self.stats };
                 answer(&reply, stats);
@@ -228,6 +233,18 @@ impl<R: Runtime> Running<R> {
                 answer(&reply, Err(ActrError::ResourceExhausted(format!("{MAX_WAITERS} waiters"))))
             }
             (None, None) => self.waiters.push(reply),
+        }
+    }
+
+    fn add_registration_waiter(&mut self, reply: Sender<Result<RegisterOk, ActrError>>) {
+        self.registration_waiters.retain(|w| !w.is_closed());
+        match (&self.registration, &self.failed) {
+            (Some(ok), _) => answer(&reply, Ok(ok.clone())),
+            (None, Some(e)) => answer(&reply, Err(e.clone())),
+            (None, None) if self.registration_waiters.len() >= MAX_WAITERS => {
+                answer(&reply, Err(ActrError::ResourceExhausted(format!("{MAX_WAITERS} waiters"))))
+            }
+            (None, None) => self.registration_waiters.push(reply),
         }
     }
 
@@ -296,6 +313,10 @@ impl<R: Runtime> Running<R> {
         match event {
             KeeperEvent::Registered(ok) | KeeperEvent::Renewed(ok) => {
                 let unix = self.clock.unix();
+                for waiter in self.registration_waiters.drain(..) {
+                    answer(&waiter, Ok(ok.clone()));
+                }
+                self.registration = Some(ok.clone());
                 self.parts.client.set_identity(now, unix, ok.actor, ok.credential, ok.credential_expires_at);
                 if !self.started {
                     self.started = true;
@@ -306,6 +327,9 @@ impl<R: Runtime> Running<R> {
             KeeperEvent::Failed(e) => {
                 tracing::warn!("credential keeper stopped: {e}");
                 for waiter in self.waiters.drain(..) {
+                    answer(&waiter, Err(e.clone()));
+                }
+                for waiter in self.registration_waiters.drain(..) {
                     answer(&waiter, Err(e.clone()));
                 }
                 self.failed = Some(e.clone());
@@ -394,6 +418,9 @@ impl<R: Runtime> Running<R> {
     fn finish(&mut self) {
         let gone = ActrError::Unavailable("signaling node stopped".into());
         for waiter in self.waiters.drain(..) {
+            answer(&waiter, Err(gone.clone()));
+        }
+        for waiter in self.registration_waiters.drain(..) {
             answer(&waiter, Err(gone.clone()));
         }
         for (_, reply) in std::mem::take(&mut self.replies) {

@@ -22,8 +22,20 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// A connected TCP stream with Nagle's algorithm disabled.
     type Tcp: AsyncRead + AsyncWrite + Unpin + Send + 'static;
 
+    /// A bound TCP listener, for nodes that accept direct WebSocket connections.
+    type Listener: Send + Sync + 'static;
+
     /// Opens a TCP connection to `addr`.
     fn connect_tcp(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Self::Tcp>>;
+
+    /// Binds a listener to `addr`; port 0 picks a free port.
+    fn bind_tcp(&self, addr: SocketAddr) -> io::Result<Self::Listener>;
+
+    /// The address `listener` is bound to (with the real port).
+    fn listener_addr(&self, listener: &Self::Listener) -> io::Result<SocketAddr>;
+
+    /// The next connection on `listener`, with Nagle's algorithm disabled.
+    fn accept<'a>(&self, listener: &'a Self::Listener) -> BoxFuture<'a, io::Result<(Self::Tcp, SocketAddr)>>;
 
     /// Completes after `d`.
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()>;

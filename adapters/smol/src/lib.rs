@@ -1,5 +1,20 @@
 //! actr on smol: the driver's [`Runtime`] over smol's global executor.
 //!
+//! An actor: link a [`Workload`], register it with the identity service,
+//! start it, and call it through the returned [`ActrRef`]:
+//!
+//! ```no_run
+//! # async fn demo(echo: impl actr_smol::Workload) -> Result<(), actr_core::ActrError> {
+//! use actr_smol::{HyperConfig, hyper};
+//! let config = HyperConfig::new("http://127.0.0.1:7480", actr_core::Realm(1));
+//! let actor = hyper(config).node().link(echo).register().await?.start().await?;
+//! let reply = actor.call_local("echo.Echo.Say", b"hi".to_vec()).await?;
+//! actor.shutdown().await;
+//! # let _ = reply; Ok(()) }
+//! ```
+//!
+//! A bare signaling node (no workload) is [`start_node`]:
+//!
 //! ```no_run
 //! # async fn demo(register: actr_core::ais::RegisterRequest) -> Result<(), actr_core::ActrError> {
 //! let node = actr_smol::start_node(actr_smol::NodeConfig::new("http://127.0.0.1:7480", register))?;
@@ -13,7 +28,15 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-pub use actr_driver::{NodeConfig, NodeEvent, NodeStats, Runtime, SignalingHandle, SignalingNode};
+pub use actr_driver::{
+    ActrRef, Attached, Context, HyperConfig, Init, NodeConfig, NodeEvent, NodeState, NodeStats, Registered, Request,
+    RpcStats, Runtime, SignalingHandle, SignalingNode, Workload, bytes,
+};
+
+/// Makes nodes on smol: `hyper.node().link(workload).register().await?.start().await?`.
+pub type Hyper = actr_driver::Hyper<SmolRuntime>;
+/// A node on smol in lifecycle state `S` ([`Init`], [`Attached`], [`Registered`]).
+pub type Node<S> = actr_driver::Node<SmolRuntime, S>;
 
 /// The driver's runtime on smol: tasks on the global executor, timers and
 /// sockets on async-io's reactor, blocking work on the `blocking` pool.
@@ -22,12 +45,29 @@ pub struct SmolRuntime;
 
 impl Runtime for SmolRuntime {
     type Tcp = smol::net::TcpStream;
+    type Listener = smol::net::TcpListener;
 
     fn connect_tcp(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Self::Tcp>> {
         Box::pin(async move {
             let tcp = smol::net::TcpStream::connect(addr).await?;
             tcp.set_nodelay(true)?;
             Ok(tcp)
+        })
+    }
+
+    fn bind_tcp(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
+        smol::net::TcpListener::try_from(std::net::TcpListener::bind(addr)?)
+    }
+
+    fn listener_addr(&self, listener: &Self::Listener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    fn accept<'a>(&self, listener: &'a Self::Listener) -> BoxFuture<'a, io::Result<(Self::Tcp, SocketAddr)>> {
+        Box::pin(async move {
+            let (tcp, from) = listener.accept().await?;
+            tcp.set_nodelay(true)?;
+            Ok((tcp, from))
         })
     }
 
@@ -49,4 +89,9 @@ impl Runtime for SmolRuntime {
 /// Starts a signaling node on smol.
 pub fn start_node(config: NodeConfig) -> Result<SignalingHandle, actr_core::ActrError> {
     SignalingNode::start(SmolRuntime, config)
+}
+
+/// A [`Hyper`] on smol.
+pub fn hyper(config: HyperConfig) -> Hyper {
+    Hyper::new(SmolRuntime, config)
 }

@@ -1,5 +1,20 @@
 //! actr on tokio: the driver's [`Runtime`] over a tokio runtime handle.
 //!
+//! An actor: link a [`Workload`], register it with the identity service,
+//! start it, and call it through the returned [`ActrRef`]:
+//!
+//! ```no_run
+//! # async fn demo(echo: impl actr_tokio::Workload) -> Result<(), actr_core::ActrError> {
+//! use actr_tokio::{HyperConfig, hyper};
+//! let config = HyperConfig::new("http://127.0.0.1:7480", actr_core::Realm(1));
+//! let actor = hyper(config).node().link(echo).register().await?.start().await?;
+//! let reply = actor.call_local("echo.Echo.Say", b"hi".to_vec()).await?;
+//! actor.shutdown().await;
+//! # let _ = reply; Ok(()) }
+//! ```
+//!
+//! A bare signaling node (no workload) is [`start_node`]:
+//!
 //! ```no_run
 //! # async fn demo(register: actr_core::ais::RegisterRequest) -> Result<(), actr_core::ActrError> {
 //! let node = actr_tokio::start_node(actr_tokio::NodeConfig::new("http://127.0.0.1:7480", register))?;
@@ -15,7 +30,15 @@ use futures::future::BoxFuture;
 use tokio::runtime::Handle;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
-pub use actr_driver::{NodeConfig, NodeEvent, NodeStats, Runtime, SignalingHandle, SignalingNode};
+pub use actr_driver::{
+    ActrRef, Attached, Context, HyperConfig, Init, NodeConfig, NodeEvent, NodeState, NodeStats, Registered, Request,
+    RpcStats, Runtime, SignalingHandle, SignalingNode, Workload, bytes,
+};
+
+/// Makes nodes on tokio: `hyper.node().link(workload).register().await?.start().await?`.
+pub type Hyper = actr_driver::Hyper<TokioRuntime>;
+/// A node on tokio in lifecycle state `S` ([`Init`], [`Attached`], [`Registered`]).
+pub type Node<S> = actr_driver::Node<TokioRuntime, S>;
 
 /// The driver's runtime on a tokio runtime. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -39,6 +62,7 @@ impl TokioRuntime {
 
 impl Runtime for TokioRuntime {
     type Tcp = Compat<tokio::net::TcpStream>;
+    type Listener = tokio::net::TcpListener;
 
     fn connect_tcp(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Self::Tcp>> {
         let handle = self.handle.clone();
@@ -48,6 +72,26 @@ impl Runtime for TokioRuntime {
             let tcp = connect.await.map_err(io::Error::other)??;
             tcp.set_nodelay(true)?;
             Ok(tcp.compat())
+        })
+    }
+
+    fn bind_tcp(&self, addr: SocketAddr) -> io::Result<Self::Listener> {
+        // Entering the handle registers the listener with this runtime's reactor.
+        let _guard = self.handle.enter();
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        tokio::net::TcpListener::from_std(listener)
+    }
+
+    fn listener_addr(&self, listener: &Self::Listener) -> io::Result<SocketAddr> {
+        listener.local_addr()
+    }
+
+    fn accept<'a>(&self, listener: &'a Self::Listener) -> BoxFuture<'a, io::Result<(Self::Tcp, SocketAddr)>> {
+        Box::pin(async move {
+            let (tcp, from) = listener.accept().await?;
+            tcp.set_nodelay(true)?;
+            Ok((tcp.compat(), from))
         })
     }
 
@@ -69,4 +113,9 @@ impl Runtime for TokioRuntime {
 /// Starts a signaling node on the current tokio runtime (see [`TokioRuntime::current`]).
 pub fn start_node(config: NodeConfig) -> Result<SignalingHandle, actr_core::ActrError> {
     SignalingNode::start(TokioRuntime::current(), config)
+}
+
+/// A [`Hyper`] on the current tokio runtime (see [`TokioRuntime::current`]).
+pub fn hyper(config: HyperConfig) -> Hyper {
+    Hyper::new(TokioRuntime::current(), config)
 }

@@ -5,6 +5,7 @@
 //! Nothing here sleeps on the wall clock: every wait is for an event, bounded
 //! by [`WAIT`].
 
+pub mod actors;
 pub mod raw;
 
 use std::future::Future;

@@ -103,3 +103,68 @@ pub fn register(base_url: &str, request: RegisterRequest) -> RegisterOk {
         other => panic!("registration failed: {other:?}"),
     }
 }
+
+/// What a node's direct listener did next.
+#[derive(Debug)]
+pub enum DirectReceived {
+    Binary(Vec<u8>),
+    /// A Close frame or the end of the stream.
+    Closed,
+}
+
+/// A raw, blocking client of a node's direct WebSocket listener.
+#[derive(Debug)]
+pub struct RawDirect {
+    ws: WebSocket<TcpStream>,
+}
+
+/// The `host:port` of a `ws://host:port` address.
+pub fn ws_authority(ws_address: &str) -> SocketAddr {
+    ws_address.trim_start_matches("ws://").trim_end_matches('/').parse().expect("ws://ip:port")
+}
+
+impl RawDirect {
+    pub fn connect(ws_address: &str) -> Self {
+        let tcp = TcpStream::connect(ws_authority(ws_address)).expect("tcp connect");
+        tcp.set_read_timeout(Some(WAIT)).expect("read timeout");
+        let (ws, _response) = tungstenite::client(ws_address, tcp).expect("websocket handshake");
+        Self { ws }
+    }
+
+    /// Sends one binary message; fails if the node already hung up.
+    pub fn send_bytes(&mut self, bytes: Vec<u8>) -> Result<(), tungstenite::Error> {
+        self.ws.send(Message::Binary(bytes.into()))
+    }
+
+    pub fn send_text(&mut self, text: &str) -> Result<(), tungstenite::Error> {
+        self.ws.send(Message::Text(text.into()))
+    }
+
+    /// The next binary message or the close; panics if nothing arrives within [`WAIT`].
+    pub fn recv(&mut self) -> DirectReceived {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Binary(bytes)) => return DirectReceived::Binary(bytes.to_vec()),
+                Ok(Message::Close(_)) => {
+                    let _ = self.ws.flush();
+                    return DirectReceived::Closed;
+                }
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) =>
+                {
+                    panic!("no message from the node within {WAIT:?}");
+                }
+                Err(_) => return DirectReceived::Closed,
+            }
+        }
+    }
+
+    /// The next binary message, decoded as `T`.
+    pub fn recv_msg<T: serde::de::DeserializeOwned>(&mut self) -> T {
+        match self.recv() {
+            DirectReceived::Binary(bytes) => decode_message(&bytes, 1 << 25).expect("decodes"),
+            DirectReceived::Closed => panic!("the node closed the link"),
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! [`HyperConfig`]: everything a node needs besides its workload, and
+//! [`Hyper`], the entry point that makes nodes on a runtime.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actr_core::Realm;
+use actr_core::keeper::KeeperConfig;
+use actr_core::signaling::ClientConfig;
+
+use crate::node::lifecycle::{Init, Node};
+use crate::runtime::Runtime;
+
+/// Default deadline of a call.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a node registers, connects, listens and bounds its work.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct HyperConfig {
+    /// Base address of `actr serve`, e.g. `http://127.0.0.1:7480`: the AIS is
+    /// reached over HTTP there and signaling at `ws://…/signaling`.
+    pub server: String,
+    pub realm: Realm,
+    /// Admission secret of the realm, if it has one.
+    pub realm_secret: Option<String>,
+    /// Accept direct WebSocket connections on this address (port 0 picks one).
+    pub ws_listen: Option<SocketAddr>,
+    /// Host advertised in `ws://host:port`; defaults to the listen IP, or
+    /// `127.0.0.1` when listening on an unspecified address.
+    pub ws_advertised_host: Option<String>,
+    pub signaling: ClientConfig,
+    pub keeper: KeeperConfig,
+    /// Deadline of calls made without an explicit one (`call_local`).
+    pub call_timeout: Duration,
+    /// Bound on registration and on `start` waiting for signaling.
+    pub connect_timeout: Duration,
+    /// Bound on each lifecycle hook; a hook past it counts as failed (`TimedOut`).
+    pub hook_timeout: Duration,
+    /// Bound on shutdown's wait for in-flight requests.
+    pub drain_timeout: Duration,
+    /// Most requests handled at once; more are refused with `ResourceExhausted`.
+    pub max_in_flight: usize,
+    /// Join the process-wide registry: actors of this process then reach this
+    /// node in-process, and this node reaches them in-process. Turn off to
+    /// force every call between actors of one process onto the network.
+    pub share_process: bool,
+    /// Seed of the node's RNGs (request ids, trace ids, backoff); random when `None`.
+    pub seed: Option<u64>,
+}
+
+impl HyperConfig {
+    /// Defaults: no listener, 30 s calls, 10 s connect, 30 s hooks, 5 s drain.
+    pub fn new(server: impl Into<String>, realm: Realm) -> Self {
+        Self {
+            server: server.into(),
+            realm,
+            realm_secret: None,
+            ws_listen: None,
+            ws_advertised_host: None,
+            signaling: ClientConfig::default(),
+            keeper: KeeperConfig::default(),
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+            connect_timeout: Duration::from_secs(10),
+            hook_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(5),
+            max_in_flight: 256,
+            share_process: true,
+            seed: None,
+        }
+    }
+
+    /// Listens for direct WebSocket connections on `addr`.
+    pub fn with_ws_listen(mut self, addr: SocketAddr) -> Self {
+        self.ws_listen = Some(addr);
+        self
+    }
+
+    pub fn with_realm_secret(mut self, secret: impl Into<String>) -> Self {
+        self.realm_secret = Some(secret.into());
+        self
+    }
+
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    pub fn with_share_process(mut self, share: bool) -> Self {
+        self.share_process = share;
+        self
+    }
+
+    /// The `ws://host:port` to advertise for a listener bound to `bound`.
+    pub fn advertised_ws_address(&self, bound: SocketAddr) -> String {
+        let host = match &self.ws_advertised_host {
+            Some(host) => host.clone(),
+            None if bound.ip().is_unspecified() => "127.0.0.1".into(),
+            None if bound.is_ipv6() => format!("[{}]", bound.ip()),
+            None => bound.ip().to_string(),
+        };
+        format!("ws://{host}:{}", bound.port())
+    }
+}
+
+/// Makes nodes on one runtime from one configuration.
+///
+/// ```no_run
+/// # async fn demo<R: actr_driver::Runtime>(rt: R, echo: impl actr_driver::Workload) -> Result<(), actr_core::ActrError> {
+/// use actr_driver::{Hyper, HyperConfig};
+/// let hyper = Hyper::new(rt, HyperConfig::new("http://127.0.0.1:7480", actr_core::Realm(1)));
+/// let actor = hyper.node().link(echo).register().await?.start().await?;
+/// let reply = actor.call_local("echo.Echo.Say", b"hi".to_vec()).await?;
+/// # let _ = reply; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Hyper<R: Runtime> {
+    rt: R,
+    config: HyperConfig,
+}
+
+impl<R: Runtime> Hyper<R> {
+    pub fn new(rt: R, config: HyperConfig) -> Self {
+        Self { rt, config }
+    }
+
+    pub fn config(&self) -> &HyperConfig {
+        &self.config
+    }
+
+    /// A fresh node; link a workload to it next.
+    pub fn node(&self) -> Node<R, Init> {
+        Node::new(self.rt.clone(), self.config.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_address_follows_the_listener() {
+        let c = HyperConfig::new("http://x:1", Realm(1));
+        assert_eq!(c.advertised_ws_address("0.0.0.0:9".parse().unwrap()), "ws://127.0.0.1:9");
+        assert_eq!(c.advertised_ws_address("10.0.0.2:9".parse().unwrap()), "ws://10.0.0.2:9");
+        assert_eq!(c.advertised_ws_address("[::1]:9".parse().unwrap()), "ws://[::1]:9");
+        let named = HyperConfig { ws_advertised_host: Some("node.example".into()), ..c };
+        assert_eq!(named.advertised_ws_address("0.0.0.0:9".parse().unwrap()), "ws://node.example:9");
+    }
+}

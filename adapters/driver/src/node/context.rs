@@ -1,0 +1,111 @@
+//! [`Context`]: what a handler or hook may do — call, tell and discover
+//! other actors — on behalf of the actor it runs in.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use actr_core::transport::TraceContext;
+use actr_core::{ActrError, ActrId, ActrType, Dest};
+use bytes::Bytes;
+
+use crate::node::ops::{NodeOps, Origin, Outgoing};
+
+/// The invocation context of one handler or hook.
+///
+/// Calls made through it continue the current trace, so every hop of a call
+/// chain shares one trace id. It holds its node weakly: once the node has
+/// stopped, calls fail with `Unavailable`.
+#[derive(Clone)]
+pub struct Context {
+    node: Weak<dyn NodeOps>,
+    self_id: ActrId,
+    caller: Option<ActrId>,
+    trace: TraceContext,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("self_id", &self.self_id)
+            .field("caller", &self.caller)
+            .field("trace", &self.trace.traceparent)
+            .finish()
+    }
+}
+
+impl Context {
+    pub(crate) fn new(node: Weak<dyn NodeOps>, self_id: ActrId, caller: Option<ActrId>, trace: TraceContext) -> Self {
+        Self { node, self_id, caller, trace }
+    }
+
+    /// The actor this code runs as.
+    pub fn self_id(&self) -> &ActrId {
+        &self.self_id
+    }
+
+    /// Who sent the request being handled; `None` for the embedding
+    /// application and for lifecycle hooks.
+    pub fn caller(&self) -> Option<&ActrId> {
+        self.caller.as_ref()
+    }
+
+    /// The trace this invocation belongs to.
+    pub fn trace(&self) -> &TraceContext {
+        &self.trace
+    }
+
+    /// The trace id shared by the whole call chain.
+    pub fn trace_id(&self) -> &str {
+        self.trace.trace_id().unwrap_or_default()
+    }
+
+    /// The node's default call deadline.
+    pub fn default_timeout(&self) -> Duration {
+        self.node.upgrade().map(|n| n.default_timeout()).unwrap_or_default()
+    }
+
+    /// Calls `dest` and waits at most `timeout` for the reply. An actor of
+    /// this process is called in-process, without copying `payload`.
+    pub async fn call(
+        &self,
+        dest: impl Into<Dest>,
+        route_key: &str,
+        payload: impl Into<Bytes>,
+        timeout: Duration,
+    ) -> Result<Bytes, ActrError> {
+        let out = self.outgoing(dest.into(), route_key, payload.into(), timeout);
+        self.node()?.call(out).await
+    }
+
+    /// Sends a one-way message; `Ok` once it is handed to the wire (or to the
+    /// local actor). No reply, not even on error.
+    pub async fn tell(
+        &self,
+        dest: impl Into<Dest>,
+        route_key: &str,
+        payload: impl Into<Bytes>,
+    ) -> Result<(), ActrError> {
+        let out = self.outgoing(dest.into(), route_key, payload.into(), Duration::ZERO);
+        self.node()?.tell(out).await
+    }
+
+    /// Live actors of type `ty` this actor may reach, newest first.
+    pub async fn discover(&self, ty: &ActrType) -> Result<Vec<ActrId>, ActrError> {
+        self.node()?.discover(ty.clone()).await
+    }
+
+    fn node(&self) -> Result<Arc<dyn NodeOps>, ActrError> {
+        self.node.upgrade().ok_or_else(|| ActrError::Unavailable("the node has stopped".into()))
+    }
+
+    fn outgoing(&self, dest: Dest, route_key: &str, payload: Bytes, timeout: Duration) -> Outgoing {
+        Outgoing {
+            origin: Origin::Workload,
+            dest,
+            route_key: route_key.to_owned(),
+            payload,
+            timeout,
+            parent: Some(self.trace.clone()),
+        }
+    }
+}

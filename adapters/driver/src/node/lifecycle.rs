@@ -1,0 +1,297 @@
+//! The node lifecycle as a typestate: `Node<R, Init>` → [`Node::link`] →
+//! `Node<R, Attached>` → [`Node::register`] → `Node<R, Registered>` →
+//! [`Node::start`] → [`ActrRef`]. Each transition consumes the node, so a
+//! step cannot be skipped or repeated:
+//!
+//! ```compile_fail,E0599
+//! # async fn wrong<R: actr_driver::Runtime>(hyper: actr_driver::Hyper<R>) {
+//! // `start` exists only on `Node<R, Registered>`: a node that was never
+//! // linked nor registered cannot start.
+//! let actor = hyper.node().start().await;
+//! # }
+//! ```
+
+use std::marker::PhantomData;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use actr_core::ais::{RegisterAuth, RegisterOk, RegisterRequest};
+use actr_core::credential::KeyRing;
+use actr_core::signaling::ActorProfile;
+use actr_core::transport::{EndpointConfig, RouteTable, RpcEndpoint};
+use actr_core::{ActrError, ActrId};
+
+use crate::handle::{NodeConfig, SignalingHandle, SignalingNode};
+use crate::node::actr_ref::ActrRef;
+use crate::node::config::HyperConfig;
+use crate::node::direct::DirectWire;
+use crate::node::drain::Admission;
+use crate::node::rpc_handle::{COMMAND_CAPACITY, RpcHandle};
+use crate::node::rpc_loop::{Dispatch, RpcLoop};
+use crate::node::shared::{Hook, NodeShared, Settings};
+use crate::node::trace::TraceIds;
+use crate::node::workload::Workload;
+use crate::runtime::Runtime;
+
+/// Capacity of the queue of link and handler reports into the RPC loop.
+const INPUT_CAPACITY: usize = 1024;
+/// Peers the route table remembers.
+const MAX_ROUTES: usize = 4096;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A lifecycle state of a [`Node`]. Sealed: the three states are all there is.
+pub trait NodeState: sealed::Sealed + 'static {
+    /// What the node holds in this state.
+    #[doc(hidden)]
+    type Parts<R: Runtime>;
+}
+
+/// Just made by [`crate::Hyper::node`]: link a workload next.
+#[derive(Debug, Clone, Copy)]
+pub struct Init;
+
+/// A workload is linked: register with the identity service next.
+#[derive(Debug, Clone, Copy)]
+pub struct Attached;
+
+/// Registered with the AIS (and connecting to signaling): start next.
+#[derive(Debug, Clone, Copy)]
+pub struct Registered;
+
+impl sealed::Sealed for Init {}
+impl sealed::Sealed for Attached {}
+impl sealed::Sealed for Registered {}
+
+impl NodeState for Init {
+    type Parts<R: Runtime> = ();
+}
+
+impl NodeState for Attached {
+    type Parts<R: Runtime> = AttachedParts;
+}
+
+impl NodeState for Registered {
+    type Parts<R: Runtime> = RegisteredParts<R>;
+}
+
+#[doc(hidden)]
+pub struct AttachedParts {
+    workload: Arc<dyn Workload>,
+}
+
+impl std::fmt::Debug for AttachedParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachedParts").field("actor_type", &self.workload.actor_type()).finish()
+    }
+}
+
+#[doc(hidden)]
+pub struct RegisteredParts<R: Runtime> {
+    workload: Arc<dyn Workload>,
+    signaling: SignalingHandle,
+    registration: RegisterOk,
+    /// The bound listener and the address advertised for it.
+    listener: Option<(R::Listener, String)>,
+}
+
+impl<R: Runtime> std::fmt::Debug for RegisteredParts<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let address = self.listener.as_ref().map(|l| &l.1);
+        f.debug_struct("RegisteredParts")
+            .field("actor", &self.registration.actor)
+            .field("ws_address", &address)
+            .finish()
+    }
+}
+
+/// A node on its way to running; see the module docs for the order.
+pub struct Node<R: Runtime, S: NodeState> {
+    rt: R,
+    config: HyperConfig,
+    parts: S::Parts<R>,
+    state: PhantomData<S>,
+}
+
+impl<R: Runtime, S: NodeState> std::fmt::Debug for Node<R, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = std::any::type_name::<S>().rsplit("::").next().unwrap_or_default();
+        f.debug_struct("Node").field("state", &state).field("server", &self.config.server).finish()
+    }
+}
+
+impl<R: Runtime> Node<R, Init> {
+    pub(crate) fn new(rt: R, config: HyperConfig) -> Self {
+        Self { rt, config, parts: (), state: PhantomData }
+    }
+
+    /// Links a native workload into this node.
+    pub fn link(self, workload: impl Workload) -> Node<R, Attached> {
+        self.link_shared(Arc::new(workload))
+    }
+
+    /// Links a workload the application keeps a handle to.
+    pub fn link_shared(self, workload: Arc<dyn Workload>) -> Node<R, Attached> {
+        Node { rt: self.rt, config: self.config, parts: AttachedParts { workload }, state: PhantomData }
+    }
+}
+
+impl<R: Runtime> Node<R, Attached> {
+    /// Binds the WebSocket listener (if configured), registers the workload's
+    /// type with the AIS and waits for the credential. Signaling then connects
+    /// in the background, advertising the ACL and the listener's address.
+    ///
+    /// Errors: `InvalidArgument` for a bad server address or actor type,
+    /// `Unavailable` if the listener cannot bind, the AIS's refusal as is, and
+    /// `TimedOut` after `connect_timeout`.
+    pub async fn register(self) -> Result<Node<R, Registered>, ActrError> {
+        let workload = self.parts.workload;
+        let actr_type = workload.actor_type();
+        actr_type.validate().map_err(|e| ActrError::InvalidArgument(format!("actor type {actr_type}: {e}")))?;
+        let listener = bind_listener(&self.rt, &self.config)?;
+        let register = RegisterRequest {
+            actr_type,
+            realm: self.config.realm,
+            realm_secret: self.config.realm_secret.clone(),
+            auth: RegisterAuth::Linked,
+        };
+        let mut node = NodeConfig::new(self.config.server.clone(), register);
+        node.profile =
+            ActorProfile { acl: workload.acl(), ws_address: listener.as_ref().map(|l| l.1.clone()), service: None };
+        node.client = self.config.signaling;
+        node.keeper = self.config.keeper;
+        node.seed = self.config.seed;
+        let signaling = SignalingNode::start(self.rt.clone(), node)?;
+        let registration = match signaling.wait_registered(self.config.connect_timeout).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                signaling.shutdown().await;
+                return Err(e);
+            }
+        };
+        let parts = RegisteredParts { workload, signaling, registration, listener };
+        Ok(Node { rt: self.rt, config: self.config, parts, state: PhantomData })
+    }
+}
+
+fn bind_listener<R: Runtime>(rt: &R, config: &HyperConfig) -> Result<Option<(R::Listener, String)>, ActrError> {
+    let Some(addr) = config.ws_listen else { return Ok(None) };
+    let unavailable = |e: std::io::Error| ActrError::Unavailable(format!("cannot listen on {addr}: {e}"));
+    let listener = rt.bind_tcp(addr).map_err(unavailable)?;
+    let bound = rt.listener_addr(&listener).map_err(unavailable)?;
+    Ok(Some((listener, config.advertised_ws_address(bound))))
+}
+
+impl<R: Runtime> Node<R, Registered> {
+    /// The identity the AIS allocated.
+    pub fn id(&self) -> &ActrId {
+        &self.parts.registration.actor
+    }
+
+    /// The advertised `ws://host:port`, when the node listens.
+    pub fn ws_address(&self) -> Option<&str> {
+        self.parts.listener.as_ref().map(|l| l.1.as_str())
+    }
+
+    /// Brings the node up, in this order:
+    ///
+    /// 1. waits (at most `connect_timeout`) until signaling has welcomed it;
+    /// 2. starts the RPC loop, so calls can go out;
+    /// 3. runs `on_start` — an error (or a panic, or passing `hook_timeout`)
+    ///    stops everything and is returned; the node never becomes reachable;
+    /// 4. becomes reachable: joins the process-local registry and accepts on
+    ///    its WebSocket listener;
+    /// 5. runs `on_ready` (an error is logged).
+    pub async fn start(self) -> Result<ActrRef, ActrError> {
+        let Node { rt, config, parts, .. } = self;
+        let RegisteredParts { workload, signaling, registration, listener } = parts;
+        let id = match signaling.wait_connected(config.connect_timeout).await {
+            Ok(id) => id,
+            Err(e) => {
+                signaling.shutdown().await;
+                return Err(e);
+            }
+        };
+        let ws_address = listener.as_ref().map(|l| l.1.clone());
+        let shared = assemble(rt, &config, id, workload, signaling, &registration, ws_address);
+        if let Err(e) = shared.run_hook(Hook::Start).await {
+            shared.close().await;
+            return Err(e);
+        }
+        shared.open();
+        if let Some((listener, _)) = listener {
+            let (stop_tx, stop_rx) = async_channel::bounded(1);
+            *shared.listener_stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop_tx);
+            shared.wire.listen(listener, stop_rx);
+        }
+        if let Err(e) = shared.run_hook(Hook::Ready).await {
+            tracing::warn!(actor = %shared.id, "on_ready failed: {e}");
+        }
+        Ok(ActrRef::new(shared))
+    }
+}
+
+/// Builds the started node's state and spawns its RPC loop.
+fn assemble<R: Runtime>(
+    rt: R,
+    config: &HyperConfig,
+    id: ActrId,
+    workload: Arc<dyn Workload>,
+    signaling: SignalingHandle,
+    registration: &RegisterOk,
+    ws_address: Option<String>,
+) -> Arc<NodeShared<R>> {
+    let seed = config.seed.unwrap_or_else(random_seed);
+    let mut ring = KeyRing::default();
+    if let Err(e) = ring.insert_bytes(registration.signing_key_id, &registration.signing_pubkey) {
+        tracing::warn!("AIS signing key unusable, direct callers cannot be verified: {e}");
+    }
+    let (commands_tx, commands) = async_channel::bounded(COMMAND_CAPACITY);
+    let (inputs_tx, inputs) = async_channel::bounded(INPUT_CAPACITY);
+    let wire = Arc::new(DirectWire::new(rt.clone(), id.clone(), signaling.clone(), ring, inputs_tx.clone()));
+    let settings = Settings {
+        call_timeout: config.call_timeout,
+        hook_timeout: config.hook_timeout,
+        drain_timeout: config.drain_timeout,
+        share_process: config.share_process,
+    };
+    Arc::new_cyclic(|me: &std::sync::Weak<NodeShared<R>>| {
+        let sink: std::sync::Weak<dyn Dispatch> = me.clone();
+        let rpc_loop = RpcLoop {
+            rt: rt.clone(),
+            endpoint: RpcEndpoint::new(EndpointConfig::default(), seed, &id, workload.acl()),
+            routes: RouteTable::new(MAX_ROUTES),
+            commands,
+            inputs,
+            inputs_tx,
+            wire: wire.clone(),
+            sink,
+        };
+        rt.spawn(Box::pin(rpc_loop.run()));
+        NodeShared {
+            rpc: RpcHandle::new(commands_tx, Arc::new(rt.clone())),
+            rt,
+            id,
+            workload,
+            signaling,
+            wire,
+            admission: Admission::new(config.max_in_flight),
+            traces: TraceIds::new(seed ^ 0x7472_6163_6573),
+            settings,
+            ws_address,
+            ais_key: registration.signing_pubkey.clone(),
+            listener_stop: Mutex::new(None),
+            delivered: AtomicU64::new(0),
+            me: me.clone(),
+        }
+    })
+}
+
+fn random_seed() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        t.as_nanos() as u64 ^ u64::from(std::process::id())
+    })
+}

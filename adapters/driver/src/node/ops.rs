@@ -1,0 +1,87 @@
+//! The object-safe face of a running node, shared by [`crate::ActrRef`],
+//! [`crate::Context`] and the process-local registry, so none of them is
+//! generic over the runtime.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actr_core::transport::{EndpointStats, TraceContext};
+use actr_core::{ActrError, ActrId, ActrType, Dest};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+
+/// Who originates an outbound message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The embedding application, through `ActrRef`: refused once shutdown begins.
+    App,
+    /// The workload, through a `Context`: allowed until the node has stopped,
+    /// so draining handlers and `on_stop` can still call out.
+    Workload,
+}
+
+/// One outbound call or tell.
+#[derive(Debug, Clone)]
+pub(crate) struct Outgoing {
+    pub origin: Origin,
+    pub dest: Dest,
+    pub route_key: String,
+    pub payload: Bytes,
+    pub timeout: Duration,
+    /// The trace to continue; a new root trace when `None`.
+    pub parent: Option<TraceContext>,
+}
+
+/// A request delivered in-process: nothing is encoded.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalRequest {
+    pub caller: Option<ActrId>,
+    pub route_key: String,
+    pub payload: Bytes,
+    pub trace: TraceContext,
+    pub tell: bool,
+}
+
+/// Counters of one node's messaging.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RpcStats {
+    /// The core endpoint's counters (remote calls, dispatches, ACL denials, malformed input…).
+    pub endpoint: EndpointStats,
+    /// Requests and tells this node's workload received in-process.
+    pub in_process_delivered: u64,
+    /// Direct WebSocket links open now.
+    pub links_open: u64,
+    /// Direct connections authenticated and accepted / refused.
+    pub accepted: u64,
+    pub refused: u64,
+    /// Outgoing direct connections established / failed.
+    pub dialed: u64,
+    pub dial_failures: u64,
+    /// Responses that could not be sent (no link to the caller, or a full link).
+    pub responses_dropped: u64,
+}
+
+/// What a running node offers to handles, contexts and other local nodes.
+pub(crate) trait NodeOps: Send + Sync + 'static {
+    fn id(&self) -> &ActrId;
+    fn ws_address(&self) -> Option<&str>;
+    fn default_timeout(&self) -> Duration;
+    fn is_shutting_down(&self) -> bool;
+
+    fn call(self: Arc<Self>, out: Outgoing) -> BoxFuture<'static, Result<Bytes, ActrError>>;
+    fn tell(self: Arc<Self>, out: Outgoing) -> BoxFuture<'static, Result<(), ActrError>>;
+    fn discover(self: Arc<Self>, ty: ActrType) -> BoxFuture<'static, Result<Vec<ActrId>, ActrError>>;
+    /// Remembers a direct address for `peer` (from discovery or configuration).
+    fn add_route(&self, peer: ActrId, ws_address: String) -> Result<(), ActrError>;
+
+    /// Runs this node's workload for a request from the same process.
+    fn deliver(self: Arc<Self>, req: LocalRequest) -> BoxFuture<'static, Result<Bytes, ActrError>>;
+
+    fn stats(self: Arc<Self>) -> BoxFuture<'static, Result<RpcStats, ActrError>>;
+    /// Runs the shutdown sequence; concurrent and later calls wait for the first.
+    fn shutdown(self: Arc<Self>) -> BoxFuture<'static, ()>;
+    /// Starts the shutdown in the background (the last `ActrRef` was dropped).
+    fn shutdown_in_background(self: Arc<Self>);
+    fn wait_stopped(&self) -> BoxFuture<'static, ()>;
+}

@@ -1,0 +1,374 @@
+//! The RPC loop of one node: the core's `RpcEndpoint` (correlation with
+//! deadlines, retries of identical bytes, ACL and dedup on inbound) and
+//! `RouteTable`, driven by commands from the node, by its links, and by a timer.
+//!
+//! # The loop
+//!
+//! 1. Wait for a command ([`LoopCmd`]), a link or handler report
+//!    ([`LoopInput`]), or the endpoint's next deadline.
+//! 2. Hand it to the endpoint with `now`.
+//! 3. Drain the endpoint: each outbound message goes to its peer's link, or
+//!    waits (bounded) while a link is dialed; each dispatch goes to the
+//!    workload through [`Dispatch`]; each finished call answers its caller.
+//!
+//! A message that cannot be sent is handed back to the endpoint with
+//! `handle_send_failed`: transient failures are retried with the lane's
+//! backoff (and redial), others fail the call at once.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Weak};
+
+use actr_core::transport::{EndpointEvent, LaneKind, Outbound, RouteDecision, RouteTable, RpcEndpoint, WireKind};
+use actr_core::{ActrError, ActrId, Instant};
+use async_channel::{Receiver, Sender, TrySendError};
+use futures::future::BoxFuture;
+use futures::{FutureExt, select_biased};
+
+use crate::node::direct::DirectWire;
+use crate::node::links::{Link, LinkTable};
+use crate::node::ops::RpcStats;
+pub(crate) use crate::node::rpc_io::{Dispatch, LinkId, LoopCmd, LoopInput};
+use crate::runtime::Runtime;
+
+/// Inputs handled back to back before the loop yields to the executor.
+const MAX_BURST: usize = 64;
+
+/// What an outbound message is, which decides what a failure to send means.
+enum Kind {
+    Call,
+    Tell,
+    Response,
+}
+
+/// Everything the loop owns. Built by the node at start.
+pub(crate) struct RpcLoop<R: Runtime> {
+    pub rt: R,
+    pub endpoint: RpcEndpoint,
+    pub routes: RouteTable,
+    pub commands: Receiver<LoopCmd>,
+    pub inputs: Receiver<LoopInput>,
+    pub inputs_tx: Sender<LoopInput>,
+    pub wire: Arc<DirectWire<R>>,
+    pub sink: Weak<dyn Dispatch>,
+}
+
+struct Running<R: Runtime> {
+    parts: RpcLoop<R>,
+    origin: std::time::Instant,
+    links: LinkTable,
+    calls: BTreeMap<u64, Sender<Result<Vec<u8>, ActrError>>>,
+    tells: BTreeMap<(ActrId, u64), Sender<Result<(), ActrError>>>,
+    responses_dropped: u64,
+    timer: Option<(Instant, BoxFuture<'static, ()>)>,
+    done: Option<Option<Sender<()>>>,
+}
+
+enum Wake {
+    Command(Option<LoopCmd>),
+    Input(LoopInput),
+    Timer,
+}
+
+impl<R: Runtime> RpcLoop<R> {
+    /// Runs until a shutdown command or until every command sender is dropped.
+    pub async fn run(self) {
+        let mut state = Running {
+            parts: self,
+            origin: std::time::Instant::now(),
+            links: LinkTable::default(),
+            calls: BTreeMap::new(),
+            tells: BTreeMap::new(),
+            responses_dropped: 0,
+            timer: None,
+            done: None,
+        };
+        while state.done.is_none() {
+            let wake = state.wait().await;
+            state.on_wake(wake);
+            for _ in 0..MAX_BURST {
+                let Some(wake) = state.try_next() else { break };
+                state.on_wake(wake);
+            }
+        }
+        state.finish();
+    }
+}
+
+impl<R: Runtime> Running<R> {
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.origin.elapsed().as_micros().min(u64::MAX as u128) as u64)
+    }
+
+    fn on_wake(&mut self, wake: Wake) {
+        match wake {
+            Wake::Command(Some(cmd)) => self.on_command(cmd),
+            Wake::Command(None) => self.done = Some(None),
+            Wake::Input(input) => self.on_input(input),
+            Wake::Timer => self.timer = None,
+        }
+        let now = self.now();
+        if self.parts.endpoint.poll_timeout().is_some_and(|at| at <= now) {
+            self.parts.endpoint.handle_timeout(now);
+        }
+        self.drain();
+    }
+
+    fn try_next(&mut self) -> Option<Wake> {
+        if self.done.is_some() {
+            return None;
+        }
+        if let Ok(input) = self.parts.inputs.try_recv() {
+            return Some(Wake::Input(input));
+        }
+        self.parts.commands.try_recv().ok().map(|c| Wake::Command(Some(c)))
+    }
+
+    /// Waits for the next input or the endpoint's deadline; the sleep is kept
+    /// across iterations while the deadline is unchanged.
+    async fn wait(&mut self) -> Wake {
+        let deadline = self.parts.endpoint.poll_timeout();
+        if self.timer.as_ref().map(|(at, _)| *at) != deadline {
+            let until = |at: Instant| std::time::Duration::from_micros(at.saturating_since(self.now()).as_micros());
+            self.timer = deadline.map(|at| (at, self.parts.rt.sleep(until(at))));
+        }
+        let timer = &mut self.timer;
+        let sleep = async move {
+            match timer.as_mut() {
+                Some((_, sleep)) => sleep.await,
+                None => futures::future::pending().await,
+            }
+        };
+        let inputs = self.parts.inputs.recv().fuse();
+        let commands = self.parts.commands.recv().fuse();
+        let sleep = sleep.fuse();
+        futures::pin_mut!(inputs, commands, sleep);
+        select_biased! {
+            input = inputs => match input {
+                Ok(input) => Wake::Input(input),
+                Err(_) => Wake::Timer, // unreachable: the loop holds a sender
+            },
+            command = commands => Wake::Command(command.ok()),
+            () = sleep => Wake::Timer,
+        }
+    }
+
+    fn on_command(&mut self, cmd: LoopCmd) {
+        let now = self.now();
+        let endpoint = &mut self.parts.endpoint;
+        match cmd {
+            LoopCmd::Call { dest, route_key, payload, timeout, trace, reply } => {
+                match endpoint.call(now, dest, &route_key, payload, timeout, Some(&trace)) {
+                    Ok(id) => {
+                        self.calls.insert(id, reply);
+                    }
+                    Err(e) => answer(&reply, Err(e)),
+                }
+            }
+            LoopCmd::Tell { dest, route_key, payload, trace, reply } => {
+                match endpoint.tell(dest.clone(), &route_key, payload, Some(&trace)) {
+                    Ok(id) => {
+                        self.tells.insert((dest, id), reply);
+                    }
+                    Err(e) => answer(&reply, Err(e)),
+                }
+            }
+            LoopCmd::AddRoute { peer, ws_address } => self.learn(peer, ws_address),
+            LoopCmd::Stats { reply } => answer(&reply, self.stats()),
+            LoopCmd::Shutdown { done } => self.done = Some(Some(done)),
+        }
+    }
+
+    fn on_input(&mut self, input: LoopInput) {
+        let now = self.now();
+        match input {
+            LoopInput::LinkUp { peer, link, tx } => self.link_up(peer, link, tx),
+            LoopInput::Frame { peer, bytes } => self.parts.endpoint.handle_inbound(now, &peer, &bytes),
+            LoopInput::LinkDown { peer, link, error } => self.link_down(peer, link, error),
+            LoopInput::Learned { peer, ws_address } => self.learn(peer, ws_address),
+            LoopInput::Respond { inbound, result } => self.parts.endpoint.respond(now, &inbound, result),
+        }
+    }
+
+    fn learn(&mut self, peer: ActrId, ws_address: String) {
+        if let Err(e) = self.parts.routes.set_ws_address(&peer, Some(ws_address)) {
+            tracing::debug!(%peer, "route not stored: {e}");
+        }
+    }
+
+    /// Drains the endpoint until a full pass produces nothing.
+    fn drain(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(out) = self.parts.endpoint.poll_outbound() {
+                self.send(out);
+                progressed = true;
+            }
+            while let Some(event) = self.parts.endpoint.poll_event() {
+                self.on_endpoint_event(event);
+                progressed = true;
+            }
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    fn on_endpoint_event(&mut self, event: EndpointEvent) {
+        match event {
+            EndpointEvent::Dispatch(inbound) => match self.parts.sink.upgrade() {
+                Some(sink) => sink.dispatch(inbound, self.parts.inputs_tx.clone()),
+                None => {
+                    let gone = Err(ActrError::Unavailable("the actor has stopped".into()));
+                    self.parts.endpoint.respond(self.now(), &inbound, gone);
+                }
+            },
+            EndpointEvent::CallDone { request_id, result } => {
+                if let Some(reply) = self.calls.remove(&request_id) {
+                    answer(&reply, result);
+                }
+            }
+        }
+    }
+
+    fn kind(&self, out: &Outbound) -> Kind {
+        if self.calls.contains_key(&out.request_id) {
+            Kind::Call
+        } else if self.tells.contains_key(&(out.dest.clone(), out.request_id)) {
+            Kind::Tell
+        } else {
+            Kind::Response
+        }
+    }
+
+    /// Sends `out` on the wire the route table picks, or parks it while dialing.
+    fn send(&mut self, out: Outbound) {
+        let link = match self.parts.routes.decide(&out.dest, LaneKind::Rpc) {
+            Ok(RouteDecision::Send(WireKind::WebSocket, Some(session))) => self.links.sender(&out.dest, session),
+            _ => None,
+        };
+        let Some((link, tx)) = link else { return self.park(out) };
+        match tx.try_send(out.bytes) {
+            Ok(()) => self.sent(&out.dest, out.request_id),
+            Err(TrySendError::Full(bytes)) => {
+                let full = ActrError::ResourceExhausted("the link's send queue is full".into());
+                self.send_failed(Outbound { bytes, ..out }, full);
+            }
+            Err(TrySendError::Closed(bytes)) => {
+                // The writer ended before the reader reported it: the link is down.
+                let gone = ActrError::Unavailable("direct link closed".into());
+                self.link_down(out.dest.clone(), link, gone.clone());
+                self.send_failed(Outbound { bytes, ..out }, gone);
+            }
+        }
+    }
+
+    fn sent(&mut self, dest: &ActrId, request_id: u64) {
+        if let Some(reply) = self.tells.remove(&(dest.clone(), request_id)) {
+            answer(&reply, Ok(()));
+        }
+    }
+
+    fn send_failed(&mut self, out: Outbound, error: ActrError) {
+        match self.kind(&out) {
+            Kind::Call => self.parts.endpoint.handle_send_failed(self.now(), out, error),
+            Kind::Tell => {
+                if let Some(reply) = self.tells.remove(&(out.dest, out.request_id)) {
+                    answer(&reply, Err(error));
+                }
+            }
+            Kind::Response => self.responses_dropped += 1,
+        }
+    }
+
+    /// No link to `out.dest`: a response is dropped (the caller's link is gone);
+    /// a call or tell waits while the peer is dialed.
+    fn park(&mut self, out: Outbound) {
+        if matches!(self.kind(&out), Kind::Response) {
+            self.responses_dropped += 1;
+            return;
+        }
+        if !self.links.is_dialing(&out.dest) {
+            let link = LinkId::next();
+            if let Err(busy) = self.links.begin_dial(&out.dest, link) {
+                return self.send_failed(out, busy);
+            }
+            let address = self.parts.routes.get(&out.dest).and_then(|r| r.ws_address.clone());
+            self.parts.wire.dial(out.dest.clone(), address, link);
+        }
+        if let Err(refused) = self.links.park(out) {
+            let (out, full) = *refused;
+            self.send_failed(out, full);
+        }
+    }
+
+    fn link_up(&mut self, peer: ActrId, link: LinkId, tx: Sender<Vec<u8>>) {
+        let session = match self.parts.routes.begin_websocket(&peer) {
+            Ok(session) => session,
+            Err(e) => {
+                tracing::debug!(%peer, "link refused: {e}");
+                return; // dropping `tx` closes the link
+            }
+        };
+        self.links.insert(link, Link { peer: peer.clone(), session, tx });
+        // Whichever link came up first (dialed or accepted) serves what waited.
+        for out in self.links.end_dial(&peer) {
+            self.send(out);
+        }
+    }
+
+    fn link_down(&mut self, peer: ActrId, link: LinkId, error: ActrError) {
+        if self.links.is_dial(&peer, link) {
+            tracing::debug!(%peer, "dial failed: {error}");
+            for out in self.links.end_dial(&peer) {
+                self.send_failed(out, error.clone());
+            }
+            return;
+        }
+        let Some(gone) = self.links.remove(link) else { return };
+        if !self.parts.routes.session_closed(&peer, gone.session) {
+            return; // an older link; the current one carries on
+        }
+        if self.links.other_link(&peer).is_some()
+            && let Ok(session) = self.parts.routes.begin_websocket(&peer)
+            && let Some(other) = self.links.other_link(&peer)
+        {
+            other.session = session;
+            return;
+        }
+        self.parts.endpoint.fail_dest(&peer, &ActrError::Unavailable(format!("link to {peer} lost")));
+    }
+
+    fn stats(&self) -> RpcStats {
+        RpcStats {
+            endpoint: self.parts.endpoint.stats(),
+            responses_dropped: self.responses_dropped,
+            ..self.parts.wire.counters()
+        }
+    }
+
+    /// Sends what handlers answered meanwhile, then fails what is left and closes every link.
+    fn finish(&mut self) {
+        while let Ok(input) = self.parts.inputs.try_recv() {
+            if let LoopInput::Respond { inbound, result } = input {
+                self.parts.endpoint.respond(self.now(), &inbound, result);
+            }
+        }
+        self.drain();
+        let gone = ActrError::Unavailable("the node stopped".into());
+        for (_, reply) in std::mem::take(&mut self.calls) {
+            answer(&reply, Err(gone.clone()));
+        }
+        for (_, reply) in std::mem::take(&mut self.tells) {
+            answer(&reply, Err(gone.clone()));
+        }
+        self.links.clear();
+        if let Some(Some(done)) = self.done.take() {
+            answer(&done, ());
+        }
+    }
+}
+
+/// Answers a one-shot reply channel; a caller that gave up is no error.
+fn answer<T>(reply: &Sender<T>, value: T) {
+    let _ = reply.try_send(value);
+}

@@ -1,0 +1,338 @@
+//! The state of one started node and the gates its messages take: the
+//! in-process gate for actors of this process (nothing is encoded; the ACL
+//! does not apply) and the RPC loop for everyone else.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use actr_core::signaling::messages::MAX_QUERY_LIMIT;
+use actr_core::transport::{Direction, Inbound, TraceContext};
+use actr_core::{ActrError, ActrId, ActrType, Dest};
+use async_channel::Sender;
+use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tracing::Instrument;
+
+use crate::handle::SignalingHandle;
+use crate::node::context::Context;
+use crate::node::direct::DirectWire;
+use crate::node::drain::{Admission, Phase};
+use crate::node::host_gate;
+use crate::node::ops::{LocalRequest, NodeOps, Origin, Outgoing, RpcStats};
+use crate::node::rpc_handle::RpcHandle;
+use crate::node::rpc_loop::{Dispatch, LoopInput};
+use crate::node::trace::{TraceIds, call_span, handle_span};
+use crate::node::workload::{Request, Workload};
+use crate::runtime::{Runtime, with_deadline};
+
+/// Bounds and switches copied from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub call_timeout: Duration,
+    pub hook_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub share_process: bool,
+}
+
+/// A lifecycle hook, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hook {
+    Start,
+    Ready,
+    Stop,
+}
+
+/// Where a message for a destination goes.
+enum Target {
+    /// A workload of this process: this node's own, or another started node's.
+    Local {
+        node: Arc<dyn NodeOps>,
+        caller: Option<ActrId>,
+    },
+    Remote(ActrId),
+}
+
+/// One started node.
+pub(crate) struct NodeShared<R: Runtime> {
+    pub rt: R,
+    pub id: ActrId,
+    pub workload: Arc<dyn Workload>,
+    pub signaling: SignalingHandle,
+    pub rpc: RpcHandle,
+    pub wire: Arc<DirectWire<R>>,
+    pub admission: Arc<Admission>,
+    pub traces: TraceIds,
+    pub settings: Settings,
+    pub ws_address: Option<String>,
+    /// The public key of the AIS that issued `id`: scopes the process registry.
+    pub ais_key: Vec<u8>,
+    /// Dropped to stop the listener's accept loop.
+    pub listener_stop: Mutex<Option<Sender<()>>>,
+    pub delivered: AtomicU64,
+    /// This node, for contexts and the registry.
+    pub me: Weak<NodeShared<R>>,
+}
+
+impl<R: Runtime> NodeShared<R> {
+    fn me_dyn(&self) -> Weak<dyn NodeOps> {
+        self.me.clone()
+    }
+
+    fn context(&self, caller: Option<ActrId>, trace: TraceContext) -> Context {
+        Context::new(self.me_dyn(), self.id.clone(), caller, trace)
+    }
+
+    /// Admits requests, and makes the node reachable in-process (when it shares the process).
+    pub fn open(&self) {
+        self.admission.set_running();
+        if self.settings.share_process
+            && let Err(e) = host_gate::register(&self.ais_key, &self.id, self.me_dyn())
+        {
+            tracing::warn!(actor = %self.id, "reachable over the network only: {e}");
+        }
+    }
+
+    /// Runs `hook` within the hook bound; a panic counts as `Internal`.
+    pub async fn run_hook(&self, hook: Hook) -> Result<(), ActrError> {
+        let ctx = self.context(None, self.traces.root());
+        let started = std::panic::catch_unwind(AssertUnwindSafe(|| match hook {
+            Hook::Start => self.workload.on_start(ctx),
+            Hook::Ready => self.workload.on_ready(ctx),
+            Hook::Stop => self.workload.on_stop(ctx),
+        }));
+        let span = tracing::info_span!("actr.hook", hook = ?hook, actor = %self.id);
+        let Ok(fut) = started else { return Err(ActrError::Internal(format!("{hook:?} hook panicked"))) };
+        let run = AssertUnwindSafe(fut).catch_unwind().instrument(span);
+        match with_deadline(&self.rt, self.settings.hook_timeout, run).await? {
+            Ok(result) => result,
+            Err(_) => Err(ActrError::Internal(format!("{hook:?} hook panicked"))),
+        }
+    }
+
+    /// Runs the workload's handler for `req`; a panic becomes `Internal`.
+    fn run_handler(&self, req: Request, wire: &'static str) -> BoxFuture<'static, Result<Bytes, ActrError>> {
+        let span = handle_span(&req.trace, &req.route_key, req.caller.as_ref(), wire);
+        let ctx = self.context(req.caller.clone(), req.trace.clone());
+        let handled = std::panic::catch_unwind(AssertUnwindSafe(|| self.workload.handle(ctx, req)));
+        let Ok(fut) = handled else { return Box::pin(async { Err(panicked()) }) };
+        Box::pin(AssertUnwindSafe(fut).catch_unwind().map(|r| r.unwrap_or_else(|_| Err(panicked()))).instrument(span))
+    }
+
+    fn check_origin(&self, origin: Origin) -> Result<(), ActrError> {
+        match (origin, self.admission.phase()) {
+            (_, Phase::Running) | (Origin::Workload, Phase::Starting | Phase::Draining) => Ok(()),
+            _ => Err(ActrError::Unavailable(format!("{} is shut down", self.id))),
+        }
+    }
+
+    fn resolve(self: &Arc<Self>, dest: &Dest, origin: Origin) -> Result<Target, ActrError> {
+        let own_caller = match origin {
+            Origin::App => None,
+            Origin::Workload => Some(self.id.clone()),
+        };
+        match dest {
+            Dest::Host => Err(ActrError::InvalidArgument(
+                "the embedding application has no handler: address the workload or an actor id".into(),
+            )),
+            Dest::Workload => Ok(Target::Local { node: self.clone(), caller: own_caller }),
+            Dest::Peer(id) if *id == self.id => Ok(Target::Local { node: self.clone(), caller: own_caller }),
+            Dest::Peer(id) => match self.settings.share_process.then(|| host_gate::lookup(&self.ais_key, id)).flatten()
+            {
+                Some(node) => Ok(Target::Local { node, caller: Some(self.id.clone()) }),
+                None => Ok(Target::Remote(id.clone())),
+            },
+        }
+    }
+
+    async fn call_target(&self, target: Target, out: Outgoing, trace: TraceContext) -> Result<Bytes, ActrError> {
+        let span = tracing::Span::current();
+        match target {
+            Target::Local { node, caller } => {
+                span.record("wire", "in-process");
+                let req = LocalRequest { caller, route_key: out.route_key, payload: out.payload, trace, tell: false };
+                with_deadline(&self.rt, out.timeout, node.deliver(req)).await?
+            }
+            Target::Remote(peer) => {
+                span.record("wire", "remote");
+                let payload = Vec::from(out.payload);
+                self.rpc.call(peer, out.route_key, payload, out.timeout, trace).await.map(Bytes::from)
+            }
+        }
+    }
+
+    async fn tell_target(&self, target: Target, out: Outgoing, trace: TraceContext) -> Result<(), ActrError> {
+        match target {
+            Target::Local { node, caller } => {
+                tracing::Span::current().record("wire", "in-process");
+                let req = LocalRequest { caller, route_key: out.route_key, payload: out.payload, trace, tell: true };
+                let delivery = node.deliver(req).map(|r| {
+                    if let Err(e) = r {
+                        tracing::debug!("in-process tell failed: {e}");
+                    }
+                });
+                self.rt.spawn(Box::pin(delivery.in_current_span()));
+                Ok(())
+            }
+            Target::Remote(peer) => {
+                tracing::Span::current().record("wire", "remote");
+                self.rpc.tell(peer, out.route_key, Vec::from(out.payload), trace).await
+            }
+        }
+    }
+
+    /// Refuses new work, drains, runs `on_stop`, then closes the wire and
+    /// leaves signaling. Only the first caller runs it.
+    async fn stop_sequence(&self) {
+        host_gate::unregister(&self.ais_key, &self.id);
+        self.listener_stop.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let drained = with_deadline(&self.rt, self.settings.drain_timeout, self.admission.wait_idle()).await;
+        if drained.is_err() {
+            tracing::warn!(actor = %self.id, in_flight = self.admission.in_flight(), "drain bound passed");
+        }
+        if let Err(e) = self.run_hook(Hook::Stop).await {
+            tracing::warn!(actor = %self.id, "on_stop failed: {e}");
+        }
+        self.close().await;
+    }
+
+    /// Stops the RPC loop and leaves signaling; the node is stopped after.
+    pub async fn close(&self) {
+        self.admission.begin_drain();
+        self.rpc.shutdown().await;
+        self.signaling.clone().shutdown().await;
+        self.admission.set_stopped();
+    }
+}
+
+fn panicked() -> ActrError {
+    ActrError::Internal("the handler panicked".into())
+}
+
+fn request_from(inbound: &mut Inbound, traces: &TraceIds) -> Request {
+    let env = &mut inbound.envelope;
+    let trace = env.trace.clone().filter(|t| t.trace_id().is_some()).unwrap_or_else(|| traces.root());
+    Request {
+        route_key: env.route_key.clone(),
+        payload: Bytes::from(std::mem::take(&mut env.payload)),
+        caller: Some(inbound.caller.clone()),
+        trace,
+        tell: env.direction == Direction::Tell,
+    }
+}
+
+impl<R: Runtime> Dispatch for NodeShared<R> {
+    fn dispatch(self: Arc<Self>, mut inbound: Inbound, results: Sender<LoopInput>) {
+        let rt = self.rt.clone();
+        rt.spawn(Box::pin(async move {
+            let admitted = self.admission.admit();
+            let result = match &admitted {
+                Ok(_) => self.run_handler(request_from(&mut inbound, &self.traces), "remote").await.map(Vec::from),
+                Err(e) => Err(e.clone()),
+            };
+            if inbound.envelope.direction == Direction::Request {
+                let _ = results.send(LoopInput::Respond { inbound: Box::new(inbound), result }).await;
+            }
+            drop(admitted); // counted in flight until the response is queued
+        }));
+    }
+}
+
+impl<R: Runtime> NodeOps for NodeShared<R> {
+    fn id(&self) -> &ActrId {
+        &self.id
+    }
+
+    fn ws_address(&self) -> Option<&str> {
+        self.ws_address.as_deref()
+    }
+
+    fn default_timeout(&self) -> Duration {
+        self.settings.call_timeout
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        matches!(self.admission.phase(), Phase::Draining | Phase::Stopped)
+    }
+
+    fn call(self: Arc<Self>, out: Outgoing) -> BoxFuture<'static, Result<Bytes, ActrError>> {
+        Box::pin(async move {
+            self.check_origin(out.origin)?;
+            if out.timeout.is_zero() {
+                return Err(ActrError::InvalidArgument("a call needs a timeout above zero".into()));
+            }
+            let trace = self.traces.continue_from(out.parent.as_ref());
+            let span = call_span("call", &trace, &out.dest, &out.route_key);
+            let target = self.resolve(&out.dest, out.origin)?;
+            self.call_target(target, out, trace).instrument(span).await
+        })
+    }
+
+    fn tell(self: Arc<Self>, out: Outgoing) -> BoxFuture<'static, Result<(), ActrError>> {
+        Box::pin(async move {
+            self.check_origin(out.origin)?;
+            let trace = self.traces.continue_from(out.parent.as_ref());
+            let span = call_span("tell", &trace, &out.dest, &out.route_key);
+            let target = self.resolve(&out.dest, out.origin)?;
+            self.tell_target(target, out, trace).instrument(span).await
+        })
+    }
+
+    fn discover(self: Arc<Self>, ty: ActrType) -> BoxFuture<'static, Result<Vec<ActrId>, ActrError>> {
+        Box::pin(async move {
+            let found = self.signaling.route_candidates(ty, MAX_QUERY_LIMIT).await?;
+            let mut ids = Vec::with_capacity(found.len());
+            for candidate in found {
+                if let Some(address) = candidate.ws_address {
+                    let _ = self.rpc.add_route(candidate.actor.clone(), address);
+                }
+                ids.push(candidate.actor);
+            }
+            Ok(ids)
+        })
+    }
+
+    fn add_route(&self, peer: ActrId, ws_address: String) -> Result<(), ActrError> {
+        crate::node::hello::parse_ws_address(&ws_address)?;
+        self.rpc.add_route(peer, ws_address)
+    }
+
+    fn deliver(self: Arc<Self>, req: LocalRequest) -> BoxFuture<'static, Result<Bytes, ActrError>> {
+        let admitted = self.admission.admit();
+        Box::pin(async move {
+            let _in_flight = admitted?;
+            self.delivered.fetch_add(1, Ordering::Relaxed);
+            let LocalRequest { caller, route_key, payload, trace, tell } = req;
+            self.run_handler(Request { route_key, payload, caller, trace, tell }, "in-process").await
+        })
+    }
+
+    fn stats(self: Arc<Self>) -> BoxFuture<'static, Result<RpcStats, ActrError>> {
+        Box::pin(async move {
+            let stats = self.rpc.stats().await?;
+            Ok(RpcStats { in_process_delivered: self.delivered.load(Ordering::Relaxed), ..stats })
+        })
+    }
+
+    fn shutdown(self: Arc<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            if self.admission.begin_drain() {
+                self.stop_sequence().await;
+            } else {
+                self.admission.wait_stopped().await;
+            }
+        })
+    }
+
+    fn shutdown_in_background(self: Arc<Self>) {
+        let rt = self.rt.clone();
+        rt.spawn(self.shutdown());
+    }
+
+    fn wait_stopped(&self) -> BoxFuture<'static, ()> {
+        let admission = self.admission.clone();
+        Box::pin(async move { admission.wait_stopped().await })
+    }
+}

@@ -1,0 +1,89 @@
+//! In-process delivery: the app calling its own workload, and two actors of
+//! one process calling each other, move `Bytes` handles — the callee sees the
+//! caller's buffer and the caller gets the callee's back, never a copy — and
+//! skip the ACL. Each scenario runs under tokio and smol.
+
+use actr_core::ActrError;
+use actr_core::acl::Acl;
+use actr_driver::bytes::Bytes;
+use actr_driver::{Runtime, with_deadline};
+use actr_e2e::actors::{Seen, TestActor, node_config, start_actor};
+use actr_e2e::{TempDir, WAIT, base_url, on_smol, on_tokio, serve};
+
+#[test]
+fn app_calls_its_workload_without_copying_on_tokio() {
+    on_tokio(app_calls_its_workload_without_copying);
+}
+
+#[test]
+fn app_calls_its_workload_without_copying_on_smol() {
+    on_smol(app_calls_its_workload_without_copying);
+}
+
+#[test]
+fn actors_of_one_process_call_in_process_on_tokio() {
+    on_tokio(actors_of_one_process_call_in_process);
+}
+
+#[test]
+fn actors_of_one_process_call_in_process_on_smol() {
+    on_smol(actors_of_one_process_call_in_process);
+}
+
+async fn app_calls_its_workload_without_copying<R: Runtime>(rt: R) {
+    let dir = TempDir::new("inproc-app");
+    let server = serve(&dir);
+    let (actor, _probe) = TestActor::new("local");
+    let node = start_actor(&rt, node_config(&base_url(&server), 21, true), actor).await;
+
+    let payload = Bytes::from(vec![7u8; 64 * 1024]);
+    let reply = node.call_local("echo", payload.clone()).await.unwrap();
+    assert_eq!(reply.as_ptr(), payload.as_ptr(), "the echo handed back the very same buffer");
+    assert_eq!(node.call_local("caller", Bytes::new()).await.unwrap(), Bytes::from_static(b"app"));
+    let unknown = node.call_local("nope", Bytes::new()).await.unwrap_err();
+    assert_eq!(unknown, ActrError::UnknownRoute("nope".into()));
+    let panicked = node.call_local("panic", Bytes::new()).await.unwrap_err();
+    assert!(matches!(panicked, ActrError::Internal(_)), "{panicked:?}");
+    assert_eq!(node.call_local("echo", &b"still here"[..]).await.unwrap(), Bytes::from_static(b"still here"));
+
+    let stats = node.stats().await.unwrap();
+    assert_eq!(stats.in_process_delivered, 5);
+    assert_eq!(stats.endpoint.calls + stats.endpoint.dispatched, 0, "nothing went through the RPC endpoint");
+    node.shutdown().await;
+    server.stop();
+}
+
+async fn actors_of_one_process_call_in_process<R: Runtime>(rt: R) {
+    let dir = TempDir::new("inproc-pair");
+    let server = serve(&dir);
+    let url = base_url(&server);
+    let (alpha, _) = TestActor::new("alpha");
+    let alpha = start_actor(&rt, node_config(&url, 22, true), alpha).await;
+    // An empty ACL refuses every remote caller; in-process callers are still admitted.
+    let (beta, beta_probe) = TestActor::new("beta");
+    let beta = start_actor(&rt, node_config(&url, 23, true), beta.with_acl(Acl::default())).await;
+
+    let payload = Bytes::from(vec![1u8; 1 << 20]);
+    let reply = alpha.call(beta.id().clone(), "echo", payload.clone(), WAIT).await.unwrap();
+    assert_eq!(reply.as_ptr(), payload.as_ptr(), "1 MiB crossed both ways without a copy");
+    let caller = alpha.call(beta.id().clone(), "caller", Bytes::new(), WAIT).await.unwrap();
+    assert_eq!(caller, Bytes::from(alpha.id().to_string()));
+
+    alpha.tell(beta.id().clone(), "note", &b"psst"[..]).await.unwrap();
+    let seen = with_deadline(&rt, WAIT, beta_probe.seen.recv()).await.expect("the tell arrives").unwrap();
+    assert_eq!(seen, Seen::Noted(b"psst".to_vec()));
+
+    // A handler's call continues the trace in-process too.
+    let relayed = alpha.call_local("relay", Bytes::from(beta.id().to_string())).await.unwrap();
+    let (mine, theirs) = std::str::from_utf8(&relayed).unwrap().split_once('|').unwrap();
+    assert_eq!(mine.len(), 32);
+    assert_eq!(mine, theirs);
+
+    let (a, b) = (alpha.stats().await.unwrap(), beta.stats().await.unwrap());
+    assert_eq!(a.endpoint.calls + b.endpoint.dispatched, 0, "no call went through the RPC endpoint");
+    assert_eq!(a.dialed + b.accepted, 0, "no direct link was opened");
+    assert_eq!(b.in_process_delivered, 4);
+    alpha.shutdown().await;
+    beta.shutdown().await;
+    server.stop();
+}
