@@ -243,3 +243,19 @@ fn trace_id_crosses_the_call() {
     let env = actr_core::transport::RpcEnvelope::decode(bytes).unwrap();
     assert_eq!(env.trace.unwrap().trace_id(), parent.trace_id());
 }
+
+#[test]
+fn a_response_from_another_peer_does_not_resolve_the_call() {
+    let mut a = RpcEndpoint::new(EndpointConfig::default(), 1, &id("1@1/a:b:1"), None);
+    let dest = id("2@1/a:c:1");
+    let rid = a.call(Instant::ZERO, dest.clone(), "k", vec![], Duration::from_secs(5), None).unwrap();
+    let out = a.poll_outbound().unwrap();
+    let request = actr_core::transport::RpcEnvelope::decode(&out.bytes).unwrap();
+    let forged = request.respond(Ok(b"forged".to_vec())).encode().unwrap();
+    a.handle_inbound(Instant::ZERO, &id("3@1/a:evil:1"), &forged);
+    assert!(a.poll_event().is_none(), "a third party cannot answer");
+    assert_eq!(a.stats().orphan_responses, 1);
+    let real = request.respond(Ok(b"real".to_vec())).encode().unwrap();
+    a.handle_inbound(Instant::ZERO, &dest, &real);
+    assert_eq!(a.poll_event(), Some(EndpointEvent::CallDone { request_id: rid, result: Ok(b"real".to_vec()) }));
+}

@@ -57,6 +57,11 @@ impl<D: Clone + PartialEq> Correlation<D> {
         Ok(())
     }
 
+    /// Where call `id` went, while it is pending.
+    pub fn dest_of(&self, id: u64) -> Option<&D> {
+        self.pending.get(&id).map(|p| &p.dest)
+    }
+
     /// A response arrived. `None` means nobody waits (late or unknown): drop it.
     pub fn complete(&mut self, id: u64) -> Option<PendingCall<D>> {
         let found = self.pending.remove(&id);

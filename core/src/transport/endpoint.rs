@@ -209,7 +209,7 @@ impl RpcEndpoint {
             }
         };
         match env.direction {
-            Direction::Response => self.on_response(env),
+            Direction::Response => self.on_response(from, env),
             Direction::Request | Direction::Tell => self.on_request(now, from, env),
         }
     }
@@ -262,7 +262,12 @@ impl RpcEndpoint {
         [self.calls.poll_timeout(), retry].into_iter().flatten().min()
     }
 
-    fn on_response(&mut self, env: RpcEnvelope) {
+    fn on_response(&mut self, from: &ActrId, env: RpcEnvelope) {
+        // Only the peer the call went to may answer it.
+        if self.calls.dest_of(env.request_id).is_some_and(|dest| dest != from) {
+            self.stats.orphan_responses += 1;
+            return;
+        }
         if self.calls.complete(env.request_id).is_none() {
             self.stats.orphan_responses += 1;
             return;
