@@ -6,6 +6,7 @@ use actr_core::keeper::KeeperConfig;
 use actr_core::signaling::{ClientConfig, ServerConfig};
 
 use crate::net::NetPreset;
+use crate::rtc::RtcSimConfig;
 use crate::server::Persisted;
 use crate::sweep::derive_seed;
 
@@ -23,6 +24,8 @@ pub struct SimConfig {
     pub keeper: KeeperConfig,
     /// Seconds the server's wall clock runs ahead of the nodes' (negative: behind).
     pub server_skew_secs: i64,
+    /// A WebRTC layer on every node (str0m peers, RPC endpoint), if set.
+    pub rtc: Option<RtcSimConfig>,
 }
 
 impl SimConfig {
@@ -37,6 +40,7 @@ impl SimConfig {
             client: ClientConfig::default(),
             keeper: KeeperConfig::default(),
             server_skew_secs: 0,
+            rtc: None,
         }
     }
 
@@ -57,6 +61,12 @@ impl SimConfig {
 
     pub fn server_skew_secs(mut self, secs: i64) -> Self {
         self.server_skew_secs = secs;
+        self
+    }
+
+    /// Gives every node a WebRTC layer.
+    pub fn rtc(mut self, rtc: RtcSimConfig) -> Self {
+        self.rtc = Some(rtc);
         self
     }
 

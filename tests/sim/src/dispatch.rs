@@ -51,6 +51,9 @@ impl Sim {
                     self.with_node(node, inc, |n, now, unix, out| n.handle_ais_reply(now, unix, id, reply, out));
                 }
             }
+            Event::Datagram { node, from, to, bytes } => self.on_datagram(node, from, to, &bytes),
+            Event::RtcWake { node, layer } => self.on_rtc_wake(node, layer),
+            Event::CallTick { node } => self.on_call_tick(node),
         }
     }
 
@@ -219,9 +222,11 @@ impl Sim {
         self.after_node(node, out);
     }
 
-    /// Routes node output into the network and reschedules its wake.
+    /// Routes node output into the network (relays to its WebRTC layer) and
+    /// reschedules its wake.
     pub(crate) fn after_node(&mut self, node: usize, out: Vec<NodeOut>) {
         let inc = self.slots[node].node.incarnation();
+        self.rtc_sync(node);
         for o in out {
             match o {
                 NodeOut::Ais(call) => self.send_ais_call(node, inc, call),
@@ -236,6 +241,7 @@ impl Sim {
                         self.close_client_end(id);
                     }
                 }
+                NodeOut::Relay { source, payload } => self.rtc_relay(node, &source, &payload),
             }
         }
         self.schedule_node(node);

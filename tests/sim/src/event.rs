@@ -1,5 +1,7 @@
 //! The events the world schedules, and how each is written to the trace.
 
+use std::net::SocketAddr;
+
 use actr_core::ActrError;
 use actr_core::ais::AisReply;
 use actr_core::keeper::AisCall;
@@ -72,6 +74,22 @@ pub enum Event {
         id: u64,
         reply: Result<AisReply, ActrError>,
     },
+    /// A UDP datagram arrives at node `node`'s address `to`.
+    Datagram {
+        node: usize,
+        from: SocketAddr,
+        to: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    /// Call the node's WebRTC layer's `handle_timeout` (`layer`: which layer).
+    RtcWake {
+        node: usize,
+        layer: u32,
+    },
+    /// The node's call load makes its next call.
+    CallTick {
+        node: usize,
+    },
 }
 
 impl Event {
@@ -108,6 +126,11 @@ impl Event {
                 };
                 trace.record(now, format_args!("ais-reply node={node}/{inc} id={id} {outcome}"), &[])
             }
+            Event::Datagram { node, from, to, bytes } => {
+                trace.record(now, format_args!("udp node={node} {from}->{to}"), bytes)
+            }
+            Event::RtcWake { node, layer } => trace.record(now, format_args!("rtc-wake node={node}/{layer}"), &[]),
+            Event::CallTick { node } => trace.record(now, format_args!("call-tick node={node}"), &[]),
         }
     }
 }

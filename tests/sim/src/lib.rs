@@ -8,6 +8,12 @@
 //! and restart. Same seed, same run, byte for byte: every delivered event
 //! feeds a SHA-256 trace hash that a self-check compares across two runs.
 //!
+//! With [`SimConfig::rtc`], every node also gets a WebRTC layer ([`rtc`]):
+//! str0m peers between the nodes, negotiated through the simulated
+//! signaling server, their datagrams on the seeded network, and an RPC
+//! endpoint on top. str0m's own random bytes do not replay; the sequence
+//! of events does (see the crate README).
+//!
 //! # Running a scenario
 //!
 //! ```
@@ -37,6 +43,8 @@
 //! - [`workload`]: periodic application requests.
 //! - [`ledger`], [`check`]: invariants (exactly-once replies, convergence, relays).
 //! - [`trace`], [`sweep`]: the trace hash; seeds and failure reports.
+//! - [`rtc`]: the WebRTC layer (str0m peers between nodes, RPC on top),
+//!   enabled with [`SimConfig::rtc`].
 
 pub mod check;
 pub mod config;
@@ -47,6 +55,7 @@ pub mod links;
 pub mod net;
 pub mod node;
 pub mod queue;
+pub mod rtc;
 pub mod server;
 pub mod sweep;
 pub mod trace;
@@ -58,6 +67,7 @@ pub use config::SimConfig;
 pub use net::{Endpoint, LinkProfile, NetPreset, Network};
 pub use node::{NodeSpec, SimNode};
 pub use queue::{UNIX_BASE, at_secs, unix_at};
+pub use rtc::{CallLoad, RtcSimConfig, TransferSpec};
 pub use server::{Persisted, SimServer};
 pub use sweep::{ensure, sweep};
 pub use trace::TraceHash;

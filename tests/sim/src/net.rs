@@ -83,6 +83,14 @@ impl NetPreset {
     }
 }
 
+/// One copy of a datagram on its way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatagramCopy {
+    pub delay: Duration,
+    /// Held back by an extra delay, so later datagrams may overtake it.
+    pub reordered: bool,
+}
+
 /// Most retransmissions one stream segment suffers before it gets through.
 const MAX_RETRANSMITS: u32 = 8;
 /// The shortest one-way delay the model produces.
@@ -173,6 +181,13 @@ impl Network {
     /// Deliveries of one datagram from `a` to `b`: none (lost or
     /// partitioned), one, or two (duplicated), each with its own delay.
     pub fn datagram(&mut self, a: Endpoint, b: Endpoint) -> Vec<Duration> {
+        self.datagram_copies(a, b).into_iter().map(|c| c.delay).collect()
+    }
+
+    /// Like [`Network::datagram`], and says which copies were held back for
+    /// reordering; a caller that keeps the rest of a path in order (as a
+    /// real queue would) lets only those be overtaken.
+    pub fn datagram_copies(&mut self, a: Endpoint, b: Endpoint) -> Vec<DatagramCopy> {
         if self.is_partitioned(a, b) {
             return Vec::new();
         }
@@ -204,12 +219,12 @@ impl Network {
         Duration::from_micros(self.rng.below(max.as_micros() + 1))
     }
 
-    fn datagram_delay(&mut self, p: &LinkProfile) -> Duration {
+    fn datagram_delay(&mut self, p: &LinkProfile) -> DatagramCopy {
         let base = self.one_way(p);
         if self.rng.chance_permille(p.reorder_permille) {
-            return base + self.spread(p.reorder_delay);
+            return DatagramCopy { delay: base + self.spread(p.reorder_delay), reordered: true };
         }
-        base
+        DatagramCopy { delay: base, reordered: false }
     }
 
     fn one_way(&mut self, p: &LinkProfile) -> Duration {

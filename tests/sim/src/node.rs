@@ -9,7 +9,8 @@
 //! - client `Connected` → one `Subscribe` per type in [`NodeSpec::subscribe`]
 //!   (subscriptions live on the server's connection, so every new
 //!   connection subscribes again);
-//! - keeper calls and client transmits go out as [`NodeOut`] for the network.
+//! - keeper calls and client transmits go out as [`NodeOut`] for the network,
+//!   received relays as [`NodeOut::Relay`] for the node's WebRTC layer.
 //!
 //! A crash drops the machines (and the requests pending in them); a restart
 //! builds new ones from a fresh seed. The [`NodeLog`] spans incarnations.
@@ -44,11 +45,16 @@ impl NodeSpec {
     }
 }
 
-/// Output of a node for the network.
+/// Output of a node: for the network, or a relay for its WebRTC layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeOut {
     Ais(AisCall),
     Transmit(ClientTransmit),
+    /// A relay arrived (it is also logged in [`NodeLog::relays_in`]).
+    Relay {
+        source: ActrId,
+        payload: Vec<u8>,
+    },
 }
 
 /// Everything a node observed, across incarnations.
@@ -264,6 +270,9 @@ impl SimNode {
             }
             while let Some(event) = m.client.poll_event() {
                 progressed = true;
+                if let SignalingEvent::Relay { source, payload } = &event {
+                    out.push(NodeOut::Relay { source: source.clone(), payload: payload.clone() });
+                }
                 on_client_event(m, log, spec, inc, now, event);
             }
             while let Some(call) = m.keeper.poll_call() {

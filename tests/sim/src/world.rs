@@ -21,6 +21,7 @@ use crate::links::{Dir, LinkId, Links};
 use crate::net::{Endpoint, Network};
 use crate::node::{NodeSpec, SimNode};
 use crate::queue::{EventQueue, skewed_unix, unix_at};
+use crate::rtc::RtcWorld;
 use crate::server::{Persisted, SimServer};
 use crate::sweep::derive_seed;
 use crate::trace::{Trace, TraceHash};
@@ -57,6 +58,8 @@ pub struct Sim {
     pub(crate) server_wake: Option<Instant>,
     pub(crate) slots: Vec<Slot>,
     pub(crate) links: Links,
+    /// The WebRTC layer, when `SimConfig::rtc` asks for one.
+    pub(crate) rtc: Option<RtcWorld>,
     events: u64,
     instant_events: u64,
 }
@@ -65,6 +68,7 @@ impl Sim {
     /// Boots the server and `config.nodes` nodes at time zero.
     pub fn new(config: SimConfig) -> Self {
         let seed = config.seed;
+        let rtc = config.rtc.clone().map(|c| RtcWorld::new(c, seed));
         let mut sim = Sim {
             net: Network::new(derive_seed(seed, "net", 0, 0), config.preset),
             rng: SeededRng::new(derive_seed(seed, "world", 0, 0)),
@@ -78,6 +82,7 @@ impl Sim {
             server_wake: None,
             slots: Vec::new(),
             links: Links::default(),
+            rtc,
             events: 0,
             instant_events: 0,
         };
@@ -114,8 +119,16 @@ impl Sim {
         self.events
     }
 
+    /// The hash of every event line and every payload byte.
     pub fn trace_hash(&self) -> TraceHash {
         self.trace.hash()
+    }
+
+    /// The hash of the event lines alone (what happened, where and when),
+    /// without payload bytes: what replays exactly when WebRTC runs (see
+    /// the crate README).
+    pub fn event_hash(&self) -> TraceHash {
+        self.trace.event_hash()
     }
 
     pub fn trace_lines(&self) -> u64 {
@@ -160,6 +173,9 @@ impl Sim {
         let index = self.slots.len();
         let node = SimNode::new(index, spec);
         self.slots.push(Slot { node, wake: None, workload: Workload::Idle, ticking: false, ticks: 0 });
+        if let Some(rtc) = self.rtc.as_mut() {
+            rtc.add_slot();
+        }
         self.restart_node(index);
         index
     }
@@ -245,6 +261,7 @@ impl Sim {
         for id in self.links.matching(|l| l.node == i && l.client_open) {
             self.close_client_end(id);
         }
+        self.rtc_crash(i);
         let slot = &mut self.slots[i];
         slot.node.crash();
         slot.wake = None;

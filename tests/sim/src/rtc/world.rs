@@ -1,0 +1,307 @@
+//! The WebRTC layer in the [`Sim`]: routing between nodes, wakes, call loads
+//! and the bulk transfer.
+//!
+//! Wiring, per node slot:
+//! - once the node's signaling client has an identity, an [`RtcNode`] is
+//!   built for it (a new identity or incarnation builds a new one; calls
+//!   pending in the old one are abandoned, as in a crash);
+//! - relays the node receives go to its `RtcNode`; relays it emits are
+//!   issued through the node's signaling client (so they show up in its
+//!   request ledger like any other request);
+//! - datagrams go through [`UdpPaths`] and arrive as `Event::Datagram`;
+//! - the node's deadline becomes an `Event::RtcWake`, a call load ticks
+//!   with `Event::CallTick`;
+//! - a bulk transfer is fed after every input of its sender (`transfer.rs`).
+
+use std::net::SocketAddr;
+
+use actr_core::signaling::ClientRequest;
+use actr_core::transport::SessionId;
+use actr_core::{ActrError, ActrId, Duration, Instant};
+use actr_driver::webrtc::RtcEvent;
+
+use super::RtcSimConfig;
+use super::env::{Ports, node_of};
+use super::faults::{FaultBook, FaultStats};
+use super::handler::ECHO;
+use super::ledger::RtcLog;
+use super::node::{CallSpec, NodeCx, RtcNode, RtcOut};
+use super::transfer::{Transfer, TransferReport};
+use super::udp::{UdpPaths, UdpStats};
+use crate::event::Event;
+use crate::net::Endpoint;
+use crate::sweep::derive_seed;
+use crate::world::Sim;
+
+/// Periodic echo calls from one node to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLoad {
+    pub to: usize,
+    pub every: Duration,
+    /// Payload bytes per call (at least the tag `call <node> <tick>`).
+    pub payload: usize,
+    pub timeout: Duration,
+}
+
+/// One node slot's WebRTC state; the log and ports outlive incarnations.
+#[derive(Debug)]
+pub(crate) struct RtcSlot {
+    pub(super) node: Option<RtcNode>,
+    /// Bumped each time a new `RtcNode` is built; ledger keys and events carry it.
+    pub(super) layer: u32,
+    pub(super) log: RtcLog,
+    pub(super) ports: Ports,
+    wake: Option<Instant>,
+    load: Option<CallLoad>,
+    ticking: bool,
+    ticks: u64,
+}
+
+/// The WebRTC layer of the whole world.
+#[derive(Debug)]
+pub struct RtcWorld {
+    config: RtcSimConfig,
+    pub(super) slots: Vec<RtcSlot>,
+    pub(super) faults: FaultBook,
+    paths: UdpPaths,
+    pub(super) transfer: Option<Transfer>,
+}
+
+impl RtcWorld {
+    pub(crate) fn new(config: RtcSimConfig, seed: u64) -> Self {
+        super::env::seed_thread_rng(derive_seed(seed, "fastrand", 0, 0));
+        let faults = FaultBook::new(config.faults, derive_seed(seed, "rtc-faults", 0, 0));
+        Self { config, slots: Vec::new(), faults, paths: UdpPaths::default(), transfer: None }
+    }
+
+    pub(crate) fn add_slot(&mut self) {
+        let index = self.slots.len();
+        let slot = RtcSlot {
+            node: None,
+            layer: 0,
+            log: RtcLog::default(),
+            ports: Ports::new(index),
+            wake: None,
+            load: None,
+            ticking: false,
+            ticks: 0,
+        };
+        self.slots.push(slot);
+    }
+
+    pub fn config(&self) -> &RtcSimConfig {
+        &self.config
+    }
+
+    /// Node `i`'s WebRTC layer, while it has one.
+    pub fn node(&self, i: usize) -> Option<&RtcNode> {
+        self.slots[i].node.as_ref()
+    }
+
+    /// Everything node slot `i` recorded, across incarnations.
+    pub fn log(&self, i: usize) -> &RtcLog {
+        &self.slots[i].log
+    }
+
+    pub fn logs(&self) -> impl Iterator<Item = &RtcLog> {
+        self.slots.iter().map(|s| &s.log)
+    }
+
+    pub fn udp_stats(&self) -> UdpStats {
+        self.paths.stats
+    }
+
+    pub fn fault_stats(&self) -> FaultStats {
+        self.faults.stats()
+    }
+
+    pub fn transfer(&self) -> Option<&TransferReport> {
+        self.transfer.as_ref().map(|t| &t.report)
+    }
+}
+
+impl Sim {
+    /// The WebRTC layer, when `SimConfig::rtc` enabled it.
+    pub fn rtc(&self) -> Option<&RtcWorld> {
+        self.rtc.as_ref()
+    }
+
+    pub(super) fn rtc_mut(&mut self) -> &mut RtcWorld {
+        self.rtc.as_mut().expect("SimConfig::rtc enables the WebRTC layer")
+    }
+
+    /// Calls `route` on node `to` from node `from` over WebRTC. The ledger of
+    /// `from` records the call; an echo must answer the payload, a sink nothing.
+    pub fn rtc_call(
+        &mut self,
+        from: usize,
+        to: usize,
+        route: &'static str,
+        payload: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<u64, ActrError> {
+        let dest = self.node(to).actor().cloned().ok_or_else(|| ActrError::NotFound(format!("node {to}")))?;
+        let expect = if route == ECHO { payload.clone() } else { Vec::new() };
+        let spec = CallSpec { dest_node: to, dest, route, payload, expect, timeout };
+        let mut result = Err(ActrError::Unavailable(format!("node {from} has no WebRTC layer")));
+        self.with_rtc(from, |n, now, cx| result = n.call(now, spec, cx));
+        result
+    }
+
+    /// Sets (or with `None` stops) node `i`'s periodic calls.
+    pub fn set_call_load(&mut self, i: usize, load: Option<CallLoad>) {
+        let now = self.now;
+        let slot = &mut self.rtc_mut().slots[i];
+        slot.load = load;
+        if load.is_some() && !slot.ticking {
+            slot.ticking = true;
+            self.queue.push(now, Event::CallTick { node: i });
+        }
+    }
+
+    /// Cuts the datagram path between nodes `a` and `b` (signaling unaffected).
+    pub fn cut_path(&mut self, a: usize, b: usize) {
+        self.net.partition(Endpoint::Node(a), Endpoint::Node(b));
+    }
+
+    pub fn mend_path(&mut self, a: usize, b: usize) {
+        self.net.heal(Endpoint::Node(a), Endpoint::Node(b));
+    }
+
+    /// Node `i`'s application reports a network change.
+    pub fn network_change(&mut self, i: usize) {
+        self.with_rtc(i, |n, now, cx| n.network_changed(now, cx));
+    }
+
+    /// Delivers `event` to node `i` as if its session `session` with node
+    /// `remote` reported it now.
+    pub fn inject_rtc_event(&mut self, i: usize, session: SessionId, remote: usize, event: RtcEvent) {
+        let Some(peer) = self.node(remote).actor().cloned() else { return };
+        self.with_rtc(i, |n, now, cx| n.inject_event(now, session, &peer, event, cx));
+    }
+
+    /// Builds node `i`'s WebRTC layer once it has an identity (again after a
+    /// restart or a new identity).
+    pub(crate) fn rtc_sync(&mut self, i: usize) {
+        let Some(me) = self.slots[i].node.actor().cloned() else { return };
+        let inc = self.slots[i].node.incarnation();
+        let seed = self.config.seed;
+        let Some(rtc) = self.rtc.as_mut() else { return };
+        let config = rtc.config.clone();
+        let slot = &mut rtc.slots[i];
+        if slot.node.as_ref().is_some_and(|n| *n.me() == me) {
+            return;
+        }
+        slot.log.calls.abandon(slot.layer);
+        slot.layer += 1;
+        slot.wake = None;
+        let node_seed = derive_seed(seed, "rtc-node", i as u64, (u64::from(inc) << 32) | u64::from(slot.layer));
+        slot.node = Some(RtcNode::new(i, me, config, node_seed));
+    }
+
+    /// Node `i` crashed: its WebRTC layer goes with it.
+    pub(crate) fn rtc_crash(&mut self, i: usize) {
+        let Some(rtc) = self.rtc.as_mut() else { return };
+        let slot = &mut rtc.slots[i];
+        if slot.node.take().is_some() {
+            slot.log.calls.abandon(slot.layer);
+        }
+        slot.wake = None;
+    }
+
+    pub(crate) fn rtc_relay(&mut self, i: usize, source: &ActrId, payload: &[u8]) {
+        self.with_rtc(i, |n, now, cx| n.handle_relay(now, source, payload, cx));
+    }
+
+    pub(crate) fn on_datagram(&mut self, i: usize, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        let src = node_of(from).unwrap_or(usize::MAX);
+        if self.net.is_partitioned(Endpoint::Node(src), Endpoint::Node(i)) {
+            self.rtc_mut().paths.stats.cut_in_flight += 1;
+            return;
+        }
+        self.rtc_mut().paths.stats.delivered += 1;
+        self.with_rtc(i, |n, now, cx| n.handle_datagram(now, from, to, bytes, cx));
+    }
+
+    pub(crate) fn on_rtc_wake(&mut self, i: usize, layer: u32) {
+        let now = self.now;
+        let Some(slot) = self.rtc.as_mut().map(|r| &mut r.slots[i]) else { return };
+        if slot.layer != layer {
+            return;
+        }
+        if slot.wake == Some(now) {
+            slot.wake = None;
+        }
+        self.with_rtc(i, |n, now, cx| n.handle_timeout(now, cx));
+    }
+
+    pub(crate) fn on_call_tick(&mut self, i: usize) {
+        let slot = &mut self.rtc_mut().slots[i];
+        let Some(load) = slot.load else {
+            slot.ticking = false;
+            return;
+        };
+        let tick = slot.ticks;
+        slot.ticks += 1;
+        let mut payload = format!("call {i} {tick} ").into_bytes();
+        payload.resize(load.payload.max(payload.len()), b'.');
+        // A refused call (node down, no identity yet, endpoint full) is skipped.
+        let _ = self.rtc_call(i, load.to, ECHO, payload, load.timeout);
+        self.queue.push(self.now + load.every, Event::CallTick { node: i });
+    }
+
+    /// Runs `f` on node `i`'s WebRTC layer, if it has one, then routes its output.
+    fn with_rtc(&mut self, i: usize, f: impl FnOnce(&mut RtcNode, Instant, &mut NodeCx<'_>)) {
+        let now = self.now;
+        let Some(rtc) = self.rtc.as_mut() else { return };
+        let RtcWorld { slots, faults, .. } = rtc;
+        let slot = &mut slots[i];
+        let Some(node) = slot.node.as_mut() else { return };
+        let mut cx = NodeCx { log: &mut slot.log, faults, ports: &mut slot.ports, layer: slot.layer };
+        f(node, now, &mut cx);
+        self.after_rtc(i);
+    }
+
+    /// Feeds the transfer, routes node `i`'s output and reschedules its wake.
+    pub(super) fn after_rtc(&mut self, i: usize) {
+        self.pump_transfer(i);
+        let now = self.now;
+        let Some(rtc) = self.rtc.as_mut() else { return };
+        let slot = &mut rtc.slots[i];
+        let Some(node) = slot.node.as_mut() else { return };
+        let out: Vec<RtcOut> = std::iter::from_fn(|| node.poll_out()).collect();
+        let due = node.poll_timeout().map(|d| d.max(now));
+        if let Some(due) = due
+            && slot.wake.is_none_or(|w| due < w)
+        {
+            slot.wake = Some(due);
+            self.queue.push(due, Event::RtcWake { node: i, layer: slot.layer });
+        }
+        for o in out {
+            match o {
+                RtcOut::Relay { target, payload } => self.send_relay(i, target, payload),
+                RtcOut::Datagram { from, to, bytes } => self.send_datagram(i, from, to, bytes),
+            }
+        }
+    }
+
+    fn send_relay(&mut self, i: usize, target: ActrId, payload: Vec<u8>) {
+        if self.request(i, ClientRequest::Relay { target, payload }).is_err() {
+            self.rtc_mut().slots[i].log.counters.signals_refused += 1;
+        }
+    }
+
+    fn send_datagram(&mut self, i: usize, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
+        let now = self.now;
+        let nodes = self.slots.len();
+        let rtc = self.rtc.as_mut().expect("only the WebRTC layer sends datagrams");
+        let Some(j) = node_of(to).filter(|j| *j < nodes) else {
+            rtc.paths.stats.unroutable += 1;
+            return;
+        };
+        let arrivals = rtc.paths.schedule(&mut self.net, now, i, j);
+        for at in arrivals {
+            self.queue.push(at, Event::Datagram { node: j, from, to, bytes: bytes.clone() });
+        }
+    }
+}

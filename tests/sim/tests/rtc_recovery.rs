@@ -1,0 +1,205 @@
+//! WebRTC recovery: ICE restarts, session rebuilds, network changes, and
+//! late events of superseded sessions.
+//!
+//! `partition_ice_restart_calls_resume` — two nodes call each other every
+//! 250 ms; their datagram path is cut for 30–44 s (signaling stays up),
+//! long enough for the offerer's ICE to report `IceDisconnected` (str0m's
+//! answerer does not notice a silent path by itself). In odd seeds the
+//! answerer's application also reports a network change 5 s into the cut,
+//! so the answerer asks for a restart. Invariants:
+//! - the offerer saw `IceDisconnected` and restarted ICE; the answerer never
+//!   offered; in odd seeds it asked for a restart;
+//! - within 30 s of the heal both sides report the restart done and the
+//!   same sessions carry on (no rebuild);
+//! - calls succeed again in both directions once SCTP retransmits (its
+//!   timer backed off during the cut to str0m's 60 s cap, so this can take
+//!   a minute or two after the heal), and every call issued after that
+//!   succeeds;
+//! - every call of the run resolved exactly once by its deadline.
+//!
+//! `stale_session_events_ignored` — the same cut, held past the offerer's
+//! 15 s recovery timeout, so sessions are rebuilt (the answerer's old one
+//! is superseded by a newer offer and closed, and its late `Disconnected`
+//! arrives while the new session is current). After the heal, every
+//! kind of event is injected on both nodes tagged with the old session's
+//! id. Invariants: both sides run new sessions; every stale event
+//! changed nothing (the route still names the new session, no recovery
+//! started, calls issued after the injection all succeed); exactly-once.
+//!
+//! `network_change_restarts_ice_once` — three bursts of five network-change
+//! reports 50 ms apart (alternately on the offerer and the answerer), each
+//! with a 1 s cut of the path. Invariants: each burst settles into exactly
+//! one recovery; the offerer restarts ICE for each and the restart
+//! completes; every call succeeds.
+
+use actr_core::Duration;
+use actr_core::transport::{LaneKind, SessionId};
+use actr_driver::webrtc::RtcEvent;
+use actr_sim::rtc::check as rtc_check;
+use actr_sim::rtc::setup::{echo_load, offerer_of, quiesce, rtc_sim, wait_online, wait_paired};
+use actr_sim::{NetPreset, RtcSimConfig, Sim, ensure, sweep};
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// How long after a heal SCTP may take to send again: its retransmission
+/// timer backed off during the cut to str0m's cap of 60 s, and on the WAN
+/// preset the first retransmission after the heal may itself be lost
+/// (then the next is 60 s later). Three periods plus slack.
+const SCTP_RESUME: Duration = Duration::from_secs(3 * 60 + 30);
+
+/// Two paired nodes calling each other every 250 ms.
+fn paired_pair(seed: u64, rtc: RtcSimConfig) -> Result<Sim, String> {
+    let mut sim = rtc_sim(seed, 2, NetPreset::Wan, rtc);
+    wait_online(&mut sim, SECS(60))?;
+    sim.set_call_load(0, Some(echo_load(1, MS(250), SECS(10))));
+    sim.set_call_load(1, Some(echo_load(0, MS(250), SECS(10))));
+    wait_paired(&mut sim, 0, 1, SECS(30))?;
+    Ok(sim)
+}
+
+/// The id of the session node `i` currently sends to node `peer` on.
+fn session(sim: &Sim, i: usize, peer: usize) -> Option<SessionId> {
+    let id = sim.node(peer).actor()?;
+    sim.rtc()?.node(i)?.ready_session(id).map(|s| s.id())
+}
+
+fn ice_restarts(sim: &Sim, i: usize, peer: usize) -> u64 {
+    let id = sim.node(peer).actor();
+    let node = sim.rtc().and_then(|r| r.node(i));
+    node.zip(id).and_then(|(n, id)| n.ready_session(id)).map_or(0, |s| s.peer().stats().ice_restarts)
+}
+
+/// All calls issued at or after `since` succeeded (and there were some).
+fn all_ok_since(sim: &Sim, since: actr_core::Instant) -> Result<(), String> {
+    let (ok, resolved) = rtc_check::calls_since(sim, since);
+    ensure(resolved >= 20 && ok == resolved, || format!("{ok} of {resolved} calls ok: {}", rtc_check::describe(sim)))
+}
+
+fn restart(seed: u64) -> Result<(), String> {
+    let mut sim = paired_pair(seed, RtcSimConfig::default())?;
+    sim.run_for(SECS(10));
+    let off = offerer_of(&sim, 0, 1)?;
+    let ans = 1 - off;
+    let before = (session(&sim, off, ans), session(&sim, ans, off));
+    let answerer_reports = seed % 2 == 1;
+    sim.cut_path(0, 1);
+    let heal_at = sim.now() + SECS(30 + seed % 15);
+    if answerer_reports {
+        sim.run_for(SECS(5));
+        sim.network_change(ans);
+    }
+    sim.run_until(heal_at, |_| false);
+    let rtc = sim.rtc().ok_or("no WebRTC layer")?;
+    let (o, a) = (rtc.log(off).counters, rtc.log(ans).counters);
+    ensure(o.ice_disconnected >= 1 || answerer_reports, || format!("the offerer never noticed: {o:?}"))?;
+    ensure(a.offers_sent == 0, || format!("the answerer offered: {a:?}"))?;
+    ensure(!answerer_reports || a.restart_requests_sent >= 1, || format!("the answerer did not ask: {a:?}"))?;
+    ensure(ice_restarts(&sim, off, ans) >= 1, || format!("no restart: {}", rtc_check::describe(&sim)))?;
+
+    sim.mend_path(0, 1);
+    let healed = sim.now();
+    let bound = healed + SECS(30);
+    let recovered = sim.run_until(bound, |s| {
+        let done = |i| s.rtc().is_some_and(|r| r.log(i).counters.ice_restarted >= 1);
+        done(off) && done(ans) && rtc_check::paired(s, 0, 1)
+    });
+    ensure(recovered, || format!("no recovery by {bound:?}: {}", rtc_check::describe(&sim)))?;
+    let after = (session(&sim, off, ans), session(&sim, ans, off));
+    ensure(after == before, || format!("sessions changed from {before:?} to {after:?}"))?;
+    let bound = healed + SCTP_RESUME;
+    let resumed = sim.run_until(bound, |s| rtc_check::all_nodes_ok_since(s, healed).is_some());
+    ensure(resumed, || format!("calls did not succeed both ways by {bound:?}: {}", rtc_check::describe(&sim)))?;
+    let first = rtc_check::all_nodes_ok_since(&sim, healed).ok_or("lost the first successes")?;
+    sim.run_for(SECS(20));
+    quiesce(&mut sim, SECS(10));
+    rtc_check::calls_ok(&sim)?;
+    all_ok_since(&sim, first)
+}
+
+fn stale(seed: u64) -> Result<(), String> {
+    let rtc = RtcSimConfig { recovery_timeout: SECS(15), ..Default::default() };
+    let mut sim = paired_pair(seed, rtc)?;
+    sim.run_for(SECS(5));
+    let old = [session(&sim, 0, 1).ok_or("no session 0")?, session(&sim, 1, 0).ok_or("no session 1")?];
+    sim.cut_path(0, 1);
+    sim.run_for(SECS(50 + seed % 10));
+    sim.mend_path(0, 1);
+    wait_paired(&mut sim, 0, 1, SECS(30))?;
+    let new = [session(&sim, 0, 1).ok_or("no session 0")?, session(&sim, 1, 0).ok_or("no session 1")?];
+    ensure(new[0] != old[0] && new[1] != old[1], || format!("no rebuild: {old:?} -> {new:?}"))?;
+
+    let stale_events = [
+        RtcEvent::ChannelOpen(LaneKind::Rpc),
+        RtcEvent::IceDisconnected,
+        RtcEvent::IceRestarted,
+        RtcEvent::ChannelClosed(LaneKind::Rpc),
+        RtcEvent::Disconnected,
+    ];
+    for (i, old_id) in old.iter().enumerate() {
+        for event in stale_events.iter().cloned() {
+            sim.inject_rtc_event(i, *old_id, 1 - i, event);
+        }
+    }
+    let injected = sim.now();
+    let now = [session(&sim, 0, 1), session(&sim, 1, 0)];
+    ensure(now == [Some(new[0]), Some(new[1])], || format!("a stale event moved the route: {new:?} -> {now:?}"))?;
+    for i in 0..2 {
+        let recovering = sim.rtc().and_then(|r| r.node(i)).is_some_and(|n| n.sessions().any(|s| s.is_recovering()));
+        ensure(!recovering, || format!("a stale IceDisconnected started a recovery on node {i}"))?;
+    }
+    sim.run_for(SECS(10));
+    ensure([session(&sim, 0, 1), session(&sim, 1, 0)] == now, || "the new sessions did not last".into())?;
+    quiesce(&mut sim, SECS(10));
+    rtc_check::calls_ok(&sim)?;
+    all_ok_since(&sim, injected)
+}
+
+fn network_change(seed: u64) -> Result<(), String> {
+    let mut sim = paired_pair(seed, RtcSimConfig::default())?;
+    let started = sim.now();
+    let off = offerer_of(&sim, 0, 1)?;
+    for burst in 0..3u64 {
+        sim.run_for(SECS(5));
+        let node = if (burst + seed).is_multiple_of(2) { off } else { 1 - off };
+        let restarts_before = ice_restarts(&sim, off, 1 - off);
+        let done_before = sim.rtc().map_or(0, |r| r.log(off).counters.ice_restarted);
+        sim.cut_path(0, 1);
+        for _ in 0..5 {
+            sim.network_change(node);
+            sim.run_for(MS(50));
+        }
+        sim.run_for(MS(750));
+        sim.mend_path(0, 1);
+        let bound = sim.now() + SECS(20);
+        let restarted =
+            sim.run_until(bound, |s| s.rtc().is_some_and(|r| r.log(off).counters.ice_restarted > done_before));
+        ensure(restarted, || format!("burst {burst} on node {node}: no restart: {}", rtc_check::describe(&sim)))?;
+        ensure(ice_restarts(&sim, off, 1 - off) > restarts_before, || {
+            format!("burst {burst}: offerer did not restart")
+        })?;
+        let c = sim.rtc().ok_or("no WebRTC layer")?.log(node).counters;
+        let bursts_here = (0..=burst).filter(|b| (b + seed) % 2 == (burst + seed) % 2).count() as u64;
+        ensure(c.network_changes == 5 * bursts_here && c.network_recoveries == bursts_here, || {
+            format!("burst {burst}: reports did not settle into one recovery: {c:?}")
+        })?;
+    }
+    quiesce(&mut sim, SECS(10));
+    rtc_check::calls_ok(&sim)?;
+    all_ok_since(&sim, started)
+}
+
+#[test]
+fn partition_ice_restart_calls_resume() {
+    sweep("partition_ice_restart_calls_resume", restart);
+}
+
+#[test]
+fn stale_session_events_ignored() {
+    sweep("stale_session_events_ignored", stale);
+}
+
+#[test]
+fn network_change_restarts_ice_once() {
+    sweep("network_change_restarts_ice_once", network_change);
+}
