@@ -1,5 +1,7 @@
 //! actr-cli: the `actr` command and the servers it hosts.
 //!
+//! [`demo`] runs `actr demo`: an embedded server, two nodes, measured calls.
+//!
 //! [`serve`] hosts actr-core's sans-IO [`SignalingServer`] and [`AisService`]
 //! over real sockets: HTTP and WebSocket on one address (axum), state in
 //! SQLite. Tests and benchmarks start it in-process with
@@ -8,4 +10,5 @@
 //! [`SignalingServer`]: actr_core::signaling::SignalingServer
 //! [`AisService`]: actr_core::ais::AisService
 
+pub mod demo;
 pub mod serve;

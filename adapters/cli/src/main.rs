@@ -1,6 +1,7 @@
 //! The `actr` command.
 //!
 //! ```text
+//! actr demo [--calls N] [--tells N] [--bulk N] [--stream-mib N] [--frames N]
 //! actr serve [--listen 127.0.0.1:7480] [--data-dir ./actr-data] [--realm ID[=SECRET]]... [--credential-ttl SECS]
 //! ```
 
@@ -8,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use actr_cli::demo::{DemoError, DemoOptions};
 use actr_cli::serve::{ServeConfig, ServeError, Server};
 use actr_core::Realm;
 use actr_core::ais::RealmConfig;
@@ -26,6 +28,28 @@ struct Cli {
 enum Command {
     /// Serve signaling (WebSocket) and the identity service (HTTP) on one address.
     Serve(ServeArgs),
+    /// Start a server and two nodes in this process, call between them, print
+    /// which wire carried what with latency and throughput, and exit.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Sequential calls per wire (latency p50/p99 come from these).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    calls: u32,
+    /// Tells per wire.
+    #[arg(long, default_value_t = 10_000)]
+    tells: u32,
+    /// Sequential 1 MiB calls over the network.
+    #[arg(long, default_value_t = 32)]
+    bulk: u32,
+    /// MiB sent on the data stream.
+    #[arg(long, default_value_t = 16)]
+    stream_mib: u32,
+    /// Audio frames sent on the media track.
+    #[arg(long, default_value_t = 200)]
+    frames: u32,
 }
 
 #[derive(Debug, Args)]
@@ -56,10 +80,13 @@ fn parse_realm(text: &str) -> Result<RealmConfig, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The demo prints its own report; only its warnings go to stderr by default.
+    let default_level = if matches!(cli.command, Command::Demo(_)) { "warn" } else { "info" };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(args).map_err(|e| e.to_string()),
+        Command::Demo(args) => demo(args).map_err(|e| e.to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -68,6 +95,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn demo(args: DemoArgs) -> Result<(), DemoError> {
+    let options = DemoOptions {
+        calls: args.calls as usize,
+        tells: args.tells as usize,
+        bulk_calls: args.bulk as usize,
+        stream_mib: args.stream_mib as usize,
+        media_frames: args.frames as usize,
+        ..DemoOptions::default()
+    };
+    actr_cli::demo::run(&options)
 }
 
 fn serve(args: ServeArgs) -> Result<(), ServeError> {
@@ -132,10 +171,18 @@ mod tests {
     #[test]
     fn serve_defaults() {
         let cli = Cli::try_parse_from(["actr", "serve"]).unwrap();
-        let Command::Serve(args) = cli.command;
+        let Command::Serve(args) = cli.command else { panic!("expected serve") };
         assert_eq!(args.listen, "127.0.0.1:7480".parse().unwrap());
         assert_eq!(args.data_dir, PathBuf::from("./actr-data"));
         assert!(args.realms.is_empty() && args.credential_ttl.is_none());
         assert!(Cli::try_parse_from(["actr", "serve", "--credential-ttl", "0"]).is_err());
+    }
+
+    #[test]
+    fn demo_defaults() {
+        let cli = Cli::try_parse_from(["actr", "demo"]).unwrap();
+        let Command::Demo(args) = cli.command else { panic!("expected demo") };
+        assert_eq!((args.calls, args.tells, args.bulk), (1000, 10_000, 32));
+        assert!(Cli::try_parse_from(["actr", "demo", "--calls", "0"]).is_err());
     }
 }

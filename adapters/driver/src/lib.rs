@@ -12,7 +12,7 @@
 //!   `SignalingClient`, used through a cloneable [`SignalingHandle`].
 //! - [`node`]: the node lifecycle and embedding API — [`Hyper`] → [`Node`]
 //!   (`Init` → `Attached` → `Registered`) → [`ActrRef`] — running a native
-//!   [`Workload`], with in-process and WebSocket-direct RPC.
+//!   [`Workload`], with in-process, WebRTC and WebSocket-direct RPC.
 //!
 //! ```no_run
 //! # async fn demo<R: actr_driver::Runtime>(rt: R, register: actr_core::ais::RegisterRequest) -> Result<(), actr_core::ActrError> {
@@ -45,6 +45,7 @@ pub use bytes;
 pub use endpoint::ServerEndpoint;
 pub use handle::{NodeConfig, NodeEvent, NodeStats, SignalingHandle, SignalingNode};
 pub use node::{
-    ActrRef, Attached, Context, Hyper, HyperConfig, Init, Node, NodeState, Registered, Request, RpcStats, Workload,
+    ActrRef, Attached, Context, Hyper, HyperConfig, Init, NetworkEventHandle, Node, NodeState, Registered, Request,
+    RpcStats, StreamWriter, Workload,
 };
 pub use runtime::{Runtime, Sleeper, run_blocking, with_deadline};

@@ -13,7 +13,7 @@ use actr_core::ActrError;
 use futures::future::{BoxFuture, Either, select};
 use futures::io::{AsyncRead, AsyncWrite};
 
-/// An async executor: TCP, timers, tasks and a pool for blocking work.
+/// An async executor: TCP, UDP, timers, tasks and a pool for blocking work.
 ///
 /// Futures returned here must work when polled from any task of the same
 /// runtime; they need not work on a foreign executor, except `sleep`, which
@@ -24,6 +24,9 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 
     /// A bound TCP listener, for nodes that accept direct WebSocket connections.
     type Listener: Send + Sync + 'static;
+
+    /// A bound UDP socket, for WebRTC.
+    type Udp: Send + Sync + 'static;
 
     /// Opens a TCP connection to `addr`.
     fn connect_tcp(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Self::Tcp>>;
@@ -36,6 +39,20 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 
     /// The next connection on `listener`, with Nagle's algorithm disabled.
     fn accept<'a>(&self, listener: &'a Self::Listener) -> BoxFuture<'a, io::Result<(Self::Tcp, SocketAddr)>>;
+
+    /// Binds a UDP socket to `addr`; port 0 picks a free port.
+    fn bind_udp(&self, addr: SocketAddr) -> io::Result<Self::Udp>;
+
+    /// The address `socket` is bound to (with the real port).
+    fn udp_addr(&self, socket: &Self::Udp) -> io::Result<SocketAddr>;
+
+    /// Sends one datagram from `socket` to `to`.
+    fn send_to<'a>(&self, socket: &'a Self::Udp, buf: &'a [u8], to: SocketAddr) -> BoxFuture<'a, io::Result<usize>>;
+
+    /// Receives one datagram into `buf`. Dropping the future before it
+    /// completes loses no datagram.
+    fn recv_from<'a>(&self, socket: &'a Self::Udp, buf: &'a mut [u8])
+    -> BoxFuture<'a, io::Result<(usize, SocketAddr)>>;
 
     /// Completes after `d`.
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()>;

@@ -29,8 +29,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 pub use actr_driver::{
-    ActrRef, Attached, Context, HyperConfig, Init, NodeConfig, NodeEvent, NodeState, NodeStats, Registered, Request,
-    RpcStats, Runtime, SignalingHandle, SignalingNode, Workload, bytes,
+    ActrRef, Attached, Context, HyperConfig, Init, NetworkEventHandle, NodeConfig, NodeEvent, NodeState, NodeStats,
+    Registered, Request, RpcStats, Runtime, SignalingHandle, SignalingNode, StreamWriter, Workload, bytes,
 };
 
 /// Makes nodes on smol: `hyper.node().link(workload).register().await?.start().await?`.
@@ -46,6 +46,7 @@ pub struct SmolRuntime;
 impl Runtime for SmolRuntime {
     type Tcp = smol::net::TcpStream;
     type Listener = smol::net::TcpListener;
+    type Udp = smol::net::UdpSocket;
 
     fn connect_tcp(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Self::Tcp>> {
         Box::pin(async move {
@@ -69,6 +70,26 @@ impl Runtime for SmolRuntime {
             tcp.set_nodelay(true)?;
             Ok((tcp, from))
         })
+    }
+
+    fn bind_udp(&self, addr: SocketAddr) -> io::Result<Self::Udp> {
+        smol::net::UdpSocket::try_from(std::net::UdpSocket::bind(addr)?)
+    }
+
+    fn udp_addr(&self, socket: &Self::Udp) -> io::Result<SocketAddr> {
+        socket.local_addr()
+    }
+
+    fn send_to<'a>(&self, socket: &'a Self::Udp, buf: &'a [u8], to: SocketAddr) -> BoxFuture<'a, io::Result<usize>> {
+        Box::pin(socket.send_to(buf, to))
+    }
+
+    fn recv_from<'a>(
+        &self,
+        socket: &'a Self::Udp,
+        buf: &'a mut [u8],
+    ) -> BoxFuture<'a, io::Result<(usize, SocketAddr)>> {
+        Box::pin(socket.recv_from(buf))
     }
 
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {

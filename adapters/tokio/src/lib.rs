@@ -31,8 +31,8 @@ use tokio::runtime::Handle;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 pub use actr_driver::{
-    ActrRef, Attached, Context, HyperConfig, Init, NodeConfig, NodeEvent, NodeState, NodeStats, Registered, Request,
-    RpcStats, Runtime, SignalingHandle, SignalingNode, Workload, bytes,
+    ActrRef, Attached, Context, HyperConfig, Init, NetworkEventHandle, NodeConfig, NodeEvent, NodeState, NodeStats,
+    Registered, Request, RpcStats, Runtime, SignalingHandle, SignalingNode, StreamWriter, Workload, bytes,
 };
 
 /// Makes nodes on tokio: `hyper.node().link(workload).register().await?.start().await?`.
@@ -63,6 +63,7 @@ impl TokioRuntime {
 impl Runtime for TokioRuntime {
     type Tcp = Compat<tokio::net::TcpStream>;
     type Listener = tokio::net::TcpListener;
+    type Udp = tokio::net::UdpSocket;
 
     fn connect_tcp(&self, addr: SocketAddr) -> BoxFuture<'static, io::Result<Self::Tcp>> {
         let handle = self.handle.clone();
@@ -93,6 +94,29 @@ impl Runtime for TokioRuntime {
             tcp.set_nodelay(true)?;
             Ok((tcp.compat(), from))
         })
+    }
+
+    fn bind_udp(&self, addr: SocketAddr) -> io::Result<Self::Udp> {
+        let _guard = self.handle.enter();
+        let socket = std::net::UdpSocket::bind(addr)?;
+        socket.set_nonblocking(true)?;
+        tokio::net::UdpSocket::from_std(socket)
+    }
+
+    fn udp_addr(&self, socket: &Self::Udp) -> io::Result<SocketAddr> {
+        socket.local_addr()
+    }
+
+    fn send_to<'a>(&self, socket: &'a Self::Udp, buf: &'a [u8], to: SocketAddr) -> BoxFuture<'a, io::Result<usize>> {
+        Box::pin(socket.send_to(buf, to))
+    }
+
+    fn recv_from<'a>(
+        &self,
+        socket: &'a Self::Udp,
+        buf: &'a mut [u8],
+    ) -> BoxFuture<'a, io::Result<(usize, SocketAddr)>> {
+        Box::pin(socket.recv_from(buf))
     }
 
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()> {

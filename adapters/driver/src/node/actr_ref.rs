@@ -3,10 +3,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use actr_core::transport::{DataChunk, DeliveryPolicy};
 use actr_core::{ActrError, ActrId, ActrType, Dest};
 use bytes::Bytes;
+use futures::future::BoxFuture;
 
+use crate::node::data_stream::StreamWriter;
+use crate::node::network::NetworkEventHandle;
 use crate::node::ops::{NodeOps, Origin, Outgoing, RpcStats};
+use crate::node::rpc_io::MediaOp;
+use crate::webrtc::{MediaSample, MediaType};
 
 /// A cloneable handle to a running actor.
 ///
@@ -117,6 +123,69 @@ impl ActrRef {
     /// Idempotent: later and concurrent calls wait for the first.
     pub async fn shutdown(&self) {
         self.node().shutdown().await;
+    }
+
+    /// Opens a data stream to `dest` (see [`StreamWriter`]); the receiver
+    /// registers a handler for [`StreamWriter::stream_id`] first.
+    pub fn open_stream(&self, dest: ActrId, policy: DeliveryPolicy) -> Result<StreamWriter, ActrError> {
+        let node = self.node();
+        if node.is_shutting_down() {
+            return Err(ActrError::Unavailable(format!("{} is shut down", node.id())));
+        }
+        Ok(StreamWriter::new(node, Origin::App, dest, policy))
+    }
+
+    /// Delivers the chunks of stream `stream_id` to `handler`, in order, one
+    /// at a time. Errors: `ResourceExhausted` when too many streams are
+    /// registered, `Unavailable` after shutdown.
+    pub fn register_stream_handler<F>(&self, stream_id: u64, handler: F) -> Result<(), ActrError>
+    where
+        F: Fn(DataChunk, ActrId) -> BoxFuture<'static, Result<(), ActrError>> + Send + Sync + 'static,
+    {
+        Ok(self.inner.0.data_streams().register(stream_id, DeliveryPolicy::Reliable, handler)?)
+    }
+
+    /// Negotiates a media track of `media_type` with `dest` over WebRTC
+    /// (connecting first if needed); returns once samples can be sent.
+    /// Only the offering side of a connection
+    /// (`actr_core::signaling::is_offerer`) can add tracks; both sides can
+    /// send on them. Errors: `NotImplemented` with WebRTC off,
+    /// `InvalidArgument` on the answering side, `TimedOut` after the default
+    /// call deadline.
+    pub async fn add_media_track(&self, dest: ActrId, media_type: MediaType) -> Result<(), ActrError> {
+        let limit = self.inner.0.default_timeout();
+        self.node().media(dest, MediaOp::AddTrack(media_type), limit).await
+    }
+
+    /// Sends one media sample to `dest` on its negotiated track. Errors:
+    /// `InvalidArgument` without a track of the sample's type (see
+    /// [`ActrRef::add_media_track`]), `ConnectionNotReady` while WebRTC is not up.
+    pub async fn send_media(&self, dest: ActrId, sample: MediaSample) -> Result<(), ActrError> {
+        let limit = self.inner.0.default_timeout();
+        self.node().media(dest, MediaOp::Sample(sample), limit).await
+    }
+
+    /// Delivers samples of `media_type` from any peer to `handler`, in
+    /// arrival order. `NotImplemented` with WebRTC off.
+    pub fn register_media_handler<F>(&self, media_type: MediaType, handler: F) -> Result<(), ActrError>
+    where
+        F: Fn(MediaSample, ActrId) -> BoxFuture<'static, Result<(), ActrError>> + Send + Sync + 'static,
+    {
+        let frames = self.inner.0.media_frames();
+        let frames = frames.ok_or_else(|| ActrError::NotImplemented("media needs WebRTC, which is off".into()))?;
+        Ok(frames.register(media_type, handler)?)
+    }
+
+    /// Where the application reports network changes (see [`NetworkEventHandle`]).
+    pub fn network_events(&self) -> NetworkEventHandle {
+        self.inner.0.network()
+    }
+
+    /// Test hook: while `cut`, every WebRTC datagram of this node is dropped
+    /// in both directions, as a broken network path would.
+    #[doc(hidden)]
+    pub fn debug_cut_webrtc(&self, cut: bool) {
+        self.inner.0.cut_webrtc(cut);
     }
 
     /// Whether shutdown has begun.

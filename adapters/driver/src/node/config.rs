@@ -1,7 +1,7 @@
 //! [`HyperConfig`]: everything a node needs besides its workload, and
 //! [`Hyper`], the entry point that makes nodes on a runtime.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use actr_core::Realm;
@@ -47,6 +47,19 @@ pub struct HyperConfig {
     pub share_process: bool,
     /// Seed of the node's RNGs (request ids, trace ids, backoff); random when `None`.
     pub seed: Option<u64>,
+    /// Reach remote actors over WebRTC first (see the module docs of `node`).
+    /// Off: only the WebSocket direct wire is used.
+    pub webrtc: bool,
+    /// The IP each WebRTC connection's UDP socket binds to; it is also the
+    /// host candidate offered to the peer, so it must be a concrete address.
+    pub webrtc_ip: IpAddr,
+    /// Deadline from starting a WebRTC connection until its RPC channel is open.
+    pub webrtc_setup_timeout: Duration,
+    /// From losing WebRTC connectivity until the connection is given up.
+    pub webrtc_recovery_timeout: Duration,
+    /// Network-change reports closer than this form one burst, answered by
+    /// one ICE recovery after the burst.
+    pub network_debounce: Duration,
 }
 
 impl HyperConfig {
@@ -67,6 +80,11 @@ impl HyperConfig {
             max_in_flight: 256,
             share_process: true,
             seed: None,
+            webrtc: true,
+            webrtc_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            webrtc_setup_timeout: Duration::from_secs(10),
+            webrtc_recovery_timeout: Duration::from_secs(30),
+            network_debounce: Duration::from_secs(2),
         }
     }
 
@@ -83,6 +101,12 @@ impl HyperConfig {
 
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+
+    /// Turns WebRTC on or off (on by default).
+    pub fn with_webrtc(mut self, on: bool) -> Self {
+        self.webrtc = on;
         self
     }
 

@@ -4,11 +4,15 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use actr_core::transport::TraceContext;
+use actr_core::transport::{DataChunk, DeliveryPolicy, TraceContext};
 use actr_core::{ActrError, ActrId, ActrType, Dest};
 use bytes::Bytes;
+use futures::future::BoxFuture;
 
+use crate::node::data_stream::StreamWriter;
 use crate::node::ops::{NodeOps, Origin, Outgoing};
+use crate::node::rpc_io::MediaOp;
+use crate::webrtc::{MediaSample, MediaType};
 
 /// The invocation context of one handler or hook.
 ///
@@ -92,6 +96,44 @@ impl Context {
     /// Live actors of type `ty` this actor may reach, newest first.
     pub async fn discover(&self, ty: &ActrType) -> Result<Vec<ActrId>, ActrError> {
         self.node()?.discover(ty.clone()).await
+    }
+
+    /// Opens a data stream to `dest` from this actor (see [`StreamWriter`]).
+    pub fn open_stream(&self, dest: ActrId, policy: DeliveryPolicy) -> Result<StreamWriter, ActrError> {
+        Ok(StreamWriter::new(self.node()?, Origin::Workload, dest, policy))
+    }
+
+    /// Delivers the chunks of stream `stream_id` to `handler` (as
+    /// [`crate::ActrRef::register_stream_handler`]).
+    pub fn register_stream_handler<F>(&self, stream_id: u64, handler: F) -> Result<(), ActrError>
+    where
+        F: Fn(DataChunk, ActrId) -> BoxFuture<'static, Result<(), ActrError>> + Send + Sync + 'static,
+    {
+        Ok(self.node()?.data_streams().register(stream_id, DeliveryPolicy::Reliable, handler)?)
+    }
+
+    /// As [`crate::ActrRef::add_media_track`], from this actor.
+    pub async fn add_media_track(&self, dest: ActrId, media_type: MediaType) -> Result<(), ActrError> {
+        let node = self.node()?;
+        let limit = node.default_timeout();
+        node.media(dest, MediaOp::AddTrack(media_type), limit).await
+    }
+
+    /// As [`crate::ActrRef::send_media`], from this actor.
+    pub async fn send_media(&self, dest: ActrId, sample: MediaSample) -> Result<(), ActrError> {
+        let node = self.node()?;
+        let limit = node.default_timeout();
+        node.media(dest, MediaOp::Sample(sample), limit).await
+    }
+
+    /// As [`crate::ActrRef::register_media_handler`].
+    pub fn register_media_handler<F>(&self, media_type: MediaType, handler: F) -> Result<(), ActrError>
+    where
+        F: Fn(MediaSample, ActrId) -> BoxFuture<'static, Result<(), ActrError>> + Send + Sync + 'static,
+    {
+        let frames = self.node()?.media_frames();
+        let frames = frames.ok_or_else(|| ActrError::NotImplemented("media needs WebRTC, which is off".into()))?;
+        Ok(frames.register(media_type, handler)?)
     }
 
     fn node(&self) -> Result<Arc<dyn NodeOps>, ActrError> {

@@ -26,12 +26,15 @@ use crate::node::actr_ref::ActrRef;
 use crate::node::config::HyperConfig;
 use crate::node::direct::DirectWire;
 use crate::node::drain::Admission;
+use crate::node::network::spawn_debouncer;
 use crate::node::rpc_handle::{COMMAND_CAPACITY, RpcHandle};
 use crate::node::rpc_loop::{Dispatch, RpcLoop};
+use crate::node::rtc_wire::{RtcSettings, RtcWire};
 use crate::node::shared::{Hook, NodeShared, Settings};
 use crate::node::trace::TraceIds;
 use crate::node::workload::Workload;
 use crate::runtime::Runtime;
+use crate::streams::{DataStreamRegistry, RegistryConfig};
 
 /// Capacity of the queue of link and handler reports into the RPC loop.
 const INPUT_CAPACITY: usize = 1024;
@@ -251,6 +254,19 @@ fn assemble<R: Runtime>(
     let (commands_tx, commands) = async_channel::bounded(COMMAND_CAPACITY);
     let (inputs_tx, inputs) = async_channel::bounded(INPUT_CAPACITY);
     let wire = Arc::new(DirectWire::new(rt.clone(), id.clone(), signaling.clone(), ring, inputs_tx.clone()));
+    let streams = DataStreamRegistry::new(rt.clone(), RegistryConfig::default());
+    let rtc = config.webrtc.then(|| {
+        let settings = RtcSettings {
+            ip: config.webrtc_ip,
+            setup_timeout: config.webrtc_setup_timeout,
+            recovery_timeout: config.webrtc_recovery_timeout,
+        };
+        let loop_io = (inputs_tx.clone(), streams.clone());
+        let rtc = Arc::new(RtcWire::new(rt.clone(), id.clone(), signaling.clone(), loop_io, settings));
+        rtc.pump_relays();
+        rtc
+    });
+    let network = spawn_debouncer(&rt, config.network_debounce, commands_tx.clone());
     let settings = Settings {
         call_timeout: config.call_timeout,
         hook_timeout: config.hook_timeout,
@@ -267,16 +283,20 @@ fn assemble<R: Runtime>(
             inputs,
             inputs_tx,
             wire: wire.clone(),
+            rtc: rtc.clone(),
             sink,
         };
         rt.spawn(Box::pin(rpc_loop.run()));
         NodeShared {
+            streams,
             rpc: RpcHandle::new(commands_tx, Arc::new(rt.clone())),
             rt,
             id,
             workload,
             signaling,
             wire,
+            rtc,
+            network,
             admission: Admission::new(config.max_in_flight),
             traces: TraceIds::new(seed ^ 0x7472_6163_6573),
             settings,

@@ -1,6 +1,9 @@
-//! The RPC loop's view of its direct links: open links by id, each bound to
-//! the route table's current session for its peer, and dials in progress with
-//! the messages waiting for them. Both tables are bounded.
+//! The RPC loop's view of its links (WebSocket direct links and WebRTC
+//! connections alike): open links by id, each bound to the route table's
+//! current session for its peer, and dials in progress with the messages
+//! waiting for them. A dial may wait on several attempts at once (a WebSocket
+//! dial and a WebRTC connection); the first link up serves what waited, and
+//! only when every attempt failed is it failed. Both tables are bounded.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -26,7 +29,8 @@ pub(crate) struct Link {
 
 #[derive(Debug)]
 struct Dial {
-    link: LinkId,
+    /// Attempts still under way; at most a handful.
+    pending: Vec<LinkId>,
     parked: VecDeque<Outbound>,
 }
 
@@ -46,18 +50,37 @@ impl LinkTable {
         self.dials.contains_key(peer)
     }
 
-    /// Whether `link` is the dial in progress to `peer`.
+    /// Whether `link` is an attempt of the dial in progress to `peer`.
     pub fn is_dial(&self, peer: &ActrId, link: LinkId) -> bool {
-        self.dials.get(peer).is_some_and(|d| d.link == link)
+        self.dials.get(peer).is_some_and(|d| d.pending.contains(&link))
     }
 
-    /// Tracks a dial to `peer`; refuses beyond [`MAX_DIALS`].
+    /// Tracks attempt `link` of a dial to `peer`, joining a dial in progress;
+    /// refuses a new dial beyond [`MAX_DIALS`].
     pub fn begin_dial(&mut self, peer: &ActrId, link: LinkId) -> Result<(), ActrError> {
+        if let Some(dial) = self.dials.get_mut(peer) {
+            if !dial.pending.contains(&link) {
+                dial.pending.push(link);
+            }
+            return Ok(());
+        }
         if self.dials.len() >= MAX_DIALS {
             return Err(ActrError::ResourceExhausted(format!("{MAX_DIALS} peers being dialed")));
         }
-        self.dials.insert(peer.clone(), Dial { link, parked: VecDeque::new() });
+        self.dials.insert(peer.clone(), Dial { pending: vec![link], parked: VecDeque::new() });
         Ok(())
+    }
+
+    /// Attempt `link` to `peer` failed. When it was the last one, the dial
+    /// ends and what waited is returned, to be failed; otherwise `None`.
+    pub fn attempt_failed(&mut self, peer: &ActrId, link: LinkId) -> Option<VecDeque<Outbound>> {
+        let dial = self.dials.get_mut(peer)?;
+        let before = dial.pending.len();
+        dial.pending.retain(|l| *l != link);
+        if dial.pending.len() == before || !dial.pending.is_empty() {
+            return None;
+        }
+        self.end_dial(peer).into()
     }
 
     /// Queues `out` behind its peer's dial; hands it back with the reason when
@@ -79,6 +102,11 @@ impl LinkTable {
         self.dials.remove(peer).map(|d| d.parked).unwrap_or_default()
     }
 
+    /// Whether link `id` is open.
+    pub fn is_open(&self, id: LinkId) -> bool {
+        self.links.contains_key(&id)
+    }
+
     pub fn insert(&mut self, id: LinkId, link: Link) {
         self.links.insert(id, link);
     }
@@ -87,9 +115,10 @@ impl LinkTable {
         self.links.remove(&id)
     }
 
-    /// Another open link to `peer`, to rebind to a new session.
-    pub fn other_link(&mut self, peer: &ActrId) -> Option<&mut Link> {
-        self.links.values_mut().find(|l| l.peer == *peer)
+    /// Another open link to `peer` of the same kind (WebRTC or not, as
+    /// `webrtc` tells by id), to rebind to a new session.
+    pub fn other_link(&mut self, peer: &ActrId, webrtc: impl Fn(LinkId) -> bool) -> Option<&mut Link> {
+        self.links.iter_mut().find(|(id, l)| l.peer == *peer && !webrtc(**id)).map(|(_, l)| l)
     }
 
     /// Closes every link and forgets every dial.
@@ -129,6 +158,20 @@ mod tests {
     }
 
     #[test]
+    fn a_dial_fails_only_when_every_attempt_failed() {
+        let peer: ActrId = "1@1/acme:peer:1".parse().unwrap();
+        let mut table = LinkTable::default();
+        let (ws, rtc) = (LinkId::next(), LinkId::next());
+        table.begin_dial(&peer, ws).unwrap();
+        table.begin_dial(&peer, rtc).unwrap();
+        table.park(out(&peer, 1)).unwrap();
+        assert!(table.attempt_failed(&peer, ws).is_none(), "the WebRTC attempt still runs");
+        assert!(table.attempt_failed(&peer, ws).is_none(), "a repeated report changes nothing");
+        assert_eq!(table.attempt_failed(&peer, rtc).map(|p| p.len()), Some(1));
+        assert!(!table.is_dialing(&peer));
+    }
+
+    #[test]
     fn links_are_found_by_session() {
         let peer: ActrId = "1@1/acme:peer:1".parse().unwrap();
         let (tx, _rx) = async_channel::bounded(1);
@@ -137,8 +180,9 @@ mod tests {
         table.insert(id, Link { peer: peer.clone(), session: SessionId(4), tx });
         assert_eq!(table.sender(&peer, SessionId(4)).map(|(l, _)| l), Some(id));
         assert!(table.sender(&peer, SessionId(5)).is_none(), "a stale session finds nothing");
-        assert!(table.other_link(&peer).is_some());
+        assert!(table.other_link(&peer, |_| false).is_some());
+        assert!(table.other_link(&peer, |l| l == id).is_none(), "a WebRTC link is not a direct one");
         assert!(table.remove(id).is_some());
-        assert!(table.other_link(&peer).is_none());
+        assert!(table.other_link(&peer, |_| false).is_none());
     }
 }

@@ -9,7 +9,8 @@
 //!   (the hook order is documented there and on [`Node::start`]).
 //! - [`Context`]: what a handler may do: call, tell and discover other actors.
 //! - [`ActrRef`]: the application's handle: call, tell, discover, call its
-//!   own workload, shut down, wait for the stop.
+//!   own workload, data streams ([`StreamWriter`]), media, network-change
+//!   reports ([`NetworkEventHandle`]), shut down, wait for the stop.
 //!
 //! # Wires
 //!
@@ -24,6 +25,24 @@
 //!   AIS public key and the listener's clock; after a welcome, each message is
 //!   one encoded `RpcEnvelope`. One `RpcEndpoint` per node does correlation,
 //!   deadlines, retries of identical bytes, ACL and dedup.
+//! - WebRTC (on unless [`HyperConfig::webrtc`] is off), preferred for remote
+//!   actors: one str0m connection per peer, on its own UDP socket bound to
+//!   [`HyperConfig::webrtc_ip`] (its host candidate), negotiated through the
+//!   signaling relay; the offerer is `actr_core::signaling::is_offerer`. RPC
+//!   envelopes ride the reliable, ordered RPC data channel. The first message
+//!   to a peer starts WebRTC and a WebSocket dial together; whichever is up
+//!   first carries it, and WebRTC takes over once up. Setup is bounded by
+//!   [`HyperConfig::webrtc_setup_timeout`]. When connectivity is lost (ICE
+//!   reports it, or the app reports a network change through
+//!   [`NetworkEventHandle`]) RPC moves to the direct link while the offerer
+//!   restarts ICE (the answerer asks it to); after
+//!   [`HyperConfig::webrtc_recovery_timeout`] the connection is given up and
+//!   the next message starts a new one. Late reports of a replaced
+//!   connection are ignored (each carries its task id; each time a
+//!   connection comes up it gets a new route-table session).
+//! - Data streams: reliable chunks are calls with a reserved route key
+//!   (ordered, flow-controlled); latency-first chunks take WebRTC's stream
+//!   lane. Media samples travel only on WebRTC's RTP tracks.
 //!
 //! # Observability
 //!
@@ -34,16 +53,21 @@
 mod actr_ref;
 mod config;
 mod context;
+mod data_stream;
 mod direct;
 mod drain;
 pub mod hello;
 mod host_gate;
 mod lifecycle;
 mod links;
+mod network;
 mod ops;
 mod rpc_handle;
 mod rpc_io;
 mod rpc_loop;
+mod rtc_link;
+mod rtc_streams;
+mod rtc_wire;
 mod shared;
 mod trace;
 mod workload;
@@ -52,8 +76,10 @@ mod ws_link;
 pub use actr_ref::ActrRef;
 pub use config::{DEFAULT_CALL_TIMEOUT, Hyper, HyperConfig};
 pub use context::Context;
+pub use data_stream::{STREAM_CHUNK_BYTES, StreamWriter};
 pub use direct::{MAX_HANDSHAKING, MAX_LINKS};
 pub use host_gate::MAX_LOCAL_NODES;
 pub use lifecycle::{Attached, Init, Node, NodeState, Registered};
+pub use network::NetworkEventHandle;
 pub use ops::RpcStats;
 pub use workload::{Request, Workload};

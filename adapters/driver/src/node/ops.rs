@@ -10,6 +10,8 @@ use actr_core::{ActrError, ActrId, ActrType, Dest};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
+use crate::node::rpc_io::MediaOp;
+
 /// Who originates an outbound message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Origin {
@@ -60,6 +62,24 @@ pub struct RpcStats {
     pub dial_failures: u64,
     /// Responses that could not be sent (no link to the caller, or a full link).
     pub responses_dropped: u64,
+    /// WebRTC connections whose RPC channel opened (again, after a recovery).
+    pub webrtc_connections_up: u64,
+    /// WebRTC connections that ended before their RPC channel opened.
+    pub webrtc_connection_failures: u64,
+    /// RPC envelopes sent / received over WebRTC data channels.
+    pub webrtc_sent: u64,
+    pub webrtc_received: u64,
+    /// WebRTC connections that lost connectivity.
+    pub ice_disconnects: u64,
+    /// ICE restarts started (offerer) or asked for (answerer).
+    pub ice_restarts: u64,
+    /// Connections whose connectivity came back (by itself or by a restart).
+    pub ice_recovered: u64,
+    /// Latency-first stream chunks sent / received on WebRTC's stream lane,
+    /// and dropped (full queue, or older than one already delivered).
+    pub stream_chunks_sent: u64,
+    pub stream_chunks_received: u64,
+    pub stream_chunks_dropped: u64,
 }
 
 /// What a running node offers to handles, contexts and other local nodes.
@@ -84,4 +104,21 @@ pub(crate) trait NodeOps: Send + Sync + 'static {
     /// Starts the shutdown in the background (the last `ActrRef` was dropped).
     fn shutdown_in_background(self: Arc<Self>);
     fn wait_stopped(&self) -> BoxFuture<'static, ()>;
+
+    /// A media operation towards `dest` over WebRTC, within `limit`.
+    fn media(self: Arc<Self>, dest: ActrId, op: MediaOp, limit: Duration) -> BoxFuture<'static, Result<(), ActrError>>;
+    /// The handlers of inbound media; `None` when WebRTC is off.
+    fn media_frames(&self) -> Option<crate::streams::MediaFrameRegistry>;
+
+    /// Sends a latency-first chunk on WebRTC's stream lane;
+    /// `ConnectionNotReady` when WebRTC to `dest` is not up.
+    fn stream_chunk(self: Arc<Self>, dest: ActrId, bytes: Vec<u8>) -> BoxFuture<'static, Result<(), ActrError>>;
+
+    /// The handlers of inbound data streams.
+    fn data_streams(&self) -> crate::streams::DataStreamRegistry;
+
+    /// Where the application reports network changes.
+    fn network(&self) -> crate::node::network::NetworkEventHandle;
+    /// Test hook: drop (or stop dropping) every WebRTC datagram of this node.
+    fn cut_webrtc(&self, cut: bool);
 }

@@ -9,6 +9,7 @@ use actr_core::{ActrError, ActrId};
 use async_channel::Sender;
 
 use crate::node::ops::RpcStats;
+use crate::node::rpc_io::MediaOp;
 use crate::node::rpc_loop::LoopCmd;
 use crate::runtime::{Sleeper, with_deadline};
 
@@ -80,6 +81,16 @@ impl RpcHandle {
             async_channel::TrySendError::Full(_) => ActrError::ResourceExhausted("RPC loop queue is full".into()),
             async_channel::TrySendError::Closed(_) => stopped(),
         })
+    }
+
+    /// A media operation on the WebRTC connection to `dest`, within `limit`.
+    pub async fn media(&self, dest: ActrId, op: MediaOp, limit: Duration) -> Result<(), ActrError> {
+        self.ask(limit, |reply| LoopCmd::Media { dest, op, reply }).await?
+    }
+
+    /// A latency-first chunk for WebRTC's stream lane.
+    pub async fn stream_chunk(&self, dest: ActrId, bytes: Vec<u8>) -> Result<(), ActrError> {
+        self.ask(LOOP_REPLY, |reply| LoopCmd::StreamChunk { dest, bytes, reply }).await?
     }
 
     pub async fn stats(&self) -> Result<RpcStats, ActrError> {

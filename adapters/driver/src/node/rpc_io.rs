@@ -47,9 +47,33 @@ pub(crate) enum LoopCmd {
     Stats {
         reply: Sender<RpcStats>,
     },
+    /// The network changed (after debouncing): recover every WebRTC connection.
+    RecoverNetwork,
+    /// A latency-first stream chunk for the WebRTC stream lane to `dest`;
+    /// `ConnectionNotReady` when WebRTC is not up (the writer then uses RPC).
+    StreamChunk {
+        dest: ActrId,
+        bytes: Vec<u8>,
+        reply: Sender<Result<(), ActrError>>,
+    },
+    /// A media operation on the WebRTC connection to `dest` (started if needed).
+    Media {
+        dest: ActrId,
+        op: MediaOp,
+        reply: Sender<Result<(), ActrError>>,
+    },
     Shutdown {
         done: Sender<()>,
     },
+}
+
+/// What an application does with media on a connection.
+#[derive(Debug)]
+pub(crate) enum MediaOp {
+    /// Negotiate a track of this type; answered once it is usable.
+    AddTrack(crate::webrtc::MediaType),
+    /// Send one sample on the negotiated track of its type.
+    Sample(crate::webrtc::MediaSample),
 }
 
 /// Reports from links and handlers.
@@ -75,6 +99,26 @@ pub(crate) enum LoopInput {
     Learned {
         peer: ActrId,
         ws_address: String,
+    },
+    /// The WebRTC connection run by `task` has its RPC channel open (again);
+    /// RPC envelopes for it go to `tx`.
+    RtcUp {
+        peer: ActrId,
+        task: LinkId,
+        tx: Sender<Vec<u8>>,
+    },
+    /// The WebRTC connection run by `task` lost connectivity (`terminal`
+    /// false: it is recovering) or ended for good.
+    RtcDown {
+        peer: ActrId,
+        task: LinkId,
+        error: ActrError,
+        terminal: bool,
+    },
+    /// A WebRTC signaling message relayed from `source`.
+    RtcSignal {
+        source: ActrId,
+        signal: crate::webrtc::RtcSignal,
     },
     /// A handler finished.
     Respond {

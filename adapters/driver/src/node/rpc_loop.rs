@@ -14,6 +14,16 @@
 //! A message that cannot be sent is handed back to the endpoint with
 //! `handle_send_failed`: transient failures are retried with the lane's
 //! backoff (and redial), others fail the call at once.
+//!
+//! # Wires
+//!
+//! The route table picks the wire: a WebRTC connection whose RPC channel is
+//! open, else an open WebSocket direct link. With neither, the message waits
+//! (bounded) while both are tried at once: a WebRTC connection (see
+//! `rpc_rtc`) and a WebSocket dial; whichever comes up first serves it, and
+//! it fails only when both failed (at once when signaling does not know the
+//! peer). When WebRTC comes up later it takes over; when it is lost, traffic
+//! moves to the direct link while the connection recovers.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
@@ -25,10 +35,16 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, select_biased};
 
 use crate::node::direct::DirectWire;
-use crate::node::links::{Link, LinkTable};
+use crate::node::links::LinkTable;
 use crate::node::ops::RpcStats;
 pub(crate) use crate::node::rpc_io::{Dispatch, LinkId, LoopCmd, LoopInput};
+use crate::node::rtc_wire::RtcWire;
 use crate::runtime::Runtime;
+
+#[path = "rpc_links.rs"]
+mod rpc_links;
+#[path = "rpc_rtc.rs"]
+mod rpc_rtc;
 
 /// Inputs handled back to back before the loop yields to the executor.
 const MAX_BURST: usize = 64;
@@ -49,6 +65,8 @@ pub(crate) struct RpcLoop<R: Runtime> {
     pub inputs: Receiver<LoopInput>,
     pub inputs_tx: Sender<LoopInput>,
     pub wire: Arc<DirectWire<R>>,
+    /// The WebRTC wire; `None` when WebRTC is off.
+    pub rtc: Option<Arc<RtcWire<R>>>,
     pub sink: Weak<dyn Dispatch>,
 }
 
@@ -56,6 +74,7 @@ struct Running<R: Runtime> {
     parts: RpcLoop<R>,
     origin: std::time::Instant,
     links: LinkTable,
+    rtc: BTreeMap<ActrId, rpc_rtc::RtcAttempt>,
     calls: BTreeMap<u64, Sender<Result<Vec<u8>, ActrError>>>,
     tells: BTreeMap<(ActrId, u64), Sender<Result<(), ActrError>>>,
     responses_dropped: u64,
@@ -76,6 +95,7 @@ impl<R: Runtime> RpcLoop<R> {
             parts: self,
             origin: std::time::Instant::now(),
             links: LinkTable::default(),
+            rtc: BTreeMap::new(),
             calls: BTreeMap::new(),
             tells: BTreeMap::new(),
             responses_dropped: 0,
@@ -174,6 +194,9 @@ impl<R: Runtime> Running<R> {
             }
             LoopCmd::AddRoute { peer, ws_address } => self.learn(peer, ws_address),
             LoopCmd::Stats { reply } => answer(&reply, self.stats()),
+            LoopCmd::RecoverNetwork => self.recover_network(),
+            LoopCmd::Media { dest, op, reply } => self.media(dest, op, reply),
+            LoopCmd::StreamChunk { dest, bytes, reply } => answer(&reply, self.stream_chunk(dest, bytes)),
             LoopCmd::Shutdown { done } => self.done = Some(Some(done)),
         }
     }
@@ -186,6 +209,9 @@ impl<R: Runtime> Running<R> {
             LoopInput::LinkDown { peer, link, error } => self.link_down(peer, link, error),
             LoopInput::Learned { peer, ws_address } => self.learn(peer, ws_address),
             LoopInput::Respond { inbound, result } => self.parts.endpoint.respond(now, &inbound, result),
+            LoopInput::RtcUp { peer, task, tx } => self.on_rtc_up(peer, task, tx),
+            LoopInput::RtcDown { peer, task, error, terminal } => self.on_rtc_down(peer, task, error, terminal),
+            LoopInput::RtcSignal { source, signal } => self.on_rtc_signal(source, signal),
         }
     }
 
@@ -243,7 +269,9 @@ impl<R: Runtime> Running<R> {
     /// Sends `out` on the wire the route table picks, or parks it while dialing.
     fn send(&mut self, out: Outbound) {
         let link = match self.parts.routes.decide(&out.dest, LaneKind::Rpc) {
-            Ok(RouteDecision::Send(WireKind::WebSocket, Some(session))) => self.links.sender(&out.dest, session),
+            Ok(RouteDecision::Send(WireKind::WebSocket | WireKind::WebRtc, Some(session))) => {
+                self.links.sender(&out.dest, session)
+            }
             _ => None,
         };
         let Some((link, tx)) = link else { return self.park(out) };
@@ -280,70 +308,16 @@ impl<R: Runtime> Running<R> {
         }
     }
 
-    /// No link to `out.dest`: a response is dropped (the caller's link is gone);
-    /// a call or tell waits while the peer is dialed.
-    fn park(&mut self, out: Outbound) {
-        if matches!(self.kind(&out), Kind::Response) {
-            self.responses_dropped += 1;
-            return;
-        }
-        if !self.links.is_dialing(&out.dest) {
-            let link = LinkId::next();
-            if let Err(busy) = self.links.begin_dial(&out.dest, link) {
-                return self.send_failed(out, busy);
-            }
-            let address = self.parts.routes.get(&out.dest).and_then(|r| r.ws_address.clone());
-            self.parts.wire.dial(out.dest.clone(), address, link);
-        }
-        if let Err(refused) = self.links.park(out) {
-            let (out, full) = *refused;
-            self.send_failed(out, full);
-        }
-    }
-
-    fn link_up(&mut self, peer: ActrId, link: LinkId, tx: Sender<Vec<u8>>) {
-        let session = match self.parts.routes.begin_websocket(&peer) {
-            Ok(session) => session,
-            Err(e) => {
-                tracing::debug!(%peer, "link refused: {e}");
-                return; // dropping `tx` closes the link
-            }
-        };
-        self.links.insert(link, Link { peer: peer.clone(), session, tx });
-        // Whichever link came up first (dialed or accepted) serves what waited.
-        for out in self.links.end_dial(&peer) {
-            self.send(out);
-        }
-    }
-
-    fn link_down(&mut self, peer: ActrId, link: LinkId, error: ActrError) {
-        if self.links.is_dial(&peer, link) {
-            tracing::debug!(%peer, "dial failed: {error}");
-            for out in self.links.end_dial(&peer) {
-                self.send_failed(out, error.clone());
-            }
-            return;
-        }
-        let Some(gone) = self.links.remove(link) else { return };
-        if !self.parts.routes.session_closed(&peer, gone.session) {
-            return; // an older link; the current one carries on
-        }
-        if self.links.other_link(&peer).is_some()
-            && let Ok(session) = self.parts.routes.begin_websocket(&peer)
-            && let Some(other) = self.links.other_link(&peer)
-        {
-            other.session = session;
-            return;
-        }
-        self.parts.endpoint.fail_dest(&peer, &ActrError::Unavailable(format!("link to {peer} lost")));
-    }
-
     fn stats(&self) -> RpcStats {
-        RpcStats {
+        let mut stats = RpcStats {
             endpoint: self.parts.endpoint.stats(),
             responses_dropped: self.responses_dropped,
             ..self.parts.wire.counters()
+        };
+        if let Some(rtc) = &self.parts.rtc {
+            rtc.fill(&mut stats);
         }
+        stats
     }
 
     /// Sends what handlers answered meanwhile, then fails what is left and closes every link.
@@ -362,6 +336,7 @@ impl<R: Runtime> Running<R> {
             answer(&reply, Err(gone.clone()));
         }
         self.links.clear();
+        self.rtc.clear();
         if let Some(Some(done)) = self.done.take() {
             answer(&done, ());
         }

@@ -18,11 +18,13 @@ use tracing::Instrument;
 
 use crate::handle::SignalingHandle;
 use crate::node::context::Context;
+use crate::node::data_stream::receive_chunk;
 use crate::node::direct::DirectWire;
 use crate::node::drain::{Admission, Phase};
 use crate::node::host_gate;
 use crate::node::ops::{LocalRequest, NodeOps, Origin, Outgoing, RpcStats};
 use crate::node::rpc_handle::RpcHandle;
+use crate::node::rpc_io::MediaOp;
 use crate::node::rpc_loop::{Dispatch, LoopInput};
 use crate::node::trace::{TraceIds, call_span, handle_span};
 use crate::node::workload::{Request, Workload};
@@ -63,6 +65,10 @@ pub(crate) struct NodeShared<R: Runtime> {
     pub signaling: SignalingHandle,
     pub rpc: RpcHandle,
     pub wire: Arc<DirectWire<R>>,
+    /// The WebRTC wire; `None` when WebRTC is off.
+    pub rtc: Option<Arc<crate::node::rtc_wire::RtcWire<R>>>,
+    pub network: crate::node::network::NetworkEventHandle,
+    pub streams: crate::streams::DataStreamRegistry,
     pub admission: Arc<Admission>,
     pub traces: TraceIds,
     pub settings: Settings,
@@ -114,6 +120,11 @@ impl<R: Runtime> NodeShared<R> {
 
     /// Runs the workload's handler for `req`; a panic becomes `Internal`.
     fn run_handler(&self, req: Request, wire: &'static str) -> BoxFuture<'static, Result<Bytes, ActrError>> {
+        if req.route_key == actr_core::transport::chunk::DATA_CHUNK_ROUTE_KEY {
+            let streams = self.streams.clone();
+            let sender = req.caller.clone().unwrap_or_else(|| self.id.clone());
+            return Box::pin(async move { receive_chunk(&streams, &req.payload, sender).await });
+        }
         let span = handle_span(&req.trace, &req.route_key, req.caller.as_ref(), wire);
         let ctx = self.context(req.caller.clone(), req.trace.clone());
         let handled = std::panic::catch_unwind(AssertUnwindSafe(|| self.workload.handle(ctx, req)));
@@ -334,5 +345,31 @@ impl<R: Runtime> NodeOps for NodeShared<R> {
     fn wait_stopped(&self) -> BoxFuture<'static, ()> {
         let admission = self.admission.clone();
         Box::pin(async move { admission.wait_stopped().await })
+    }
+
+    fn media(self: Arc<Self>, dest: ActrId, op: MediaOp, limit: Duration) -> BoxFuture<'static, Result<(), ActrError>> {
+        Box::pin(async move { self.rpc.media(dest, op, limit).await })
+    }
+
+    fn media_frames(&self) -> Option<crate::streams::MediaFrameRegistry> {
+        self.rtc.as_ref().map(|rtc| rtc.media.clone())
+    }
+
+    fn stream_chunk(self: Arc<Self>, dest: ActrId, bytes: Vec<u8>) -> BoxFuture<'static, Result<(), ActrError>> {
+        Box::pin(async move { self.rpc.stream_chunk(dest, bytes).await })
+    }
+
+    fn data_streams(&self) -> crate::streams::DataStreamRegistry {
+        self.streams.clone()
+    }
+
+    fn network(&self) -> crate::node::network::NetworkEventHandle {
+        self.network.clone()
+    }
+
+    fn cut_webrtc(&self, cut: bool) {
+        if let Some(rtc) = &self.rtc {
+            rtc.cut.store(cut, Ordering::Relaxed);
+        }
     }
 }

@@ -303,6 +303,13 @@ impl RtcPeer {
         self.connected && !self.closed
     }
 
+    /// Whether an established connection is without connectivity: lost, or
+    /// an ICE restart under way. Ends with [`RtcEvent::IceReconnected`] or
+    /// [`RtcEvent::IceRestarted`].
+    pub fn is_recovering(&self) -> bool {
+        self.connected && (self.ice_down || self.ice_restarting)
+    }
+
     pub fn is_closed(&self) -> bool {
         self.closed
     }
