@@ -302,3 +302,65 @@ fn check_stream_events(
         }
     }
 }
+
+/// Drives an RPC endpoint with arbitrary inbound bytes from a few peers,
+/// calls, send failures and timeouts. Checks: a call resolves at most once,
+/// only calls that were made resolve, and the pending table stays bounded.
+pub fn endpoint_sequence(data: &[u8]) {
+    use crate::error::ActrError;
+    use crate::transport::{EndpointConfig, EndpointEvent, RpcEndpoint, RpcEnvelope};
+    let config = EndpointConfig { max_pending_calls: 8, max_outbound: 16, max_events: 32, ..Default::default() };
+    let me: crate::ActrId = "1@1/fz:me:1".parse().expect("valid id");
+    let peers: [crate::ActrId; 2] =
+        ["2@1/fz:peer:1".parse().expect("valid id"), "3@2/fz:peer:1".parse().expect("valid id")];
+    let mut ep = RpcEndpoint::new(config, 11, &me, None);
+    let mut now = Instant::ZERO;
+    let mut made = std::collections::BTreeSet::new();
+    let mut resolved = std::collections::BTreeSet::new();
+    let mut sent: Vec<RpcEnvelope> = Vec::new();
+    for (op, chunk) in ops(data) {
+        let peer = &peers[usize::from(op >> 7)];
+        match op % 6 {
+            0 => {
+                if let Ok(id) = ep.call(now, peer.clone(), "fz.Svc.M", chunk.to_vec(), Duration::from_secs(3), None) {
+                    made.insert(id);
+                }
+            }
+            1 => ep.handle_inbound(now, peer, chunk),
+            2 => {
+                // Answer (or re-answer) a request we sent, from the peer given by the op.
+                if let Some(req) = sent.get(usize::from(chunk.first().copied().unwrap_or(0)) % sent.len().max(1)) {
+                    if let Ok(bytes) = req.respond(Ok(chunk.to_vec())).encode() {
+                        ep.handle_inbound(now, peer, &bytes);
+                    }
+                }
+            }
+            3 => {
+                now = now + Duration::from_millis(u64::from(chunk.first().copied().unwrap_or(1)) * 50);
+                ep.handle_timeout(now);
+            }
+            4 => {
+                if let Some(out) = ep.poll_outbound() {
+                    ep.handle_send_failed(now, out, ActrError::Unavailable("fuzz".into()));
+                }
+            }
+            _ => {
+                let _ = ep.tell(peer.clone(), "fz.Svc.T", chunk.to_vec(), None);
+            }
+        }
+        while let Some(out) = ep.poll_outbound() {
+            if let Ok(env) = RpcEnvelope::decode(&out.bytes) {
+                if sent.len() < 64 {
+                    sent.push(env);
+                }
+            }
+        }
+        while let Some(ev) = ep.poll_event() {
+            if let EndpointEvent::CallDone { request_id, .. } = ev {
+                assert!(made.contains(&request_id), "only calls that were made resolve");
+                assert!(resolved.insert(request_id), "a call resolves at most once");
+            }
+        }
+        assert!(ep.pending_calls() <= config.max_pending_calls);
+    }
+}

@@ -46,3 +46,8 @@ fn reassembly_sequence_corpus() {
 fn stream_sequence_corpus() {
     replay("stream_sequence", actr_core::fuzzing::stream_sequence);
 }
+
+#[test]
+fn endpoint_sequence_corpus() {
+    replay("endpoint_sequence", actr_core::fuzzing::endpoint_sequence);
+}
