@@ -329,10 +329,10 @@ pub fn endpoint_sequence(data: &[u8]) {
             1 => ep.handle_inbound(now, peer, chunk),
             2 => {
                 // Answer (or re-answer) a request we sent, from the peer given by the op.
-                if let Some(req) = sent.get(usize::from(chunk.first().copied().unwrap_or(0)) % sent.len().max(1)) {
-                    if let Ok(bytes) = req.respond(Ok(chunk.to_vec())).encode() {
-                        ep.handle_inbound(now, peer, &bytes);
-                    }
+                if let Some(req) = sent.get(usize::from(chunk.first().copied().unwrap_or(0)) % sent.len().max(1))
+                    && let Ok(bytes) = req.respond(Ok(chunk.to_vec())).encode()
+                {
+                    ep.handle_inbound(now, peer, &bytes);
                 }
             }
             3 => {
@@ -349,10 +349,10 @@ pub fn endpoint_sequence(data: &[u8]) {
             }
         }
         while let Some(out) = ep.poll_outbound() {
-            if let Ok(env) = RpcEnvelope::decode(&out.bytes) {
-                if sent.len() < 64 {
-                    sent.push(env);
-                }
+            if let Ok(env) = RpcEnvelope::decode(&out.bytes)
+                && sent.len() < 64
+            {
+                sent.push(env);
             }
         }
         while let Some(ev) = ep.poll_event() {
