@@ -1,6 +1,8 @@
 //! actr-cli: the `actr` command and the servers it hosts.
 //!
-//! [`demo`] runs `actr demo`: an embedded server, two nodes, measured calls.
+//! [`demo`] runs `actr demo`: an embedded server and three nodes that call,
+//! tell, stream and send media to each other in-process, over WebSocket direct
+//! and over WebRTC, measured.
 //!
 //! [`serve`] hosts actr-core's sans-IO [`SignalingServer`] and [`AisService`]
 //! over real sockets: HTTP and WebSocket on one address (axum), state in

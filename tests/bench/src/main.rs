@@ -6,10 +6,22 @@
 //!   and `route_candidates` against it;
 //! - relay throughput between two nodes through the server, pipelined.
 //!
-//! The signaling figures are taken under tokio and under smol. Plain figures,
-//! no assertions: numbers depend on the machine.
+//! The signaling figures are taken under tokio and under smol. Then step 2's
+//! messaging figures, each next to its baseline measured in the same run:
+//! - [`in_process`]: node tell and call in-process against tokio mpsc (+ oneshot);
+//! - [`ws_rpc`]: RPC over the WebSocket direct link against a raw tungstenite echo;
+//! - [`rtc`]: WebRTC connect time and bulk throughput, `RtcPeer` against raw str0m.
+//!
+//! Plain figures, no assertions: numbers depend on the machine. The whole run
+//! takes about a minute in release. `ACTR_BENCH_ONLY=in_process,ws` runs only
+//! the listed sections (`signaling`, `in_process`, `ws`, `rtc`).
 
+mod in_process;
+mod node_calls;
 mod report;
+mod rtc;
+mod workload;
+mod ws_rpc;
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -38,15 +50,39 @@ fn main() {
     let url = format!("http://{}", server.local_addr());
     println!("actr-bench: actr serve on {url}, {} build", if cfg!(debug_assertions) { "debug" } else { "release" });
 
-    let mut rows = vec![register_round_trips(&url)];
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
-    let tokio_rt = actr_tokio::TokioRuntime::with_handle(runtime.handle().clone());
-    rows.extend(runtime.block_on(signaling_figures(tokio_rt, "tokio", url.clone(), 100)));
-    rows.extend(smol::block_on(signaling_figures(actr_smol::SmolRuntime, "smol", url.clone(), 200)));
+    let mut rows = Vec::new();
+    if selected("signaling") {
+        rows.extend(step1_figures(&url));
+    }
+    if selected("in_process") {
+        rows.extend(in_process::rows(&url));
+    }
+    if selected("ws") {
+        rows.extend(ws_rpc::rows(&url));
+    }
+    if selected("rtc") {
+        rows.extend(rtc::rows(&url));
+    }
     report::print(&rows);
 
     server.stop();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Whether section `name` runs: all do unless `ACTR_BENCH_ONLY` lists some
+/// (comma-separated: `signaling`, `in_process`, `ws`, `rtc`), e.g. to profile one.
+fn selected(name: &str) -> bool {
+    std::env::var("ACTR_BENCH_ONLY").map_or(true, |only| only.split(',').any(|s| s.trim() == name))
+}
+
+/// Step 1: AIS registration, then signaling under tokio and under smol.
+fn step1_figures(url: &str) -> Vec<Row> {
+    let mut rows = vec![register_round_trips(url)];
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
+    let tokio_rt = actr_tokio::TokioRuntime::with_handle(runtime.handle().clone());
+    rows.extend(runtime.block_on(signaling_figures(tokio_rt, "tokio", url.to_owned(), 100)));
+    rows.extend(smol::block_on(signaling_figures(actr_smol::SmolRuntime, "smol", url.to_owned(), 200)));
+    rows
 }
 
 fn actr_type(name: &str) -> ActrType {

@@ -32,6 +32,8 @@ pub struct Row {
     pub p50: Option<Duration>,
     pub p99: Option<Duration>,
     pub rate: Option<f64>,
+    /// Unit of `rate`: operations per second unless set (e.g. `MiB/s`).
+    pub unit: &'static str,
     /// p50 divided by a baseline's p50.
     pub ratio: Option<f64>,
     pub note: String,
@@ -46,6 +48,7 @@ impl Row {
             p50: Some(sample.percentile(50)),
             p99: Some(sample.percentile(99)),
             rate: None,
+            unit: "/s",
             ratio: None,
             note: String::new(),
         }
@@ -59,9 +62,26 @@ impl Row {
             p50: None,
             p99: None,
             rate: Some(n as f64 / took.as_secs_f64().max(1e-9)),
+            unit: "/s",
             ratio: None,
             note: String::new(),
         }
+    }
+
+    /// Records this row's time per operation as a multiple of a baseline's
+    /// (`n` operations in `took`): lower is better. `goal` goes in the note.
+    pub fn cost_against(mut self, n: usize, took: Duration, goal: &str) -> Row {
+        let base = n as f64 / took.as_secs_f64().max(1e-9);
+        self.ratio = self.rate.filter(|r| *r > 0.0).map(|r| base / r);
+        self.note = goal.into();
+        self
+    }
+
+    /// Records this row's rate as a multiple of `baseline`'s: higher is better.
+    pub fn rate_against(mut self, baseline: &Row, goal: &str) -> Row {
+        self.ratio = self.rate.zip(baseline.rate.filter(|b| *b > 0.0)).map(|(r, b)| r / b);
+        self.note = goal.into();
+        self
     }
 
     /// Records this row's p50 as a multiple of `baseline`'s.
@@ -80,14 +100,18 @@ fn micros(d: Option<Duration>) -> String {
 pub fn print(rows: &[Row]) {
     println!();
     println!(
-        "{:<44} {:<7} {:>7} {:>12} {:>12} {:>14} {:>8}  note",
-        "measurement", "runtime", "n", "p50", "p99", "rate (/s)", "ratio"
+        "{:<50} {:<7} {:>7} {:>12} {:>12} {:>16} {:>8}  note",
+        "measurement", "runtime", "n", "p50", "p99", "rate", "ratio"
     );
     for r in rows {
-        let rate = r.rate.map(|x| format!("{x:.0}")).unwrap_or_else(|| "-".into());
+        let rate = match r.rate {
+            Some(x) if r.unit == "/s" => format!("{x:.0} /s"),
+            Some(x) => format!("{x:.1} {}", r.unit),
+            None => "-".into(),
+        };
         let ratio = r.ratio.map(|x| format!("{x:.2}x")).unwrap_or_else(|| "-".into());
         println!(
-            "{:<44} {:<7} {:>7} {:>12} {:>12} {:>14} {:>8}  {}",
+            "{:<50} {:<7} {:>7} {:>12} {:>12} {:>16} {:>8}  {}",
             r.what,
             r.runtime,
             r.n,
@@ -97,5 +121,28 @@ pub fn print(rows: &[Row]) {
             ratio,
             r.note
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ratios_compare_rates_and_costs() {
+        let second = Duration::from_secs(1);
+        let baseline = Row::throughput("base", "-", 100, second);
+        let slower = Row::throughput("node", "-", 50, second);
+        assert_eq!(slower.clone().rate_against(&baseline, "goal").ratio, Some(0.5));
+        assert_eq!(slower.cost_against(100, second, "goal").ratio, Some(2.0));
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let mut sample = Sample::default();
+        assert_eq!(sample.percentile(50), Duration::ZERO);
+        (1..=100).for_each(|ms| sample.push(Duration::from_millis(ms)));
+        assert_eq!(sample.percentile(50), Duration::from_millis(50));
+        assert_eq!(sample.percentile(99), Duration::from_millis(99));
     }
 }

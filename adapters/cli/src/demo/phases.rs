@@ -12,7 +12,7 @@ use super::echo::{ECHO, NOTE, TellCounter};
 use super::report::{Latencies, Phase};
 
 /// Bound on each call of the demo.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bound on waiting for tells to arrive.
 const TELL_WAIT: Duration = Duration::from_secs(10);
 /// Pause before retrying a tell refused by a full send queue.

@@ -20,12 +20,10 @@ use actr_tokio::{ActrRef, HyperConfig};
 
 use super::DemoOptions;
 use super::echo::{DemoActor, ECHO, TellCounter, demo_type};
-use super::phases::{Wire, calls, tells};
+use super::phases::{CALL_TIMEOUT, Wire, calls, tells};
 use super::report::{Phase, WireStats};
 use super::streams;
 
-/// Bound on each call of the demo.
-const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Bound on waiting for the WebRTC channel to open.
 const WEBRTC_WARMUP: Duration = Duration::from_secs(10);
 /// Requests a demo node handles at once: tells arrive in bursts.

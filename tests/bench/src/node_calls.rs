@@ -1,0 +1,108 @@
+//! Small calls between two nodes over one wire against a raw echo over the
+//! same kind of wire, timed one at a time and pipelined; shared by the
+//! WebSocket and WebRTC rows.
+//!
+//! Rounds alternate raw and node, and the fastest round of each counts, so
+//! both sides see the same load on a shared machine.
+
+use std::time::{Duration, Instant};
+
+use actr_driver::ActrRef;
+use actr_driver::bytes::Bytes;
+use futures::StreamExt;
+
+use crate::workload::{Wires, start_node};
+
+/// Calls one at a time, and calls with [`WINDOW`] in flight.
+pub const SEQUENTIAL: usize = 10_000;
+pub const PIPELINED: usize = 50_000;
+pub const WINDOW: usize = 64;
+pub const PAYLOAD: usize = 64;
+/// Alternating rounds of raw and node measurements.
+pub const ROUNDS: usize = 4;
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+const WARM_UP: usize = 1_000;
+
+/// Best times of [`SEQUENTIAL`] echoes one at a time and [`PIPELINED`]
+/// echoes [`WINDOW`] at a time, for the node and for the raw baseline.
+#[derive(Debug, Clone, Copy)]
+pub struct Rates {
+    pub node_one: Duration,
+    pub node_window: Duration,
+    pub raw_one: Duration,
+    pub raw_window: Duration,
+    /// How many of the node's timed calls went over WebRTC (the rest over WebSocket).
+    pub over_webrtc: u64,
+}
+
+impl Rates {
+    /// Says which wire carried the node's timed calls.
+    pub fn carried(&self) -> String {
+        format!("{} of {} over WebRTC", self.over_webrtc, ROUNDS * (SEQUENTIAL + PIPELINED))
+    }
+}
+
+/// Runs [`ROUNDS`] of `raw(total, window)` and of node calls, alternating.
+/// The nodes talk over WebRTC when `webrtc`, else over WebSocket direct.
+pub fn measure(url: &str, webrtc: bool, mut raw: impl FnMut(usize, usize) -> Duration) -> Rates {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
+    let (caller, echo) = runtime.block_on(start_pair(url, webrtc));
+    let before = runtime.block_on(caller.stats()).expect("stats").webrtc_sent;
+    let max = Duration::MAX;
+    let mut rates = Rates { node_one: max, node_window: max, raw_one: max, raw_window: max, over_webrtc: 0 };
+    for _ in 0..ROUNDS {
+        rates.raw_one = rates.raw_one.min(raw(SEQUENTIAL, 1));
+        rates.raw_window = rates.raw_window.min(raw(PIPELINED, WINDOW));
+        let (one, window) = runtime.block_on(timed(&caller, &echo));
+        rates.node_one = rates.node_one.min(one);
+        rates.node_window = rates.node_window.min(window);
+    }
+    rates.over_webrtc = runtime.block_on(caller.stats()).expect("stats").webrtc_sent - before;
+    runtime.block_on(async {
+        caller.shutdown().await;
+        echo.shutdown().await;
+    });
+    rates
+}
+
+/// Two nodes off the process registry, warmed up.
+async fn start_pair(url: &str, webrtc: bool) -> (ActrRef, ActrRef) {
+    let rt = actr_tokio::TokioRuntime::current();
+    let (echo, _) = start_node(&rt, url, "echo", Wires { listen: true, share: false, webrtc }).await;
+    let (caller, _) = start_node(&rt, url, "caller", Wires { listen: false, share: false, webrtc }).await;
+    caller.add_route(echo.id().clone(), echo.ws_address().expect("listens")).expect("route");
+    warm_up(&caller, &echo, webrtc).await;
+    (caller, echo)
+}
+
+async fn call(caller: &ActrRef, echo: &ActrRef, payload: Bytes) {
+    let reply = caller.call(echo.id().clone(), "echo", payload, CALL_TIMEOUT).await.expect("call");
+    assert_eq!(reply.len(), PAYLOAD);
+}
+
+/// Dials the link, and over WebRTC waits for its channel to carry calls.
+async fn warm_up(caller: &ActrRef, echo: &ActrRef, webrtc: bool) {
+    let payload = Bytes::from(vec![0x5a; PAYLOAD]);
+    for _ in 0..WARM_UP {
+        call(caller, echo, payload.clone()).await;
+    }
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while webrtc && caller.stats().await.expect("stats").webrtc_sent == 0 {
+        assert!(Instant::now() < give_up, "no WebRTC channel after 10 s");
+        call(caller, echo, payload.clone()).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Times the sequential calls, then the pipelined ones.
+async fn timed(caller: &ActrRef, echo: &ActrRef) -> (Duration, Duration) {
+    let payload = Bytes::from(vec![0x5a; PAYLOAD]);
+    let started = Instant::now();
+    for _ in 0..SEQUENTIAL {
+        call(caller, echo, payload.clone()).await;
+    }
+    let one = started.elapsed();
+    let started = Instant::now();
+    futures::stream::iter(0..PIPELINED).for_each_concurrent(WINDOW, |_| call(caller, echo, payload.clone())).await;
+    (one, started.elapsed())
+}
