@@ -23,6 +23,17 @@ pub enum Direction {
     Tell,
 }
 
+/// Length of a version-00 `traceparent`.
+const TRACEPARENT_LEN: usize = 55;
+
+/// Appends `v` as 16 lowercase hex digits.
+fn push_hex(out: &mut String, v: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..16).rev() {
+        out.push(DIGITS[((v >> (shift * 4)) & 0xf) as usize] as char);
+    }
+}
+
 /// W3C trace context, carried so one trace spans every node a call touches.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceContext {
@@ -33,18 +44,26 @@ pub struct TraceContext {
 
 impl TraceContext {
     /// The 32-hex-digit trace id, if the traceparent is well formed.
+    ///
+    /// Called on every call and request, so it checks fixed positions
+    /// (`vv-<32>-<16>-ff`, 55 bytes) instead of splitting the text.
     pub fn trace_id(&self) -> Option<&str> {
-        let mut parts = self.traceparent.split('-');
-        let (version, trace, parent, flags) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-        (hex(version, 2) && hex(trace, 32) && hex(parent, 16) && hex(flags, 2) && parts.next().is_none())
-            .then_some(trace)
+        let b = self.traceparent.as_bytes();
+        let hex = |r: core::ops::Range<usize>| b[r].iter().all(u8::is_ascii_hexdigit);
+        let shaped = b.len() == TRACEPARENT_LEN && b[2] == b'-' && b[35] == b'-' && b[52] == b'-';
+        (shaped && hex(0..2) && hex(3..35) && hex(36..52) && hex(53..55)).then(|| &self.traceparent[3..35])
     }
 
     /// A child context: same trace id, new parent span id.
     pub fn child(&self, span_id: u64) -> Option<TraceContext> {
         let trace = self.trace_id()?;
-        Some(TraceContext { traceparent: format!("00-{trace}-{span_id:016x}-01"), tracestate: self.tracestate.clone() })
+        let mut traceparent = String::with_capacity(TRACEPARENT_LEN);
+        traceparent.push_str("00-");
+        traceparent.push_str(trace);
+        traceparent.push('-');
+        push_hex(&mut traceparent, span_id);
+        traceparent.push_str("-01");
+        Some(TraceContext { traceparent, tracestate: self.tracestate.clone() })
     }
 
     /// A new root context from two random words.
@@ -174,6 +193,13 @@ mod tests {
         assert_ne!(child.traceparent, root.traceparent);
         let bad = TraceContext { traceparent: "00-xyz-1-01".into(), tracestate: None };
         assert_eq!(bad.trace_id(), None);
+        let mut almost = root.traceparent.clone();
+        almost.replace_range(10..11, "g");
+        assert_eq!(TraceContext { traceparent: almost, tracestate: None }.trace_id(), None);
+        let long = format!("{}-00", root.traceparent);
+        assert_eq!(TraceContext { traceparent: long, tracestate: None }.trace_id(), None);
+        let child = TraceContext::root(1, 2, 3).child(0xabc).unwrap();
+        assert_eq!(child.traceparent, "00-00000000000000010000000000000002-0000000000000abc-01");
         assert!(bad.child(1).is_none());
     }
 }
