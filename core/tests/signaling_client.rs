@@ -254,3 +254,29 @@ fn same_seed_same_behaviour() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_fresh_credential_refused_again_waits_for_backoff() {
+    let mut c = client();
+    let refuse = |c: &mut SignalingClient, now: Instant| {
+        let conn = connect_id(&transmits(c));
+        c.handle_connected(now, conn);
+        let _hello = transmits(c);
+        let refused = actr_core::error::ErrorReply::from(ActrError::Unauthenticated("expired".into()));
+        c.handle_frame(now, conn, &frame(&ServerMsg::Error(refused)));
+        assert!(events(c).contains(&SignalingEvent::CredentialNeeded));
+    };
+    refuse(&mut c, Instant::ZERO);
+    let _ = transmits(&mut c);
+    // The first renewal reconnects at once.
+    c.set_identity(Instant::ZERO, 1_000, actor(), cred(2), 4_600);
+    refuse(&mut c, Instant::ZERO);
+    let _ = transmits(&mut c);
+    // Refused again: the next renewal backs off before connecting.
+    c.set_identity(Instant::ZERO, 1_000, actor(), cred(3), 4_600);
+    assert!(transmits(&mut c).iter().all(|t| !matches!(t, ClientTransmit::Connect { .. })));
+    let retry = c.poll_timeout().unwrap();
+    assert!(retry.saturating_since(Instant::ZERO) >= Duration::from_millis(700), "{retry:?}");
+    c.handle_timeout(retry);
+    assert!(matches!(transmits(&mut c).as_slice(), [ClientTransmit::Connect { .. }]));
+}

@@ -189,6 +189,8 @@ pub struct SignalingClient {
     last_rx: Instant,
     pending: BTreeMap<RequestId, Pending>,
     credential_requested: bool,
+    /// Hellos refused for the credential since the last welcome.
+    hello_refusals: u32,
     transmits: VecDeque<ClientTransmit>,
     events: VecDeque<SignalingEvent>,
     stats: SignalingStats,
@@ -210,6 +212,7 @@ impl SignalingClient {
             last_rx: Instant::ZERO,
             pending: BTreeMap::new(),
             credential_requested: false,
+            hello_refusals: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: SignalingStats::default(),
@@ -268,6 +271,10 @@ impl SignalingClient {
             return;
         }
         match self.phase {
+            // A fresh credential refused again (a server clock ahead of ours,
+            // or a server issuing short-lived credentials) waits for the
+            // backoff instead of looping at full speed.
+            Phase::AwaitingCredential if self.hello_refusals > 1 => self.schedule_reconnect(now),
             Phase::AwaitingCredential => self.begin_attempt(now),
             Phase::Connected(conn) => self.flush(now, conn),
             _ => {}
@@ -481,6 +488,7 @@ impl SignalingClient {
         self.heartbeat = Duration::from_millis(ms);
         self.phase = Phase::Connected(conn);
         self.backoff.reset();
+        self.hello_refusals = 0;
         self.stats.connections += 1;
         self.timers.stop(Timer::ConnectTimeout);
         self.timers.set(Timer::Heartbeat, now + self.heartbeat);
@@ -517,6 +525,7 @@ impl SignalingClient {
         if self.phase == Phase::Hello(conn) {
             self.transmits.push_back(ClientTransmit::Close { conn });
             if matches!(error, ActrError::Unauthenticated(_)) {
+                self.hello_refusals = self.hello_refusals.saturating_add(1);
                 self.disconnected(now, DisconnectReason::CredentialRejected, false);
                 self.phase = Phase::AwaitingCredential;
                 self.need_credential();
