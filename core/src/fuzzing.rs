@@ -132,7 +132,7 @@ pub fn rpc_envelope_decode(data: &[u8]) {
     }
 }
 
-/// Checks reassembly against a model: messages split by a [`Fragmenter`],
+/// Checks reassembly against a model: messages split by a [`Fragmenter`](crate::transport::Fragmenter),
 /// delivered in an order, with duplicates and losses chosen by `data`, plus
 /// raw garbage fragments. Every message whose fragments all arrive comes out
 /// intact, nothing else comes out, and buffered bytes stay within the bound.

@@ -3,7 +3,7 @@
 //! 1. starts `actr serve` on 127.0.0.1 with a free port and a temporary data
 //!    directory ([`crate::serve::ServeHandle`]);
 //! 2. starts three nodes under tokio, each running a native echo
-//!    [`DemoActor`]: `echo` (WebSocket listener, WebRTC on), `caller-ws`
+//!    `DemoActor`: `echo` (WebSocket listener, WebRTC on), `caller-ws`
 //!    (WebRTC off) and `caller-rtc` (WebRTC on), all off the process-local
 //!    registry as if on separate machines; the callers find `echo` through
 //!    signaling;
@@ -15,7 +15,6 @@
 //!    `ActrRef::stats`);
 //! 5. shuts the nodes and the server down and removes the directory.
 //!
-//! [`DemoActor`]: echo::DemoActor
 
 mod echo;
 mod phases;

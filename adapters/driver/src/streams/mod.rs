@@ -4,7 +4,7 @@
 //! bounded queue: chunks of one stream reach its handler strictly in the
 //! order they were dispatched, one call at a time, while different streams
 //! never wait for each other. [`MediaFrameRegistry`] does the same per media
-//! track (one per [`MediaType`](crate::webrtc::MediaType)), so samples keep
+//! track (one per [`MediaType`]), so samples keep
 //! their arrival order.
 //!
 //! Put the core's [`StreamReceiver`](actr_core::transport::StreamReceiver)
