@@ -14,7 +14,6 @@
 //! 4. prints which wire carried each phase and what each lane carried (from
 //!    `ActrRef::stats`);
 //! 5. shuts the nodes and the server down and removes the directory.
-//!
 
 mod echo;
 mod phases;
