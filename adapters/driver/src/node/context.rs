@@ -22,7 +22,8 @@ use crate::webrtc::{MediaSample, MediaType};
 #[derive(Clone)]
 pub struct Context {
     node: Weak<dyn NodeOps>,
-    self_id: ActrId,
+    /// Shared with the node: an id is several strings, a context is made per request.
+    self_id: Arc<ActrId>,
     caller: Option<ActrId>,
     trace: TraceContext,
 }
@@ -38,7 +39,12 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    pub(crate) fn new(node: Weak<dyn NodeOps>, self_id: ActrId, caller: Option<ActrId>, trace: TraceContext) -> Self {
+    pub(crate) fn new(
+        node: Weak<dyn NodeOps>,
+        self_id: Arc<ActrId>,
+        caller: Option<ActrId>,
+        trace: TraceContext,
+    ) -> Self {
         Self { node, self_id, caller, trace }
     }
 

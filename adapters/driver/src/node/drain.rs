@@ -1,7 +1,7 @@
 //! Admission and draining: which phase a node is in, how many requests it
 //! is handling, and a latch that says when it has stopped.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use actr_core::ActrError;
@@ -24,18 +24,17 @@ pub(crate) enum Phase {
     Stopped,
 }
 
-#[derive(Debug, Default)]
-struct Counter {
-    in_flight: usize,
-    idle_waiters: Vec<Sender<()>>,
-}
-
 /// Phase, in-flight count and the stopped latch of one node.
 #[derive(Debug)]
 pub(crate) struct Admission {
     phase: AtomicU8,
     max_in_flight: usize,
-    counter: Mutex<Counter>,
+    /// Requests admitted and not finished; atomic, as every message counts.
+    in_flight: AtomicUsize,
+    /// Woken (dropped) when `in_flight` comes down to zero. Registered under
+    /// this lock after a look at `in_flight`, and cleared under it after the
+    /// count reached zero, so no waiter misses the moment.
+    idle_waiters: Mutex<Vec<Sender<()>>>,
     /// Closed when the node has stopped; every receiver then wakes.
     stopped_tx: Mutex<Option<Sender<()>>>,
     stopped_rx: Receiver<()>,
@@ -53,7 +52,8 @@ impl Admission {
         Arc::new(Self {
             phase: AtomicU8::new(STARTING),
             max_in_flight: max_in_flight.max(1),
-            counter: Mutex::new(Counter::default()),
+            in_flight: AtomicUsize::new(0),
+            idle_waiters: Mutex::new(Vec::new()),
             stopped_tx: Mutex::new(Some(tx)),
             stopped_rx: rx,
         })
@@ -87,12 +87,10 @@ impl Admission {
     /// Admits one request, or refuses it: the node is draining or stopped
     /// (`Unavailable`), or already handles its maximum (`ResourceExhausted`).
     pub fn admit(self: &Arc<Self>) -> Result<InFlight, ActrError> {
-        {
-            let mut c = lock(&self.counter);
-            if c.in_flight >= self.max_in_flight {
-                return Err(ActrError::ResourceExhausted(format!("{} requests in flight", self.max_in_flight)));
-            }
-            c.in_flight += 1;
+        let full = |n: usize| n >= self.max_in_flight;
+        let counted = self.in_flight.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (!full(n)).then_some(n + 1));
+        if counted.is_err() {
+            return Err(ActrError::ResourceExhausted(format!("{} requests in flight", self.max_in_flight)));
         }
         // Counted before the phase check: a drain that starts now waits for it.
         let guard = InFlight { admission: self.clone() };
@@ -104,18 +102,18 @@ impl Admission {
     }
 
     pub fn in_flight(&self) -> usize {
-        lock(&self.counter).in_flight
+        self.in_flight.load(Ordering::SeqCst)
     }
 
     /// Completes once nothing is in flight.
     pub async fn wait_idle(&self) {
         let rx = {
-            let mut c = lock(&self.counter);
-            if c.in_flight == 0 {
+            let mut waiters = lock(&self.idle_waiters);
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
                 return;
             }
             let (tx, rx) = async_channel::bounded(1);
-            c.idle_waiters.push(tx);
+            waiters.push(tx);
             rx
         };
         // Woken by a message or by the sender being dropped; both mean idle.
@@ -130,10 +128,8 @@ impl Admission {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut c = lock(&self.admission.counter);
-        c.in_flight -= 1;
-        if c.in_flight == 0 {
-            c.idle_waiters.clear();
+        if self.admission.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            lock(&self.admission.idle_waiters).clear();
         }
     }
 }

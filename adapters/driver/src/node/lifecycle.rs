@@ -26,6 +26,7 @@ use crate::node::actr_ref::ActrRef;
 use crate::node::config::HyperConfig;
 use crate::node::direct::DirectWire;
 use crate::node::drain::Admission;
+use crate::node::mailbox::Mailbox;
 use crate::node::network::spawn_debouncer;
 use crate::node::rpc_handle::{COMMAND_CAPACITY, RpcHandle};
 use crate::node::rpc_loop::{Dispatch, RpcLoop};
@@ -287,10 +288,12 @@ fn assemble<R: Runtime>(
             sink,
         };
         rt.spawn(Box::pin(rpc_loop.run()));
+        let mailbox = Mailbox::start(&rt);
         NodeShared {
             streams,
             rpc: RpcHandle::new(commands_tx, Arc::new(rt.clone())),
             rt,
+            self_id: Arc::new(id.clone()),
             id,
             workload,
             signaling,
@@ -298,6 +301,7 @@ fn assemble<R: Runtime>(
             rtc,
             network,
             admission: Admission::new(config.max_in_flight),
+            mailbox,
             traces: TraceIds::new(seed ^ 0x7472_6163_6573),
             settings,
             ws_address,

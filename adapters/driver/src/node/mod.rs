@@ -17,14 +17,17 @@
 //! - In-process: a call to an actor started in the same process (and sharing
 //!   it, see [`HyperConfig::share_process`]) runs that actor's handler on the
 //!   caller's task with the caller's [`bytes::Bytes`]; nothing is encoded and
-//!   the ACL does not apply. A tell is spawned.
+//!   the ACL does not apply. A tell is queued in the callee's mailbox, whose
+//!   one worker task runs the handlers concurrently.
 //! - WebSocket direct: a node with [`HyperConfig::ws_listen`] accepts links and
 //!   advertises `ws://host:port` through signaling; a caller finds it in the
 //!   route candidates (or [`ActrRef::add_route`]) and dials. The dialer's first
 //!   message is a hello carrying its id and AIS credential, verified with the
 //!   AIS public key and the listener's clock; after a welcome, each message is
 //!   one encoded `RpcEnvelope`. One `RpcEndpoint` per node does correlation,
-//!   deadlines, retries of identical bytes, ACL and dedup.
+//!   deadlines, retries of identical bytes, ACL and dedup. The RPC loop polls
+//!   each remote request's handler once and answers at once if it is done;
+//!   a handler still pending goes on in its own task.
 //! - WebRTC (on unless [`HyperConfig::webrtc`] is off), preferred for remote
 //!   actors: one str0m connection per peer, on its own UDP socket bound to
 //!   [`HyperConfig::webrtc_ip`] (its host candidate), negotiated through the
@@ -60,6 +63,7 @@ pub mod hello;
 mod host_gate;
 mod lifecycle;
 mod links;
+mod mailbox;
 mod network;
 mod ops;
 mod rpc_handle;

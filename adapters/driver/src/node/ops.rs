@@ -2,15 +2,20 @@
 //! [`crate::Context`] and the process-local registry, so none of them is
 //! generic over the runtime.
 
+use std::future::Ready;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actr_core::transport::{EndpointStats, TraceContext};
 use actr_core::{ActrError, ActrId, ActrType, Dest};
 use bytes::Bytes;
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, Either};
 
 use crate::node::rpc_io::MediaOp;
+
+/// A tell being handed over: finished already (in-process, or refused), or
+/// on its way to the RPC loop.
+pub(crate) type Tell = Either<Ready<Result<(), ActrError>>, BoxFuture<'static, Result<(), ActrError>>>;
 
 /// Who originates an outbound message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +47,13 @@ pub(crate) struct LocalRequest {
     pub payload: Bytes,
     pub trace: TraceContext,
     pub tell: bool,
+}
+
+impl From<LocalRequest> for crate::node::workload::Request {
+    fn from(req: LocalRequest) -> Self {
+        let LocalRequest { caller, route_key, payload, trace, tell } = req;
+        Self { route_key, payload, caller, trace, tell }
+    }
 }
 
 /// Counters of one node's messaging.
@@ -90,13 +102,17 @@ pub(crate) trait NodeOps: Send + Sync + 'static {
     fn is_shutting_down(&self) -> bool;
 
     fn call(self: Arc<Self>, out: Outgoing) -> BoxFuture<'static, Result<Bytes, ActrError>>;
-    fn tell(self: Arc<Self>, out: Outgoing) -> BoxFuture<'static, Result<(), ActrError>>;
+    /// Done at once in-process; a boxed future when the RPC loop takes it.
+    fn tell(self: Arc<Self>, out: Outgoing) -> Tell;
     fn discover(self: Arc<Self>, ty: ActrType) -> BoxFuture<'static, Result<Vec<ActrId>, ActrError>>;
     /// Remembers a direct address for `peer` (from discovery or configuration).
     fn add_route(&self, peer: ActrId, ws_address: String) -> Result<(), ActrError>;
 
     /// Runs this node's workload for a request from the same process.
     fn deliver(self: Arc<Self>, req: LocalRequest) -> BoxFuture<'static, Result<Bytes, ActrError>>;
+    /// Queues a tell from the same process in this node's mailbox. Errors:
+    /// the admission refusal (`Unavailable`, `ResourceExhausted`).
+    fn post(&self, req: LocalRequest) -> Result<(), ActrError>;
 
     fn stats(self: Arc<Self>) -> BoxFuture<'static, Result<RpcStats, ActrError>>;
     /// Runs the shutdown sequence; concurrent and later calls wait for the first.

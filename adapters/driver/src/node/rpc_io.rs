@@ -127,8 +127,14 @@ pub(crate) enum LoopInput {
     },
 }
 
+/// A request answered during [`Dispatch::dispatch`], and its result.
+pub(crate) type Answered = (Inbound, Result<Vec<u8>, ActrError>);
+
 /// Where dispatched requests go: the node's workload.
 pub(crate) trait Dispatch: Send + Sync + 'static {
-    /// Runs the handler for `inbound` and reports its result as [`LoopInput::Respond`] on `results`.
-    fn dispatch(self: Arc<Self>, inbound: Inbound, results: Sender<LoopInput>);
+    /// Runs the handler for `inbound`. A request whose handler is done on its
+    /// first poll comes back with the result, for the loop to answer at once;
+    /// otherwise the handler goes on in its own task and reports its result
+    /// as [`LoopInput::Respond`] on `results` (a tell reports nothing).
+    fn dispatch(self: Arc<Self>, inbound: Inbound, results: Sender<LoopInput>) -> Option<Answered>;
 }

@@ -242,7 +242,11 @@ impl<R: Runtime> Running<R> {
     fn on_endpoint_event(&mut self, event: EndpointEvent) {
         match event {
             EndpointEvent::Dispatch(inbound) => match self.parts.sink.upgrade() {
-                Some(sink) => sink.dispatch(inbound, self.parts.inputs_tx.clone()),
+                Some(sink) => {
+                    if let Some((inbound, result)) = sink.dispatch(inbound, self.parts.inputs_tx.clone()) {
+                        self.parts.endpoint.respond(self.now(), &inbound, result);
+                    }
+                }
                 None => {
                     let gone = Err(ActrError::Unavailable("the actor has stopped".into()));
                     self.parts.endpoint.respond(self.now(), &inbound, gone);
@@ -291,6 +295,10 @@ impl<R: Runtime> Running<R> {
     }
 
     fn sent(&mut self, dest: &ActrId, request_id: u64) {
+        // Most sends are calls and responses: spare them the key's clone.
+        if self.tells.is_empty() {
+            return;
+        }
         if let Some(reply) = self.tells.remove(&(dest.clone(), request_id)) {
             answer(&reply, Ok(()));
         }

@@ -5,6 +5,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::task::Poll;
 use std::time::Duration;
 
 use actr_core::signaling::messages::MAX_QUERY_LIMIT;
@@ -13,17 +14,19 @@ use actr_core::{ActrError, ActrId, ActrType, Dest};
 use async_channel::Sender;
 use bytes::Bytes;
 use futures::FutureExt;
-use futures::future::BoxFuture;
-use tracing::Instrument;
+use futures::future::{BoxFuture, Either};
+use tracing::{Instrument, Span};
 
 use crate::handle::SignalingHandle;
 use crate::node::context::Context;
 use crate::node::data_stream::receive_chunk;
 use crate::node::direct::DirectWire;
-use crate::node::drain::{Admission, Phase};
+use crate::node::drain::{Admission, InFlight, Phase};
 use crate::node::host_gate;
-use crate::node::ops::{LocalRequest, NodeOps, Origin, Outgoing, RpcStats};
+use crate::node::mailbox::Mailbox;
+use crate::node::ops::{LocalRequest, NodeOps, Origin, Outgoing, RpcStats, Tell};
 use crate::node::rpc_handle::RpcHandle;
+use crate::node::rpc_io::Answered;
 use crate::node::rpc_io::MediaOp;
 use crate::node::rpc_loop::{Dispatch, LoopInput};
 use crate::node::trace::{TraceIds, call_span, handle_span};
@@ -61,6 +64,8 @@ enum Target {
 pub(crate) struct NodeShared<R: Runtime> {
     pub rt: R,
     pub id: ActrId,
+    /// `id` again, shared by the contexts of this node's handlers.
+    pub self_id: Arc<ActrId>,
     pub workload: Arc<dyn Workload>,
     pub signaling: SignalingHandle,
     pub rpc: RpcHandle,
@@ -70,6 +75,8 @@ pub(crate) struct NodeShared<R: Runtime> {
     pub network: crate::node::network::NetworkEventHandle,
     pub streams: crate::streams::DataStreamRegistry,
     pub admission: Arc<Admission>,
+    /// Where in-process tells for the workload queue.
+    pub mailbox: Mailbox,
     pub traces: TraceIds,
     pub settings: Settings,
     pub ws_address: Option<String>,
@@ -88,7 +95,7 @@ impl<R: Runtime> NodeShared<R> {
     }
 
     fn context(&self, caller: Option<ActrId>, trace: TraceContext) -> Context {
-        Context::new(self.me_dyn(), self.id.clone(), caller, trace)
+        Context::new(self.me_dyn(), self.self_id.clone(), caller, trace)
     }
 
     /// Admits requests, and makes the node reachable in-process (when it shares the process).
@@ -119,17 +126,30 @@ impl<R: Runtime> NodeShared<R> {
     }
 
     /// Runs the workload's handler for `req`; a panic becomes `Internal`.
-    fn run_handler(&self, req: Request, wire: &'static str) -> BoxFuture<'static, Result<Bytes, ActrError>> {
+    /// `in_flight`, if any, is held until the handler has finished.
+    fn run_handler(
+        &self,
+        req: Request,
+        wire: &'static str,
+        in_flight: Option<InFlight>,
+    ) -> BoxFuture<'static, Result<Bytes, ActrError>> {
         if req.route_key == actr_core::transport::chunk::DATA_CHUNK_ROUTE_KEY {
             let streams = self.streams.clone();
             let sender = req.caller.clone().unwrap_or_else(|| self.id.clone());
-            return Box::pin(async move { receive_chunk(&streams, &req.payload, sender).await });
+            return Box::pin(async move {
+                let _in_flight = in_flight;
+                receive_chunk(&streams, &req.payload, sender).await
+            });
         }
         let span = handle_span(&req.trace, &req.route_key, req.caller.as_ref(), wire);
         let ctx = self.context(req.caller.clone(), req.trace.clone());
         let handled = std::panic::catch_unwind(AssertUnwindSafe(|| self.workload.handle(ctx, req)));
         let Ok(fut) = handled else { return Box::pin(async { Err(panicked()) }) };
-        Box::pin(AssertUnwindSafe(fut).catch_unwind().map(|r| r.unwrap_or_else(|_| Err(panicked()))).instrument(span))
+        let finished = move |r: std::thread::Result<Result<Bytes, ActrError>>| {
+            drop(in_flight);
+            r.unwrap_or_else(|_| Err(panicked()))
+        };
+        Box::pin(AssertUnwindSafe(fut).catch_unwind().map(finished).instrument(span))
     }
 
     fn check_origin(&self, origin: Origin) -> Result<(), ActrError> {
@@ -164,7 +184,12 @@ impl<R: Runtime> NodeShared<R> {
             Target::Local { node, caller } => {
                 span.record("wire", "in-process");
                 let req = LocalRequest { caller, route_key: out.route_key, payload: out.payload, trace, tell: false };
-                with_deadline(&self.rt, out.timeout, node.deliver(req)).await?
+                let mut delivery = node.deliver(req);
+                // Most handlers answer on their first poll: no timer for them.
+                if let Poll::Ready(answer) = futures::poll!(delivery.as_mut()) {
+                    return answer;
+                }
+                with_deadline(&self.rt, out.timeout, delivery).await?
             }
             Target::Remote(peer) => {
                 span.record("wire", "remote");
@@ -174,22 +199,25 @@ impl<R: Runtime> NodeShared<R> {
         }
     }
 
-    async fn tell_target(&self, target: Target, out: Outgoing, trace: TraceContext) -> Result<(), ActrError> {
+    /// Hands a tell over: in-process at once, or to the RPC loop. `span` is
+    /// the caller's, entered while a local handler starts so its span nests.
+    fn tell_target(self: Arc<Self>, target: Target, out: Outgoing, trace: TraceContext, span: Span) -> Tell {
         match target {
             Target::Local { node, caller } => {
-                tracing::Span::current().record("wire", "in-process");
+                let _entered = span.enter();
+                span.record("wire", "in-process");
                 let req = LocalRequest { caller, route_key: out.route_key, payload: out.payload, trace, tell: true };
-                let delivery = node.deliver(req).map(|r| {
-                    if let Err(e) = r {
-                        tracing::debug!("in-process tell failed: {e}");
-                    }
-                });
-                self.rt.spawn(Box::pin(delivery.in_current_span()));
-                Ok(())
+                // Handed over is all a tell promises, as on the wire: a
+                // refusal by the callee is only logged.
+                if let Err(e) = node.post(req) {
+                    tracing::debug!("in-process tell refused: {e}");
+                }
+                Either::Left(std::future::ready(Ok(())))
             }
             Target::Remote(peer) => {
-                tracing::Span::current().record("wire", "remote");
-                self.rpc.tell(peer, out.route_key, Vec::from(out.payload), trace).await
+                span.record("wire", "remote");
+                let told = async move { self.rpc.tell(peer, out.route_key, Vec::from(out.payload), trace).await };
+                Either::Right(Box::pin(told.instrument(span)))
             }
         }
     }
@@ -235,19 +263,32 @@ fn request_from(inbound: &mut Inbound, traces: &TraceIds) -> Request {
 }
 
 impl<R: Runtime> Dispatch for NodeShared<R> {
-    fn dispatch(self: Arc<Self>, mut inbound: Inbound, results: Sender<LoopInput>) {
+    fn dispatch(self: Arc<Self>, mut inbound: Inbound, results: Sender<LoopInput>) -> Option<Answered> {
+        let admitted = self.admission.admit();
+        let mut handled = match &admitted {
+            Ok(_) => self.run_handler(request_from(&mut inbound, &self.traces), "remote", None),
+            Err(e) => Box::pin(std::future::ready(Err(e.clone()))),
+        };
+        let wants_answer = inbound.envelope.direction == Direction::Request;
+        // Most handlers answer on their first poll: the loop then sends the
+        // response itself, without a task and a trip through its inputs. The
+        // waker of this poll is a no-op; the task below polls again with its own.
+        let mut first = std::task::Context::from_waker(futures::task::noop_waker_ref());
+        if let Poll::Ready(result) = handled.as_mut().poll(&mut first) {
+            // The loop queues the response before it handles any other input,
+            // so releasing the slot now cannot let a drain finish before it.
+            drop(admitted);
+            return wants_answer.then(|| (inbound, result.map(Vec::from)));
+        }
         let rt = self.rt.clone();
         rt.spawn(Box::pin(async move {
-            let admitted = self.admission.admit();
-            let result = match &admitted {
-                Ok(_) => self.run_handler(request_from(&mut inbound, &self.traces), "remote").await.map(Vec::from),
-                Err(e) => Err(e.clone()),
-            };
-            if inbound.envelope.direction == Direction::Request {
+            let result = handled.await.map(Vec::from);
+            if wants_answer {
                 let _ = results.send(LoopInput::Respond { inbound: Box::new(inbound), result }).await;
             }
             drop(admitted); // counted in flight until the response is queued
         }));
+        None
     }
 }
 
@@ -281,14 +322,16 @@ impl<R: Runtime> NodeOps for NodeShared<R> {
         })
     }
 
-    fn tell(self: Arc<Self>, out: Outgoing) -> BoxFuture<'static, Result<(), ActrError>> {
-        Box::pin(async move {
-            self.check_origin(out.origin)?;
-            let trace = self.traces.continue_from(out.parent.as_ref());
-            let span = call_span("tell", &trace, &out.dest, &out.route_key);
-            let target = self.resolve(&out.dest, out.origin)?;
-            self.tell_target(target, out, trace).instrument(span).await
-        })
+    fn tell(self: Arc<Self>, out: Outgoing) -> Tell {
+        if let Err(e) = self.check_origin(out.origin) {
+            return Either::Left(std::future::ready(Err(e)));
+        }
+        let trace = self.traces.continue_from(out.parent.as_ref());
+        let span = call_span("tell", &trace, &out.dest, &out.route_key);
+        match self.resolve(&out.dest, out.origin) {
+            Ok(target) => self.tell_target(target, out, trace, span),
+            Err(e) => Either::Left(std::future::ready(Err(e))),
+        }
     }
 
     fn discover(self: Arc<Self>, ty: ActrType) -> BoxFuture<'static, Result<Vec<ActrId>, ActrError>> {
@@ -311,13 +354,20 @@ impl<R: Runtime> NodeOps for NodeShared<R> {
     }
 
     fn deliver(self: Arc<Self>, req: LocalRequest) -> BoxFuture<'static, Result<Bytes, ActrError>> {
-        let admitted = self.admission.admit();
-        Box::pin(async move {
-            let _in_flight = admitted?;
-            self.delivered.fetch_add(1, Ordering::Relaxed);
-            let LocalRequest { caller, route_key, payload, trace, tell } = req;
-            self.run_handler(Request { route_key, payload, caller, trace, tell }, "in-process").await
-        })
+        match self.admission.admit() {
+            Ok(in_flight) => {
+                self.delivered.fetch_add(1, Ordering::Relaxed);
+                self.run_handler(req.into(), "in-process", Some(in_flight))
+            }
+            Err(e) => Box::pin(std::future::ready(Err(e))),
+        }
+    }
+
+    fn post(&self, req: LocalRequest) -> Result<(), ActrError> {
+        let in_flight = self.admission.admit()?;
+        self.delivered.fetch_add(1, Ordering::Relaxed);
+        let job = self.run_handler(req.into(), "in-process", Some(in_flight));
+        self.mailbox.post(job).map_err(|_| ActrError::Unavailable(format!("{} has stopped", self.id)))
     }
 
     fn stats(self: Arc<Self>) -> BoxFuture<'static, Result<RpcStats, ActrError>> {

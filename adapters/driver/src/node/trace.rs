@@ -36,15 +36,31 @@ impl TraceIds {
         splitmix64(self.seed ^ splitmix64(n)).max(1)
     }
 
-    /// A new trace.
+    /// A new trace (as `TraceContext::root`, without the formatting machinery:
+    /// every call without a parent makes one).
     pub fn root(&self) -> TraceContext {
-        TraceContext::root(self.next_u64(), self.next_u64(), self.next_u64())
+        let n = self.next.fetch_add(3, Ordering::Relaxed);
+        let id = |k: u64| splitmix64(self.seed ^ splitmix64(n.wrapping_add(k))).max(1);
+        let mut text = *b"00-0123456789abcdef0123456789abcdef-0123456789abcdef-01";
+        write_hex(&mut text[3..19], id(0));
+        write_hex(&mut text[19..35], id(1));
+        write_hex(&mut text[36..52], id(2));
+        let traceparent = String::from_utf8(text.to_vec()).expect("hex digits and dashes are ASCII");
+        TraceContext { traceparent, tracestate: None }
     }
 
     /// A child of `parent` (same trace id, new span id), or a new trace when
     /// there is no well-formed parent.
     pub fn continue_from(&self, parent: Option<&TraceContext>) -> TraceContext {
         parent.and_then(|p| p.child(self.next_u64())).unwrap_or_else(|| self.root())
+    }
+}
+
+/// Writes `v` as 16 lowercase hex digits into `out`.
+fn write_hex(out: &mut [u8], v: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for (i, digit) in out.iter_mut().enumerate() {
+        *digit = DIGITS[(v >> (60 - 4 * i)) as usize & 0xf];
     }
 }
 
@@ -70,12 +86,23 @@ impl std::fmt::Display for Named<'_, Option<&ActrId>> {
     }
 }
 
+/// Checks and writes a trace id only if a subscriber or logger records the
+/// span: without a subscriber, `tracing`'s `log` feature still builds the
+/// span's fields.
+struct TraceIdOf<'a>(&'a TraceContext);
+
+impl std::fmt::Display for TraceIdOf<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.trace_id().unwrap_or_default())
+    }
+}
+
 /// The caller's span of one call or tell; `wire` is recorded once chosen.
 pub(crate) fn call_span(kind: &'static str, trace: &TraceContext, dest: &Dest, route_key: &str) -> Span {
     tracing::info_span!(
         "actr.call",
         kind,
-        trace_id = trace.trace_id().unwrap_or_default(),
+        trace_id = %TraceIdOf(trace),
         dest = %Named(dest),
         route = route_key,
         wire = tracing::field::Empty,
@@ -86,7 +113,7 @@ pub(crate) fn call_span(kind: &'static str, trace: &TraceContext, dest: &Dest, r
 pub(crate) fn handle_span(trace: &TraceContext, route_key: &str, caller: Option<&ActrId>, wire: &'static str) -> Span {
     tracing::info_span!(
         "actr.handle",
-        trace_id = trace.trace_id().unwrap_or_default(),
+        trace_id = %TraceIdOf(trace),
         route = route_key,
         caller = %Named(&caller),
         wire,
@@ -105,6 +132,9 @@ mod tests {
         assert_eq!(child.trace_id(), root.trace_id());
         assert_ne!(child.traceparent, root.traceparent);
         assert_eq!(TraceIds::new(7).root(), TraceIds::new(7).root());
+        let (ids, again) = (TraceIds::new(9), TraceIds::new(9));
+        let (hi, lo, span) = (again.next_u64(), again.next_u64(), again.next_u64());
+        assert_eq!(ids.root(), TraceContext::root(hi, lo, span), "same text as the core's");
         assert_ne!(TraceIds::new(7).root(), TraceIds::new(8).root());
         let bad = TraceContext { traceparent: "nope".into(), tracestate: None };
         assert!(ids.continue_from(Some(&bad)).trace_id().is_some(), "a bad parent starts a new trace");
