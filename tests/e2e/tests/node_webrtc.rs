@@ -1,7 +1,7 @@
 //! Two nodes over WebRTC (str0m on real loopback UDP sockets), negotiated
 //! through `actr serve`'s signaling relay: calls both ways on the WebRTC
 //! wire alone, a reliable data stream compared by SHA-256 (size from
-//! `ACTR_E2E_STREAM_MIB`; 100 MiB in release, 16 MiB in debug by default),
+//! `ACTR_E2E_STREAM_MIB`; 100 MiB by default),
 //! a latency-first stream on the stream lane, media samples on an audio track, and a cut WebRTC path that falls back to the WebSocket direct link and
 //! then recovers with an ICE restart. Each scenario runs under tokio
 //! and smol. Nothing sleeps: every wait is a call or an event with a deadline.
@@ -199,10 +199,9 @@ async fn network_change_falls_back_then_recovers<R: Runtime>(rt: R) {
     server.stop();
 }
 
-/// Stream size in MiB: `ACTR_E2E_STREAM_MIB`, else 100 in release, 16 in debug.
+/// Stream size in MiB: `ACTR_E2E_STREAM_MIB`, else 100 (about 10 s per runtime in a debug build).
 fn stream_mib() -> usize {
-    let default = if cfg!(debug_assertions) { 16 } else { 100 };
-    std::env::var("ACTR_E2E_STREAM_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var("ACTR_E2E_STREAM_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(100)
 }
 
 /// Deterministic, non-repeating test data: block `i` of 1 MiB.

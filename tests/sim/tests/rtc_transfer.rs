@@ -2,7 +2,7 @@
 //! queues.
 //!
 //! Node 0 sends `ACTR_SIM_TRANSFER_MIB` MiB (default: 100 in release
-//! builds, 4 in debug builds) to node 1 on the WAN preset (loss,
+//! builds, 4 in debug builds; one more test sends 100 MiB in every build) to node 1 on the WAN preset (loss,
 //! duplication, reordering), as 256 KiB chunk calls with at most 8 in
 //! flight; each call's envelope is fragmented into 16 KiB data channel
 //! messages. Invariants:
@@ -28,10 +28,10 @@ fn transfer_mib() -> u64 {
     std::env::var(MIB_VAR).ok().and_then(|v| v.trim().parse().ok()).unwrap_or(default)
 }
 
-fn scenario(seed: u64) -> Result<(), String> {
+fn scenario(seed: u64, mib: u64) -> Result<(), String> {
     let mut sim = rtc_sim(seed, 2, NetPreset::Wan, RtcSimConfig::default());
     wait_online(&mut sim, Duration::from_secs(60))?;
-    let total = transfer_mib() << 20;
+    let total = mib << 20;
     let spec = TransferSpec {
         from: 0,
         to: 1,
@@ -71,5 +71,16 @@ fn scenario(seed: u64) -> Result<(), String> {
 
 #[test]
 fn large_transfer_intact() {
-    sweep("large_transfer_intact", scenario);
+    sweep("large_transfer_intact", |seed| scenario(seed, transfer_mib()));
+}
+
+/// The full 100 MiB, on one seed, in every build (the sweep above uses
+/// smaller transfers in debug builds to stay fast).
+#[test]
+fn hundred_mib_transfer_intact() {
+    let seed = std::env::var("ACTR_SIM_SEED").ok().and_then(|v| v.trim().parse().ok()).unwrap_or(100);
+    println!("actr-sim seed={seed} scenario=hundred_mib_transfer_intact");
+    if let Err(e) = scenario(seed, 100) {
+        panic!("seed {seed}: {e}\nreplay: ACTR_SIM_SEED={seed} cargo test -p actr-sim hundred_mib_transfer_intact");
+    }
 }
