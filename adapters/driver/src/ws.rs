@@ -162,6 +162,18 @@ impl WsEndpoint {
         matches!(self.state, State::Open(_))
     }
 
+    /// Changes the largest message and frame accepted from now on, e.g. to
+    /// raise a small pre-authentication limit once the peer is known.
+    /// No effect before the handshake completes.
+    pub fn set_max_message(&mut self, max_message: usize) {
+        if let State::Open(ws) = &mut self.state {
+            ws.set_config(|c| {
+                c.max_message_size = Some(max_message);
+                c.max_frame_size = Some(max_message);
+            });
+        }
+    }
+
     /// Feeds bytes read from the transport; advances the handshake if one is running.
     pub fn receive(&mut self, bytes: &[u8]) -> Result<(), WsError> {
         self.stream_mut().ok_or(WsError::Closed)?.push_input(bytes);

@@ -12,7 +12,7 @@ use actr_core::transport::RpcEnvelope;
 use actr_core::transport::envelope::MAX_ENVELOPE;
 use actr_core::{ActrError, ActrId};
 use actr_driver::bytes::Bytes;
-use actr_driver::node::hello::{DirectHello, DirectReply};
+use actr_driver::node::hello::{DirectHello, DirectReply, MAX_HELLO};
 use actr_driver::{Runtime, run_blocking};
 use actr_e2e::actors::{TestActor, node_config, start_actor};
 use actr_e2e::raw::{DirectReceived, RawDirect, register, ws_authority};
@@ -62,6 +62,13 @@ fn refusals(address: &str, ok: &RegisterOk, target: &ActrId) {
     assert!(matches!(refused(address, hello(&forged, target)), ActrError::Unauthenticated(_)));
 }
 
+/// Before its hello verifies, a connection may not send more than a hello's worth.
+fn oversized_hello(address: &str) {
+    let mut raw = RawDirect::connect(address);
+    let _ = raw.send_bytes(vec![1; MAX_HELLO + 1]);
+    assert!(matches!(raw.recv(), DirectReceived::Closed));
+}
+
 fn abuse_after_welcome(address: &str, ok: &RegisterOk, target: &ActrId) {
     let mut raw = RawDirect::connect(address);
     raw.send_bytes(hello(ok, target)).unwrap();
@@ -102,6 +109,7 @@ async fn bad_direct_input_is_refused_and_the_node_keeps_serving<R: Runtime>(rt: 
         let ok = register(&raw_url, register_request("raw"));
         not_websocket(&address);
         refusals(&address, &ok, &target_id);
+        oversized_hello(&address);
         abuse_after_welcome(&address, &ok, &target_id);
     })
     .await
@@ -112,7 +120,7 @@ async fn bad_direct_input_is_refused_and_the_node_keeps_serving<R: Runtime>(rt: 
     let reply = caller.call(target.id().clone(), "echo", &b"still serving"[..], WAIT).await.unwrap();
     assert_eq!(reply, Bytes::from_static(b"still serving"));
     let stats = target.stats().await.unwrap();
-    assert_eq!(stats.refused, 4, "not websocket, garbage, wrong target, forged");
+    assert_eq!(stats.refused, 5, "not websocket, garbage, wrong target, forged, oversized hello");
     assert_eq!(stats.accepted, 2, "the raw client once, the caller once");
     assert_eq!(stats.endpoint.malformed, 2);
     assert_eq!(stats.endpoint.orphan_responses, 1);

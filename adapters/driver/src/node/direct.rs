@@ -21,10 +21,10 @@ use async_channel::{Receiver, Sender};
 use futures::future::{Either, select};
 
 use crate::handle::SignalingHandle;
-use crate::node::hello::{DirectHello, DirectReply, HelloError, parse_ws_address, verify_hello};
+use crate::node::hello::{DirectHello, DirectReply, HelloError, MAX_HELLO, parse_ws_address, verify_hello};
 use crate::node::ops::RpcStats;
 use crate::node::rpc_loop::{LinkId, LoopInput};
-use crate::node::ws_link::{LINK_QUEUE, WsStream};
+use crate::node::ws_link::{LINK_QUEUE, MAX_LINK_MESSAGE, WsStream};
 use crate::runtime::{Runtime, run_blocking, with_deadline};
 
 /// Connections between accept and an accepted hello.
@@ -202,10 +202,14 @@ impl<R: Runtime> DirectWire<R> {
 
     /// Server handshake and hello; a refused hello is answered, then closed.
     async fn greet(&self, tcp: R::Tcp) -> Result<(WsStream<R::Tcp>, ActrId), ActrError> {
-        let mut stream = WsStream::server(tcp).await?;
+        // Until the hello verifies, a connection may send no more than a
+        // hello's worth of bytes: unauthenticated sockets cannot make the
+        // node buffer 16 MiB messages.
+        let mut stream = WsStream::server(tcp, MAX_HELLO).await?;
         let hello = stream.recv().await?;
         match self.check_hello(&hello).await {
             Ok(peer) => {
+                stream.set_max_message(MAX_LINK_MESSAGE);
                 stream.send(DirectReply::Welcome { actor: self.own.clone() }.encode()?).await?;
                 Ok((stream, peer))
             }

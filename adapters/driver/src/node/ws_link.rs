@@ -61,10 +61,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WsStream<T> {
         Self { tcp, ws, buf: vec![0; READ_CHUNK] }.handshake().await
     }
 
-    /// Completes the server handshake on an accepted `tcp`.
-    pub async fn server(tcp: T) -> Result<Self, ActrError> {
-        let ws = WsEndpoint::server(MAX_LINK_MESSAGE)?;
+    /// Completes the server handshake on an accepted `tcp`, accepting
+    /// messages of at most `max_message` bytes until [`WsStream::set_max_message`].
+    pub async fn server(tcp: T, max_message: usize) -> Result<Self, ActrError> {
+        let ws = WsEndpoint::server(max_message)?;
         Self { tcp, ws, buf: vec![0; READ_CHUNK] }.handshake().await
+    }
+
+    /// Changes the largest message accepted from now on.
+    pub fn set_max_message(&mut self, max_message: usize) {
+        self.ws.set_max_message(max_message);
     }
 
     async fn handshake(mut self) -> Result<Self, ActrError> {
