@@ -9,7 +9,7 @@
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actr_core::signaling::ConnId;
@@ -22,6 +22,7 @@ use crate::endpoint::ServerEndpoint;
 use crate::node_loop::LoopInput;
 use crate::runtime::{Runtime, run_blocking, with_deadline};
 use crate::ws::WsEndpoint;
+use crate::ws_pump::{SharedWs, encode_close, lock, write_step};
 
 /// Frames queued for one socket. Sized above the core's pending-request
 /// bound, so a full queue means the socket is stalled.
@@ -29,8 +30,6 @@ pub(crate) const OUTBOUND_CAPACITY: usize = 1024;
 /// Most messages encoded into one flush.
 const WRITE_BATCH: usize = 256;
 const READ_CHUNK: usize = 64 * 1024;
-/// How long a closing socket waits for the server's close before dropping.
-const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// Most resolved addresses tried for one connection.
 const MAX_ADDRESSES: usize = 4;
 
@@ -60,13 +59,6 @@ pub(crate) struct ConnectionTask<R: Runtime> {
     pub connect_timeout: Duration,
     pub report: Sender<LoopInput>,
     pub outbound: Receiver<Outbound>,
-}
-
-type SharedWs = Arc<Mutex<WsEndpoint>>;
-
-fn lock(ws: &SharedWs) -> MutexGuard<'_, WsEndpoint> {
-    // A panic while holding the lock leaves framing state we can still close.
-    ws.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<R: Runtime> ConnectionTask<R> {
@@ -240,17 +232,7 @@ async fn write_loop<R: Runtime, Wr: AsyncWrite + Unpin>(
             WriterWake::Outbound(None) => (encode_close(&ws), true, false),
             WriterWake::Kick(alive) => (lock(&ws).take_output(), false, !alive),
         };
-        if !bytes.is_empty() && wr.write_all(&bytes).await.is_err() {
-            return;
-        }
-        if reader_gone {
-            return;
-        }
-        if closing {
-            // Half-close, then give the server a moment to finish its side.
-            let _ = wr.close().await;
-            let reader_done = async { while kick.recv().await.is_ok() {} };
-            let _ = select(pin!(reader_done), rt.sleep(CLOSE_LINGER)).await;
+        if !write_step(&rt, &mut wr, &kick, &bytes, closing, reader_gone).await {
             return;
         }
     }
@@ -279,10 +261,4 @@ fn encode_batch(ws: &SharedWs, first: Outbound, outbound: &Receiver<Outbound>) -
         }
     }
     (ws.take_output(), false)
-}
-
-fn encode_close(ws: &SharedWs) -> Vec<u8> {
-    let mut ws = lock(ws);
-    ws.close();
-    ws.take_output()
 }

@@ -39,6 +39,7 @@ pub mod runtime;
 pub mod streams;
 pub mod webrtc;
 pub mod ws;
+mod ws_pump;
 
 pub use ais_http::AisHttpClient;
 pub use bytes;

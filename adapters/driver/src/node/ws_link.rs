@@ -8,8 +8,7 @@
 //! which slows a fast peer down) and ends with exactly one [`LoopInput::LinkDown`].
 
 use std::pin::pin;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
 use actr_core::transport::envelope::MAX_ENVELOPE;
 use actr_core::{ActrError, ActrId};
@@ -20,6 +19,7 @@ use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::node::rpc_loop::{LinkId, LoopInput};
 use crate::runtime::Runtime;
 use crate::ws::WsEndpoint;
+use crate::ws_pump::{SharedWs, encode_close, lock, write_step};
 
 /// Frames queued for one link's writer.
 pub(crate) const LINK_QUEUE: usize = 256;
@@ -27,15 +27,6 @@ pub(crate) const LINK_QUEUE: usize = 256;
 pub(crate) const MAX_LINK_MESSAGE: usize = MAX_ENVELOPE;
 const READ_CHUNK: usize = 64 * 1024;
 const WRITE_BATCH: usize = 64;
-/// How long a closing link waits for the peer's close before dropping.
-const CLOSE_LINGER: Duration = Duration::from_secs(1);
-
-type SharedWs = Arc<Mutex<WsEndpoint>>;
-
-fn lock(ws: &SharedWs) -> MutexGuard<'_, WsEndpoint> {
-    // A panic while holding the lock leaves framing state we can still close.
-    ws.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 fn io_error(what: &str, e: std::io::Error) -> ActrError {
     ActrError::Unavailable(format!("direct link {what}: {e}"))
@@ -216,16 +207,7 @@ async fn write_loop<R: Runtime, Wr: AsyncWrite + Unpin>(
             Either::Left((Err(_), _)) => (encode_close(&ws), true, false),
             Either::Right((kicked, _)) => (lock(&ws).take_output(), false, kicked.is_err()),
         };
-        if !bytes.is_empty() && wr.write_all(&bytes).await.is_err() {
-            return;
-        }
-        if reader_gone {
-            return;
-        }
-        if closing {
-            let _ = wr.close().await;
-            let reader_done = async { while kick.recv().await.is_ok() {} };
-            let _ = select(pin!(reader_done), rt.sleep(CLOSE_LINGER)).await;
+        if !write_step(&rt, &mut wr, &kick, &bytes, closing, reader_gone).await {
             return;
         }
     }
@@ -245,11 +227,5 @@ fn encode_batch(ws: &SharedWs, first: Vec<u8>, frames: &Receiver<Vec<u8>>) -> Ve
             next = frames.try_recv().ok();
         }
     }
-    ws.take_output()
-}
-
-fn encode_close(ws: &SharedWs) -> Vec<u8> {
-    let mut ws = lock(ws);
-    ws.close();
     ws.take_output()
 }
