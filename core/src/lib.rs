@@ -24,6 +24,7 @@ pub mod credential;
 pub mod error;
 pub mod id;
 pub mod keeper;
+pub mod node;
 pub mod rng;
 pub mod signaling;
 pub mod time;

@@ -1,9 +1,9 @@
-//! Signaling messages between two [`RtcPeer`](super::RtcPeer)s.
+//! Signaling messages between two WebRTC peers (actr-driver's `RtcPeer`).
 //!
 //! They travel as an opaque payload of the signaling server's relay, encoded
 //! with actr's versioned postcard envelope.
 
-use actr_core::wire::{WireError, decode_message, encode_message};
+use crate::wire::{WireError, decode_message, encode_message};
 use serde::{Deserialize, Serialize};
 
 /// Largest encoded signaling message: SDP with a few media sections fits

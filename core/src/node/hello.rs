@@ -7,10 +7,10 @@
 //! welcome, every WebSocket binary message in either direction is one encoded
 //! `RpcEnvelope`. Both messages use the versioned envelope of `actr_core::wire`.
 
-use actr_core::credential::{Credential, CredentialError, KeyRing};
-use actr_core::error::ErrorReply;
-use actr_core::wire::{decode_message, encode_message};
-use actr_core::{ActrError, ActrId, UnixSecs};
+use crate::credential::{Credential, CredentialError, KeyRing};
+use crate::error::ErrorReply;
+use crate::wire::{decode_message, encode_message};
+use crate::{ActrError, ActrId, UnixSecs};
 use serde::{Deserialize, Serialize};
 
 /// Largest hello or reply.
@@ -99,8 +99,8 @@ pub fn parse_ws_address(address: &str) -> Result<(String, String), ActrError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actr_core::Realm;
-    use actr_core::credential::Claims;
+    use crate::Realm;
+    use crate::credential::Claims;
     use ed25519_dalek::SigningKey;
 
     fn setup() -> (KeyRing, ActrId, ActrId, Credential) {

@@ -1,0 +1,272 @@
+//! The hub's WebRTC connections: who offers (`is_offerer`), answerers for
+//! unsolicited offers (bounded per peer), offer epochs (an offer from a new
+//! connection of the offerer replaces ours), signals relayed through
+//! signaling, the RPC channel coming up (WebRTC then takes over) and going
+//! down, ICE recovery (the offerer restarts, the answerer asks it to), and
+//! the setup and recovery deadlines.
+//!
+//! Every report names its connection; a report of a connection that is no
+//! longer the peer's current one is stale and changes nothing. Each time a
+//! connection comes up it gets a new route-table session, so late closes of
+//! an older one change nothing either.
+
+use crate::error::ActrError;
+use crate::id::ActrId;
+use crate::node::signal::RtcSignal;
+use crate::node::{NodeHub, NodeOutput, Purpose, RtcId, RtcOutput, RtcReport};
+use crate::signaling::{ClientRequest, ServerReply, is_offerer};
+use crate::time::Instant;
+
+impl NodeHub {
+    /// The connection to `peer`, started if none runs; an answerer that
+    /// `solicit`s asks the peer to offer.
+    pub(super) fn ensure_rtc(&mut self, now: Instant, peer: &ActrId, solicit: bool) -> Result<RtcId, ActrError> {
+        if let Some(conn) = self.peers.rtc_of(peer) {
+            return Ok(conn.id);
+        }
+        self.peers.rtc_room()?;
+        self.route_entry(now, peer)?;
+        let offerer = is_offerer(&self.own, peer);
+        let rtc = self.peers.insert_rtc(peer, offerer, now + self.config.rtc_setup_timeout);
+        self.out.push_back(NodeOutput::Rtc(RtcOutput::Open {
+            rtc,
+            peer: peer.clone(),
+            offerer,
+            solicit: solicit && !offerer,
+            first_exchange_id: (rtc.0 << 32) | 1,
+        }));
+        if let Some(dial) = self.peers.dial_mut(peer) {
+            dial.rtc = Some(rtc);
+        }
+        Ok(rtc)
+    }
+
+    /// What connection `rtc`'s str0m peer reported.
+    pub fn handle_rtc_report(&mut self, now: Instant, rtc: RtcId, report: RtcReport) {
+        self.stats.inputs += 1;
+        match report {
+            RtcReport::Message(bytes) => {
+                if let Some((peer, _)) = self.peers.rtc_mut(rtc) {
+                    self.stats.webrtc_received += 1;
+                    self.endpoint.handle_inbound(now, &peer, &bytes);
+                }
+            }
+            RtcReport::SignalOut(signal) => self.relay_signal(now, rtc, signal),
+            RtcReport::RpcOpen | RtcReport::Recovered => self.rtc_up(now, rtc),
+            RtcReport::ConnectivityLost => {
+                if self.peers.rtc_mut(rtc).is_some() {
+                    self.stats.ice_disconnects += 1;
+                    self.rtc_down(now, rtc);
+                    self.recover(rtc);
+                }
+            }
+            RtcReport::Recovering | RtcReport::RpcClosed => self.rtc_down(now, rtc),
+            RtcReport::Ended(error) => self.rtc_ended(now, rtc, error),
+        }
+        self.pump(now);
+    }
+
+    fn relay_signal(&mut self, now: Instant, rtc: RtcId, signal: RtcSignal) {
+        let Some((peer, _)) = self.peers.rtc_mut(rtc) else { return };
+        let relay = signal
+            .encode()
+            .map_err(ActrError::from)
+            .and_then(|payload| self.client.request(now, ClientRequest::Relay { target: peer.clone(), payload }));
+        match relay {
+            Ok(id) => {
+                self.requests.insert(id, Purpose::Relay(peer, rtc));
+            }
+            Err(e) => self.on_relayed(now, &peer, rtc, Err(e)),
+        }
+    }
+
+    /// Signaling answered a relay of `rtc`'s signal. Before the connection
+    /// was ever up a failure ends it (the peer is unknown or signaling is
+    /// down); later it is only counted, ICE may still recover.
+    pub(super) fn on_relayed(
+        &mut self,
+        now: Instant,
+        peer: &ActrId,
+        rtc: RtcId,
+        result: Result<ServerReply, ActrError>,
+    ) {
+        let Err(error) = result else { return };
+        let Some((_, conn)) = self.peers.rtc_mut(rtc) else { return };
+        if !conn.ever_up {
+            self.close_rtc(now, peer, error);
+        }
+    }
+
+    fn rtc_up(&mut self, now: Instant, rtc: RtcId) {
+        let Some((peer, conn)) = self.peers.rtc_mut(rtc) else { return };
+        if conn.up {
+            return;
+        }
+        let recovered = conn.ever_up;
+        let Ok(session) = self.routes.begin_webrtc(&peer) else { return };
+        self.routes.webrtc_ready(&peer, session);
+        let Some((_, conn)) = self.peers.rtc_mut(rtc) else { return };
+        conn.up = true;
+        conn.ever_up = true;
+        conn.session = Some(session);
+        conn.deadline = None;
+        if recovered {
+            self.stats.ice_recovered += 1;
+        } else {
+            self.stats.webrtc_connections_up += 1;
+        }
+        if let Some(dial) = self.peers.dial_mut(&peer)
+            && dial.rtc == Some(rtc)
+        {
+            dial.rtc = None;
+        }
+        self.wire_up(now, &peer);
+    }
+
+    /// RPC leaves the connection until it is back (or its recovery deadline).
+    fn rtc_down(&mut self, now: Instant, rtc: RtcId) {
+        let recovery = self.config.rtc_recovery_timeout;
+        let Some((peer, conn)) = self.peers.rtc_mut(rtc) else { return };
+        if !conn.up {
+            return;
+        }
+        conn.up = false;
+        conn.deadline = Some(now + recovery);
+        if let Some(session) = conn.session.take() {
+            self.routes.session_closed(&peer, session);
+        }
+    }
+
+    /// The offerer restarts ICE; the answerer asks it to.
+    fn recover(&mut self, rtc: RtcId) {
+        let Some((_, conn)) = self.peers.rtc_mut(rtc) else { return };
+        self.stats.ice_restarts += 1;
+        let command = match conn.offerer {
+            true => RtcOutput::RestartIce { rtc },
+            false => RtcOutput::RequestIceRestart { rtc },
+        };
+        self.out.push_back(NodeOutput::Rtc(command));
+    }
+
+    /// After a network change: every connection leaves RPC and recovers.
+    pub(super) fn recover_all(&mut self, now: Instant) {
+        for rtc in self.peers.rtc_ids() {
+            self.rtc_down(now, rtc);
+            self.recover(rtc);
+        }
+    }
+
+    /// Closes `peer`'s connection, if any, as ended with `error`.
+    pub(super) fn close_rtc(&mut self, now: Instant, peer: &ActrId, error: ActrError) {
+        if let Some(conn) = self.peers.rtc_of(peer) {
+            let rtc = conn.id;
+            self.out.push_back(NodeOutput::Rtc(RtcOutput::Close { rtc }));
+            self.rtc_ended(now, rtc, error);
+        }
+    }
+
+    /// Connection `rtc` ended for good.
+    pub(super) fn rtc_ended(&mut self, now: Instant, rtc: RtcId, error: ActrError) {
+        let Some((peer, _)) = self.peers.rtc_mut(rtc) else { return };
+        let Some(conn) = self.peers.remove_rtc(&peer) else { return };
+        if !conn.ever_up {
+            self.stats.webrtc_connection_failures += 1;
+        }
+        if let Some(session) = conn.session {
+            self.routes.session_closed(&peer, session);
+        }
+        let was_attempt = self.peers.dial_mut(&peer).is_some_and(|d| d.rtc == Some(rtc));
+        if was_attempt {
+            if let Some(dial) = self.peers.dial_mut(&peer) {
+                dial.rtc = None;
+            }
+            self.attempt_failed(now, &peer, error);
+        } else if conn.ever_up {
+            self.wire_lost(&peer, &ActrError::Unavailable(format!("webrtc to {peer} ended: {error}")));
+        }
+        self.peers.tidy(&peer);
+    }
+
+    /// Setup and recovery deadlines.
+    pub(super) fn rtc_timers(&mut self, now: Instant) {
+        for rtc in self.peers.expired(now) {
+            let Some((peer, conn)) = self.peers.rtc_mut(rtc) else { continue };
+            let what = if conn.ever_up { "recovery" } else { "setup" };
+            self.close_rtc(now, &peer, ActrError::Unavailable(format!("webrtc {what} deadline passed")));
+        }
+    }
+
+    /// A WebRTC signal relayed from `source`.
+    pub(super) fn on_remote_signal(&mut self, now: Instant, source: ActrId, signal: RtcSignal) {
+        if !self.config.webrtc || self.registration.is_none() {
+            return;
+        }
+        let we_offer = is_offerer(&self.own, &source);
+        match &signal {
+            RtcSignal::Offer { exchange_id, .. } if !we_offer => {
+                let epoch = exchange_id >> 32;
+                let current = self.peers.rtc_of(&source).map(|c| c.remote_epoch);
+                match current {
+                    Some(Some(e)) if e != epoch => {
+                        // A new connection of the offerer: replace ours. The
+                        // dial waiting on the old one waits on the new one.
+                        if !self.start_answerer(now, &source, true) {
+                            return;
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        if !self.start_answerer(now, &source, false) {
+                            return;
+                        }
+                    }
+                }
+                if let Some(conn) = self.peers.get_mut(&source).and_then(|p| p.rtc.as_mut()) {
+                    conn.remote_epoch = Some(epoch);
+                }
+            }
+            RtcSignal::IceRestartRequest if we_offer && self.peers.rtc_of(&source).is_none() => {
+                // The peer wants a connection: offer one (counted as unsolicited).
+                self.start_answerer(now, &source, false);
+                return;
+            }
+            _ => {}
+        }
+        if let Some(conn) = self.peers.rtc_of(&source) {
+            let rtc = conn.id;
+            self.out.push_back(NodeOutput::Rtc(RtcOutput::Signal { rtc, signal }));
+        }
+    }
+
+    /// Starts a connection the peer asked for (replacing the current one if
+    /// `replace`), within the peer's budget of unsolicited connections.
+    fn start_answerer(&mut self, now: Instant, peer: &ActrId, replace: bool) -> bool {
+        if !self.peers.admit_offer(peer, now) {
+            self.stats.offers_refused += 1;
+            return false;
+        }
+        let dial_waits = self.peers.dial_mut(peer).is_some_and(|d| d.rtc.is_some());
+        if replace && let Some(old) = self.peers.remove_rtc(peer) {
+            self.out.push_back(NodeOutput::Rtc(RtcOutput::Close { rtc: old.id }));
+            if let Some(session) = old.session {
+                self.routes.session_closed(peer, session);
+            }
+        }
+        match self.ensure_rtc(now, peer, false) {
+            Ok(rtc) => {
+                if dial_waits && let Some(dial) = self.peers.dial_mut(peer) {
+                    dial.rtc = Some(rtc);
+                }
+                true
+            }
+            Err(_) => {
+                self.stats.offers_refused += 1;
+                if dial_waits && let Some(dial) = self.peers.dial_mut(peer) {
+                    dial.rtc = None;
+                }
+                self.attempt_failed(now, peer, ActrError::ResourceExhausted("no room for a connection".into()));
+                false
+            }
+        }
+    }
+}
