@@ -19,7 +19,7 @@ use futures::future::{Either, select};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::endpoint::ServerEndpoint;
-use crate::node_loop::LoopInput;
+use crate::node_task::Input;
 use crate::runtime::{Runtime, run_blocking, with_deadline};
 use crate::ws::WsEndpoint;
 use crate::ws_pump::{SharedWs, encode_close, lock, write_step};
@@ -57,7 +57,7 @@ pub(crate) struct ConnectionTask<R: Runtime> {
     pub endpoint: Arc<ServerEndpoint>,
     /// Bound on TCP connect plus WebSocket handshake.
     pub connect_timeout: Duration,
-    pub report: Sender<LoopInput>,
+    pub report: Sender<Input<R>>,
     pub outbound: Receiver<Outbound>,
 }
 
@@ -78,7 +78,7 @@ impl<R: Runtime> ConnectionTask<R> {
                 return send_report(&report, conn, ConnReport::ConnectFailed(why)).await;
             }
         };
-        if report.send(LoopInput::Conn(conn, ConnReport::Connected)).await.is_err() {
+        if report.send(Input::Conn(conn, ConnReport::Connected)).await.is_err() {
             return; // the loop is gone
         }
         let ws = Arc::new(Mutex::new(ws));
@@ -93,9 +93,9 @@ impl<R: Runtime> ConnectionTask<R> {
     }
 }
 
-async fn send_report(report: &Sender<LoopInput>, conn: ConnId, what: ConnReport) {
+async fn send_report<R: Runtime>(report: &Sender<Input<R>>, conn: ConnId, what: ConnReport) {
     // An error means the loop has ended and no longer cares.
-    let _ = report.send(LoopInput::Conn(conn, what)).await;
+    let _ = report.send(Input::Conn(conn, what)).await;
 }
 
 /// Resolves, connects and completes the client handshake.
@@ -145,11 +145,11 @@ async fn resolve<R: Runtime>(rt: &R, authority: &str) -> Result<Vec<SocketAddr>,
 }
 
 /// Reads until the socket ends, fails, or the writer has gone.
-async fn read_loop<Rd: AsyncRead + Unpin>(
+async fn read_loop<R: Runtime, Rd: AsyncRead + Unpin>(
     mut rd: Rd,
     ws: &SharedWs,
     conn: ConnId,
-    report: &Sender<LoopInput>,
+    report: &Sender<Input<R>>,
     kick: &Sender<()>,
     writer_gone: &Receiver<()>,
 ) {
@@ -158,7 +158,7 @@ async fn read_loop<Rd: AsyncRead + Unpin>(
         // Frames left over from the handshake, or from the previous read.
         let (frames, ended) = take_frames(ws);
         for frame in frames {
-            if report.send(LoopInput::Conn(conn, ConnReport::Frame(frame))).await.is_err() {
+            if report.send(Input::Conn(conn, ConnReport::Frame(frame))).await.is_err() {
                 return;
             }
         }

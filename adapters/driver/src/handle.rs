@@ -2,25 +2,25 @@
 //! cloneable [`SignalingHandle`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use actr_core::ais::{RegisterOk, RegisterRequest};
-use actr_core::keeper::{CredentialKeeper, KeeperConfig};
+use actr_core::keeper::KeeperConfig;
+use actr_core::node::{HubConfig, NodeHub};
 use actr_core::signaling::messages::MAX_QUERY_LIMIT;
 use actr_core::signaling::{
-    ActorProfile, Candidate, ClientConfig, ClientRequest, DisconnectReason, ServerReply, SignalingClient,
-    SignalingStats,
+    ActorProfile, Candidate, ClientConfig, ClientRequest, DisconnectReason, ServerReply, SignalingStats,
 };
 use actr_core::{ActrError, ActrId, ActrType};
 use async_channel::{Receiver, Sender};
 
 use crate::ais_http::AisHttpClient;
 use crate::endpoint::ServerEndpoint;
-use crate::node_loop::{INTERNAL_CAPACITY, NodeLoop};
+use crate::node_task::{Command, INPUT_CAPACITY, Input, NodeTask};
 use crate::runtime::{Runtime, Sleeper, with_deadline};
 
 /// Capacity of the command queue from handles to the loop.
-const COMMAND_CAPACITY: usize = 256;
+const COMMAND_CAPACITY: usize = 1024;
 /// Slack added to the core's request deadline before a handle gives up itself.
 const REPLY_SLACK: Duration = Duration::from_secs(2);
 /// Bound on a shutdown's wait for the loop.
@@ -92,46 +92,54 @@ pub struct NodeStats {
     pub connections_stalled: u64,
 }
 
-/// A request from a handle to the loop; each carries a one-shot reply channel.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Request { request: ClientRequest, reply: Sender<Result<ServerReply, ActrError>> },
-    WaitConnected { reply: Sender<Result<ActrId, ActrError>> },
-    WaitRegistered { reply: Sender<Result<RegisterOk, ActrError>> },
-    Stats { reply: Sender<NodeStats> },
-    Shutdown { done: Sender<()> },
-}
-
 /// Starts signaling nodes on a runtime.
 #[derive(Debug)]
 pub struct SignalingNode;
 
 impl SignalingNode {
-    /// Spawns the node's loop on `rt`: it registers with the AIS, connects,
+    /// Spawns the node's task on `rt`: it registers with the AIS, connects,
     /// and reconnects and renews on its own until [`SignalingHandle::shutdown`]
-    /// or until every handle is dropped.
+    /// or until every handle is dropped. It takes no part in RPC or WebRTC.
     pub fn start<R: Runtime>(rt: R, config: NodeConfig) -> Result<SignalingHandle, ActrError> {
+        let mut hub = HubConfig::new(config.register.clone());
+        hub.profile = config.profile.clone();
+        hub.client = config.client;
+        hub.keeper = config.keeper;
+        hub.webrtc = false;
+        Ok(Self::start_hub(rt, &config, hub)?.0)
+    }
+
+    /// Spawns the task of a node with the hub configured as `hub`; returns
+    /// its handle and the sender of its inputs.
+    pub(crate) fn start_hub<R: Runtime>(
+        rt: R,
+        config: &NodeConfig,
+        hub: HubConfig,
+    ) -> Result<(SignalingHandle, Sender<Input<R>>), ActrError> {
         let endpoint = ServerEndpoint::parse(&config.server)?;
         let seed = config.seed.unwrap_or_else(random_seed);
         let (commands_tx, commands_rx) = async_channel::bounded(COMMAND_CAPACITY);
-        let (internal_tx, internal_rx) = async_channel::bounded(INTERNAL_CAPACITY);
+        let (inputs_tx, inputs_rx) = async_channel::bounded(INPUT_CAPACITY);
         let (events_tx, events_rx) = async_channel::bounded(config.event_capacity.max(1));
-        let node = NodeLoop {
+        let now = rt.now();
+        let unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let unix_origin = unix.saturating_sub(now.as_micros() / 1_000_000);
+        let connect_timeout = Duration::from_micros(config.client.connect_timeout.as_micros());
+        let task = NodeTask {
             rt: rt.clone(),
-            clock_origin: std::time::Instant::now(),
-            keeper: CredentialKeeper::new(config.keeper, seed, config.register),
-            client: SignalingClient::new(config.client, seed ^ 0x5157_4e41_4c49_4e47, config.profile),
+            hub: NodeHub::new(hub, seed, unix_origin),
             ais: Arc::new(AisHttpClient::new(&endpoint.http_base)),
             endpoint: Arc::new(endpoint),
-            connect_timeout: Duration::from_micros(config.client.connect_timeout.as_micros()),
+            connect_timeout,
             commands: commands_rx,
-            internal_tx,
-            internal_rx,
+            inputs_tx: inputs_tx.clone(),
+            inputs: inputs_rx,
             events: events_tx,
         };
-        rt.spawn(Box::pin(node.run()));
+        rt.spawn(Box::pin(task.run()));
         let request_bound = Duration::from_micros(config.client.request_timeout.as_micros()) + REPLY_SLACK;
-        Ok(SignalingHandle { commands: commands_tx, events: events_rx, timer: Arc::new(rt), request_bound })
+        let handle = SignalingHandle { commands: commands_tx, events: events_rx, timer: Arc::new(rt), request_bound };
+        Ok((handle, inputs_tx))
     }
 }
 
@@ -208,6 +216,11 @@ impl SignalingHandle {
 
     /// The node's events. One queue is shared by all clones of the handle:
     /// each event goes to one receiver. Ends after shutdown.
+    /// The command queue of the node task, shared by the node's RPC handle.
+    pub(crate) fn commands(&self) -> Sender<Command> {
+        self.commands.clone()
+    }
+
     pub fn events(&self) -> Receiver<NodeEvent> {
         self.events.clone()
     }

@@ -34,7 +34,7 @@ mod connection;
 pub mod endpoint;
 mod handle;
 pub mod node;
-mod node_loop;
+mod node_task;
 pub mod runtime;
 pub mod streams;
 pub mod webrtc;

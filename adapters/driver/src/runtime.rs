@@ -57,6 +57,14 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// Completes after `d`.
     fn sleep(&self, d: Duration) -> BoxFuture<'static, ()>;
 
+    /// The monotonic clock the node hubs run on: microseconds since a
+    /// process-wide origin. The only clock the driver's protocol code reads.
+    fn now(&self) -> actr_core::Instant {
+        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let origin = *ORIGIN.get_or_init(std::time::Instant::now);
+        actr_core::Instant::from_micros(origin.elapsed().as_micros().min(u64::MAX as u128) as u64)
+    }
+
     /// Runs `fut` to completion in the background.
     fn spawn(&self, fut: BoxFuture<'static, ()>);
 

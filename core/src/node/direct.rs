@@ -88,7 +88,6 @@ impl NodeHub {
         let peer = match verified {
             Ok(peer) => peer,
             Err(e) => {
-                self.stats.refused += 1;
                 if let Ok(refusal) = DirectReply::Refused(ErrorReply::from(&e)).encode() {
                     self.link_send(now, link, refusal);
                 }
@@ -155,6 +154,11 @@ impl NodeHub {
     /// What `link` ending means: a failed dial attempt, or a lost wire.
     fn link_gone(&mut self, now: Instant, link: LinkId, error: ActrError) {
         let Some(gone) = self.links.remove(link) else { return };
+        if gone.phase == LinkPhase::AwaitHello {
+            // Accepted, never authenticated: a bad hello, none in time, or
+            // no WebSocket at all.
+            self.stats.refused += 1;
+        }
         let Some(peer) = gone.peer else { return };
         let was_attempt = self.peers.dial_mut(&peer).is_some_and(|d| d.ws == Some(WsAttempt::Link(link)));
         if was_attempt {

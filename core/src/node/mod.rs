@@ -77,7 +77,7 @@ use links::{LinkLimits, LinkTable};
 use peers::{PeerLimits, PeerTable};
 
 /// Largest message on a direct link once its hello verified.
-pub const MAX_LINK_MESSAGE: usize = 16 * 1024 * 1024;
+pub const MAX_LINK_MESSAGE: usize = crate::transport::envelope::MAX_ENVELOPE;
 
 /// How a node hub behaves. Build with [`HubConfig::new`], then adjust.
 #[derive(Debug, Clone)]
@@ -797,10 +797,10 @@ impl NodeHub {
             self.stats.responses_dropped += 1;
             return;
         }
-        if !self.peers.is_dialing(&out.dest) {
-            if let Err(e) = self.begin_dial(now, &out.dest) {
-                return self.send_failed(now, out, e);
-            }
+        if !self.peers.is_dialing(&out.dest)
+            && let Err(e) = self.begin_dial(now, &out.dest)
+        {
+            return self.send_failed(now, out, e);
         }
         if let Err(refused) = self.peers.park(out) {
             let (out, error) = *refused;

@@ -57,8 +57,6 @@ pub(crate) struct RtcConn {
 pub(crate) struct PeerState {
     pub dial: Option<Dial>,
     pub rtc: Option<RtcConn>,
-    /// Connections started by the peer's unsolicited offers in the current window.
-    offers: (Instant, u32),
 }
 
 impl PeerState {
@@ -80,6 +78,10 @@ pub(crate) struct PeerLimits {
 #[derive(Debug)]
 pub(crate) struct PeerTable {
     peers: BTreeMap<ActrId, PeerState>,
+    /// Connections each peer started by unsolicited offers in its current
+    /// window. Kept apart from `peers`, whose entries go when a connection
+    /// ends: an ended connection still counts.
+    offers: BTreeMap<ActrId, (Instant, u32)>,
     rtc_index: BTreeMap<RtcId, ActrId>,
     next_rtc: u64,
     limits: PeerLimits,
@@ -87,7 +89,7 @@ pub(crate) struct PeerTable {
 
 impl PeerTable {
     pub fn new(limits: PeerLimits) -> Self {
-        Self { peers: BTreeMap::new(), rtc_index: BTreeMap::new(), next_rtc: 1, limits }
+        Self { peers: BTreeMap::new(), offers: BTreeMap::new(), rtc_index: BTreeMap::new(), next_rtc: 1, limits }
     }
 
     pub fn get(&self, peer: &ActrId) -> Option<&PeerState> {
@@ -163,12 +165,9 @@ impl PeerTable {
     /// when the peer has used up its window.
     pub fn admit_offer(&mut self, peer: &ActrId, now: Instant) -> bool {
         let limits = self.limits;
-        let state = self.peers.entry(peer.clone()).or_default();
-        let (start, count) = &mut state.offers;
-        if now.saturating_since(*start) >= limits.offer_window || *count == 0 {
-            *start = now;
-            *count = 0;
-        }
+        // Windows that are over are forgotten, which bounds the map.
+        self.offers.retain(|_, (start, _)| now.saturating_since(*start) < limits.offer_window);
+        let (_, count) = self.offers.entry(peer.clone()).or_insert((now, 0));
         if *count >= limits.offers_per_window {
             return false;
         }

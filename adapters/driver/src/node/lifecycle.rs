@@ -16,31 +16,26 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use actr_core::ais::{RegisterAuth, RegisterOk, RegisterRequest};
-use actr_core::credential::KeyRing;
+use actr_core::node::HubConfig;
 use actr_core::signaling::ActorProfile;
-use actr_core::transport::{EndpointConfig, RouteTable, RpcEndpoint};
 use actr_core::{ActrError, ActrId};
+use async_channel::Sender;
 
 use crate::handle::{NodeConfig, SignalingHandle, SignalingNode};
 use crate::node::actr_ref::ActrRef;
 use crate::node::config::HyperConfig;
-use crate::node::direct::DirectWire;
 use crate::node::drain::Admission;
+use crate::node::link_pump;
 use crate::node::mailbox::Mailbox;
-use crate::node::network::spawn_debouncer;
-use crate::node::rpc_handle::{COMMAND_CAPACITY, RpcHandle};
-use crate::node::rpc_loop::{Dispatch, RpcLoop};
+use crate::node::network::NetworkEventHandle;
+use crate::node::rpc_handle::RpcHandle;
 use crate::node::rtc_wire::{RtcSettings, RtcWire};
 use crate::node::shared::{Hook, NodeShared, Settings};
 use crate::node::trace::TraceIds;
 use crate::node::workload::Workload;
+use crate::node_task::Input;
 use crate::runtime::Runtime;
 use crate::streams::{DataStreamRegistry, RegistryConfig};
-
-/// Capacity of the queue of link and handler reports into the RPC loop.
-const INPUT_CAPACITY: usize = 1024;
-/// Peers the route table remembers.
-const MAX_ROUTES: usize = 4096;
 
 mod sealed {
     pub trait Sealed {}
@@ -96,6 +91,8 @@ impl std::fmt::Debug for AttachedParts {
 pub struct RegisteredParts<R: Runtime> {
     workload: Arc<dyn Workload>,
     signaling: SignalingHandle,
+    /// Inputs of the node task.
+    inputs: Sender<Input<R>>,
     registration: RegisterOk,
     /// The bound listener and the address advertised for it.
     listener: Option<(R::Listener, String)>,
@@ -167,7 +164,8 @@ impl<R: Runtime> Node<R, Attached> {
         node.client = self.config.signaling;
         node.keeper = self.config.keeper;
         node.seed = self.config.seed;
-        let signaling = SignalingNode::start(self.rt.clone(), node)?;
+        let hub = hub_config(&self.config, &node);
+        let (signaling, inputs) = SignalingNode::start_hub(self.rt.clone(), &node, hub)?;
         let registration = match signaling.wait_registered(self.config.connect_timeout).await {
             Ok(ok) => ok,
             Err(e) => {
@@ -175,9 +173,25 @@ impl<R: Runtime> Node<R, Attached> {
                 return Err(e);
             }
         };
-        let parts = RegisteredParts { workload, signaling, registration, listener };
+        let parts = RegisteredParts { workload, signaling, inputs, registration, listener };
         Ok(Node { rt: self.rt, config: self.config, parts, state: PhantomData })
     }
+}
+
+/// The hub's configuration for a node of `config`.
+fn hub_config(config: &HyperConfig, node: &NodeConfig) -> HubConfig {
+    let core = |d: std::time::Duration| actr_core::Duration::from_micros(d.as_micros().min(u64::MAX as u128) as u64);
+    let mut hub = HubConfig::new(node.register.clone());
+    hub.profile = node.profile.clone();
+    hub.client = node.client;
+    hub.keeper = node.keeper;
+    hub.webrtc = config.webrtc;
+    hub.rtc_setup_timeout = core(config.webrtc_setup_timeout);
+    hub.rtc_recovery_timeout = core(config.webrtc_recovery_timeout);
+    hub.network_debounce = core(config.network_debounce);
+    hub.max_in_flight = config.max_in_flight;
+    hub.max_in_flight_per_peer = config.max_in_flight.div_ceil(4).max(1);
+    hub
 }
 
 fn bind_listener<R: Runtime>(rt: &R, config: &HyperConfig) -> Result<Option<(R::Listener, String)>, ActrError> {
@@ -210,7 +224,7 @@ impl<R: Runtime> Node<R, Registered> {
     /// 5. runs `on_ready` (an error is logged).
     pub async fn start(self) -> Result<ActrRef, ActrError> {
         let Node { rt, config, parts, .. } = self;
-        let RegisteredParts { workload, signaling, registration, listener } = parts;
+        let RegisteredParts { workload, signaling, inputs, registration, listener } = parts;
         let id = match signaling.wait_connected(config.connect_timeout).await {
             Ok(id) => id,
             Err(e) => {
@@ -219,16 +233,16 @@ impl<R: Runtime> Node<R, Registered> {
             }
         };
         let ws_address = listener.as_ref().map(|l| l.1.clone());
-        let shared = assemble(rt, &config, id, workload, signaling, &registration, ws_address);
+        let shared = assemble(rt, &config, id, workload, (signaling, inputs), &registration, ws_address);
         if let Err(e) = shared.run_hook(Hook::Start).await {
             shared.close().await;
             return Err(e);
         }
-        shared.open();
+        shared.open().await;
         if let Some((listener, _)) = listener {
             let (stop_tx, stop_rx) = async_channel::bounded(1);
             *shared.listener_stop.lock().unwrap_or_else(|p| p.into_inner()) = Some(stop_tx);
-            shared.wire.listen(listener, stop_rx);
+            link_pump::listen(&shared.rt, listener, stop_rx, shared.inputs.clone());
         }
         if let Err(e) = shared.run_hook(Hook::Ready).await {
             tracing::warn!(actor = %shared.id, "on_ready failed: {e}");
@@ -237,24 +251,17 @@ impl<R: Runtime> Node<R, Registered> {
     }
 }
 
-/// Builds the started node's state and spawns its RPC loop.
+/// Builds the started node's state around its running node task.
 fn assemble<R: Runtime>(
     rt: R,
     config: &HyperConfig,
     id: ActrId,
     workload: Arc<dyn Workload>,
-    signaling: SignalingHandle,
+    (signaling, inputs): (SignalingHandle, Sender<Input<R>>),
     registration: &RegisterOk,
     ws_address: Option<String>,
 ) -> Arc<NodeShared<R>> {
     let seed = config.seed.unwrap_or_else(random_seed);
-    let mut ring = KeyRing::default();
-    if let Err(e) = ring.insert_bytes(registration.signing_key_id, &registration.signing_pubkey) {
-        tracing::warn!("AIS signing key unusable, direct callers cannot be verified: {e}");
-    }
-    let (commands_tx, commands) = async_channel::bounded(COMMAND_CAPACITY);
-    let (inputs_tx, inputs) = async_channel::bounded(INPUT_CAPACITY);
-    let wire = Arc::new(DirectWire::new(rt.clone(), id.clone(), signaling.clone(), ring, inputs_tx.clone()));
     let streams = DataStreamRegistry::new(rt.clone(), RegistryConfig::default());
     let rtc = config.webrtc.then(|| {
         let settings = RtcSettings {
@@ -262,54 +269,36 @@ fn assemble<R: Runtime>(
             setup_timeout: config.webrtc_setup_timeout,
             recovery_timeout: config.webrtc_recovery_timeout,
         };
-        let loop_io = (inputs_tx.clone(), streams.clone());
-        let rtc = Arc::new(RtcWire::new(rt.clone(), id.clone(), signaling.clone(), loop_io, settings));
-        rtc.pump_relays();
-        rtc
+        Arc::new(RtcWire::new(rt.clone(), streams.clone(), settings))
     });
-    let network = spawn_debouncer(&rt, config.network_debounce, commands_tx.clone());
     let settings = Settings {
         call_timeout: config.call_timeout,
         hook_timeout: config.hook_timeout,
         drain_timeout: config.drain_timeout,
         share_process: config.share_process,
     };
-    Arc::new_cyclic(|me: &std::sync::Weak<NodeShared<R>>| {
-        let sink: std::sync::Weak<dyn Dispatch> = me.clone();
-        let rpc_loop = RpcLoop {
-            rt: rt.clone(),
-            endpoint: RpcEndpoint::new(EndpointConfig::default(), seed, &id, workload.acl()),
-            routes: RouteTable::new(MAX_ROUTES),
-            commands,
-            inputs,
-            inputs_tx,
-            wire: wire.clone(),
-            rtc: rtc.clone(),
-            sink,
-        };
-        rt.spawn(Box::pin(rpc_loop.run()));
-        let mailbox = Mailbox::start(&rt);
-        NodeShared {
-            streams,
-            rpc: RpcHandle::new(commands_tx, Arc::new(rt.clone())),
-            rt,
-            self_id: Arc::new(id.clone()),
-            id,
-            workload,
-            signaling,
-            wire,
-            rtc,
-            network,
-            admission: Admission::new(config.max_in_flight),
-            mailbox,
-            traces: TraceIds::new(seed ^ 0x7472_6163_6573),
-            settings,
-            ws_address,
-            ais_key: registration.signing_pubkey.clone(),
-            listener_stop: Mutex::new(None),
-            delivered: AtomicU64::new(0),
-            me: me.clone(),
-        }
+    let commands = signaling.commands();
+    let mailbox = Mailbox::start(&rt);
+    Arc::new_cyclic(|me: &std::sync::Weak<NodeShared<R>>| NodeShared {
+        streams,
+        rpc: RpcHandle::new(commands.clone(), Arc::new(rt.clone())),
+        inputs,
+        rt,
+        self_id: Arc::new(id.clone()),
+        id,
+        workload,
+        signaling,
+        rtc,
+        network: NetworkEventHandle::new(commands),
+        admission: Admission::new(config.max_in_flight),
+        mailbox,
+        traces: TraceIds::new(seed ^ 0x7472_6163_6573),
+        settings,
+        ws_address,
+        ais_key: registration.signing_pubkey.clone(),
+        listener_stop: Mutex::new(None),
+        delivered: AtomicU64::new(0),
+        me: me.clone(),
     })
 }
 

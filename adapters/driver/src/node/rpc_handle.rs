@@ -10,11 +10,9 @@ use async_channel::Sender;
 
 use crate::node::ops::RpcStats;
 use crate::node::rpc_io::MediaOp;
-use crate::node::rpc_loop::LoopCmd;
+use crate::node_task::Command as LoopCmd;
 use crate::runtime::{Sleeper, with_deadline};
 
-/// Capacity of the command queue into the loop.
-pub(crate) const COMMAND_CAPACITY: usize = 1024;
 /// Waited beyond a call's own deadline before the handle gives up by itself;
 /// the endpoint normally answers `TimedOut` at the deadline.
 const REPLY_SLACK: Duration = Duration::from_secs(2);
@@ -76,9 +74,11 @@ impl RpcHandle {
         self.ask(TELL_TIMEOUT, |reply| LoopCmd::Tell { dest, route_key, payload, trace, reply }).await?
     }
 
+    /// Hands a route to the node task (the caller checked the address).
     pub fn add_route(&self, peer: ActrId, ws_address: String) -> Result<(), ActrError> {
-        self.commands.try_send(LoopCmd::AddRoute { peer, ws_address }).map_err(|e| match e {
-            async_channel::TrySendError::Full(_) => ActrError::ResourceExhausted("RPC loop queue is full".into()),
+        let (reply, _) = async_channel::bounded(1);
+        self.commands.try_send(LoopCmd::AddRoute { peer, ws_address, reply }).map_err(|e| match e {
+            async_channel::TrySendError::Full(_) => ActrError::ResourceExhausted("the node's queue is full".into()),
             async_channel::TrySendError::Closed(_) => stopped(),
         })
     }
@@ -94,10 +94,15 @@ impl RpcHandle {
     }
 
     pub async fn stats(&self) -> Result<RpcStats, ActrError> {
-        self.ask(LOOP_REPLY, |reply| LoopCmd::Stats { reply }).await
+        self.ask(LOOP_REPLY, |reply| LoopCmd::RpcStats { reply }).await
     }
 
     /// Stops the loop: pending calls fail with `Unavailable`, links close.
+    /// Refuses new remote requests; in-flight ones finish.
+    pub fn drain(&self) {
+        let _ = self.commands.try_send(LoopCmd::Drain);
+    }
+
     pub async fn shutdown(&self) {
         let _ = self.ask(LOOP_REPLY, |done| LoopCmd::Shutdown { done }).await;
     }

@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
+use actr_core::node::Delivery;
 use actr_core::signaling::messages::MAX_QUERY_LIMIT;
-use actr_core::transport::{Direction, Inbound, TraceContext};
+use actr_core::transport::TraceContext;
 use actr_core::{ActrError, ActrId, ActrType, Dest};
 use async_channel::Sender;
 use bytes::Bytes;
@@ -20,17 +21,15 @@ use tracing::{Instrument, Span};
 use crate::handle::SignalingHandle;
 use crate::node::context::Context;
 use crate::node::data_stream::receive_chunk;
-use crate::node::direct::DirectWire;
 use crate::node::drain::{Admission, InFlight, Phase};
 use crate::node::host_gate;
 use crate::node::mailbox::Mailbox;
 use crate::node::ops::{LocalRequest, NodeOps, Origin, Outgoing, RpcStats, Tell};
 use crate::node::rpc_handle::RpcHandle;
-use crate::node::rpc_io::Answered;
-use crate::node::rpc_io::MediaOp;
-use crate::node::rpc_loop::{Dispatch, LoopInput};
+use crate::node::rpc_io::{Dispatch, MediaOp};
 use crate::node::trace::{TraceIds, call_span, handle_span};
 use crate::node::workload::{Request, Workload};
+use crate::node_task::Input;
 use crate::runtime::{Runtime, with_deadline};
 
 /// Bounds and switches copied from the configuration.
@@ -69,7 +68,8 @@ pub(crate) struct NodeShared<R: Runtime> {
     pub workload: Arc<dyn Workload>,
     pub signaling: SignalingHandle,
     pub rpc: RpcHandle,
-    pub wire: Arc<DirectWire<R>>,
+    /// Inputs of the node task (the workload opens through it).
+    pub inputs: Sender<Input<R>>,
     /// The WebRTC wire; `None` when WebRTC is off.
     pub rtc: Option<Arc<crate::node::rtc_wire::RtcWire<R>>>,
     pub network: crate::node::network::NetworkEventHandle,
@@ -98,9 +98,16 @@ impl<R: Runtime> NodeShared<R> {
         Context::new(self.me_dyn(), self.self_id.clone(), caller, trace)
     }
 
-    /// Admits requests, and makes the node reachable in-process (when it shares the process).
-    pub fn open(&self) {
+    /// Admits requests (the hub's too), and makes the node reachable
+    /// in-process (when it shares the process).
+    pub async fn open(&self) {
         self.admission.set_running();
+        if let Some(me) = self.me.upgrade() {
+            let open = Input::Open { sink: me, rtc: self.rtc.clone() };
+            if self.inputs.send(open).await.is_err() {
+                tracing::warn!(actor = %self.id, "the node task has stopped");
+            }
+        }
         if self.settings.share_process
             && let Err(e) = host_gate::register(&self.ais_key, &self.id, self.me_dyn())
         {
@@ -240,6 +247,7 @@ impl<R: Runtime> NodeShared<R> {
     /// Stops the RPC loop and leaves signaling; the node is stopped after.
     pub async fn close(&self) {
         self.admission.begin_drain();
+        self.rpc.drain();
         self.rpc.shutdown().await;
         self.signaling.clone().shutdown().await;
         self.admission.set_stopped();
@@ -250,45 +258,31 @@ fn panicked() -> ActrError {
     ActrError::Internal("the handler panicked".into())
 }
 
-fn request_from(inbound: &mut Inbound, traces: &TraceIds) -> Request {
-    let env = &mut inbound.envelope;
-    let trace = env.trace.clone().filter(|t| t.trace_id().is_some()).unwrap_or_else(|| traces.root());
+fn request_from(delivery: Delivery, traces: &TraceIds) -> Request {
+    let trace = delivery.trace.filter(|t| t.trace_id().is_some()).unwrap_or_else(|| traces.root());
     Request {
-        route_key: env.route_key.clone(),
-        payload: Bytes::from(std::mem::take(&mut env.payload)),
-        caller: Some(inbound.caller.clone()),
+        route_key: delivery.route_key,
+        payload: Bytes::from(delivery.payload),
+        caller: Some(delivery.caller),
         trace,
-        tell: env.direction == Direction::Tell,
+        tell: delivery.tell,
     }
 }
 
-impl<R: Runtime> Dispatch for NodeShared<R> {
-    fn dispatch(self: Arc<Self>, mut inbound: Inbound, results: Sender<LoopInput>) -> Option<Answered> {
+impl<R: Runtime> Dispatch<R> for NodeShared<R> {
+    fn dispatch(self: Arc<Self>, delivery: Delivery, results: Sender<Input<R>>) {
+        let id = delivery.id;
         let admitted = self.admission.admit();
-        let mut handled = match &admitted {
-            Ok(_) => self.run_handler(request_from(&mut inbound, &self.traces), "remote", None),
+        let handled = match &admitted {
+            Ok(_) => self.run_handler(request_from(delivery, &self.traces), "remote", None),
             Err(e) => Box::pin(std::future::ready(Err(e.clone()))),
         };
-        let wants_answer = inbound.envelope.direction == Direction::Request;
-        // Most handlers answer on their first poll: the loop then sends the
-        // response itself, without a task and a trip through its inputs. The
-        // waker of this poll is a no-op; the task below polls again with its own.
-        let mut first = std::task::Context::from_waker(futures::task::noop_waker_ref());
-        if let Poll::Ready(result) = handled.as_mut().poll(&mut first) {
-            // The loop queues the response before it handles any other input,
-            // so releasing the slot now cannot let a drain finish before it.
-            drop(admitted);
-            return wants_answer.then(|| (inbound, result.map(Vec::from)));
-        }
         let rt = self.rt.clone();
         rt.spawn(Box::pin(async move {
             let result = handled.await.map(Vec::from);
-            if wants_answer {
-                let _ = results.send(LoopInput::Respond { inbound: Box::new(inbound), result }).await;
-            }
-            drop(admitted); // counted in flight until the response is queued
+            let _ = results.send(Input::Respond(id, result)).await;
+            drop(admitted); // counted in flight until the answer is queued
         }));
-        None
     }
 }
 
@@ -336,15 +330,9 @@ impl<R: Runtime> NodeOps for NodeShared<R> {
 
     fn discover(self: Arc<Self>, ty: ActrType) -> BoxFuture<'static, Result<Vec<ActrId>, ActrError>> {
         Box::pin(async move {
+            // The hub learns the direct addresses in the reply on the way.
             let found = self.signaling.route_candidates(ty, MAX_QUERY_LIMIT).await?;
-            let mut ids = Vec::with_capacity(found.len());
-            for candidate in found {
-                if let Some(address) = candidate.ws_address {
-                    let _ = self.rpc.add_route(candidate.actor.clone(), address);
-                }
-                ids.push(candidate.actor);
-            }
-            Ok(ids)
+            Ok(found.into_iter().map(|c| c.actor).collect())
         })
     }
 

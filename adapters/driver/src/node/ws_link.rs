@@ -10,13 +10,16 @@
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
 
-use actr_core::transport::envelope::MAX_ENVELOPE;
-use actr_core::{ActrError, ActrId};
+use actr_core::ActrError;
+use actr_core::node::hello::MAX_HELLO;
 use async_channel::{Receiver, Sender};
 use futures::future::{Either, select};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::node::rpc_loop::{LinkId, LoopInput};
+use actr_core::node::LinkId;
+
+use crate::node::link_pump::LinkCmd;
+use crate::node_task::{Input, QueuedBytes, release};
 use crate::runtime::Runtime;
 use crate::ws::WsEndpoint;
 use crate::ws_pump::{SharedWs, encode_close, lock, write_step};
@@ -24,7 +27,6 @@ use crate::ws_pump::{SharedWs, encode_close, lock, write_step};
 /// Frames queued for one link's writer.
 pub(crate) const LINK_QUEUE: usize = 256;
 /// Largest message on a link: one maximal RPC envelope.
-pub(crate) const MAX_LINK_MESSAGE: usize = MAX_ENVELOPE;
 const READ_CHUNK: usize = 64 * 1024;
 const WRITE_BATCH: usize = 64;
 
@@ -48,7 +50,8 @@ impl<T> std::fmt::Debug for WsStream<T> {
 impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WsStream<T> {
     /// Completes the client handshake for `url` on `tcp`.
     pub async fn client(tcp: T, url: &str) -> Result<Self, ActrError> {
-        let ws = WsEndpoint::client(url, MAX_LINK_MESSAGE)?;
+        // Until the welcome, the listener may send no more than a hello's worth.
+        let ws = WsEndpoint::client(url, MAX_HELLO)?;
         Self { tcp, ws, buf: vec![0; READ_CHUNK] }.handshake().await
     }
 
@@ -57,11 +60,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WsStream<T> {
     pub async fn server(tcp: T, max_message: usize) -> Result<Self, ActrError> {
         let ws = WsEndpoint::server(max_message)?;
         Self { tcp, ws, buf: vec![0; READ_CHUNK] }.handshake().await
-    }
-
-    /// Changes the largest message accepted from now on.
-    pub fn set_max_message(&mut self, max_message: usize) {
-        self.ws.set_max_message(max_message);
     }
 
     async fn handshake(mut self) -> Result<Self, ActrError> {
@@ -86,28 +84,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WsStream<T> {
         Ok(())
     }
 
-    /// Sends one message before the pump runs (the opening exchange).
-    pub async fn send(&mut self, message: Vec<u8>) -> Result<(), ActrError> {
-        self.ws.send(message)?;
-        self.flush().await
-    }
-
-    /// Receives one message before the pump runs (the opening exchange).
-    pub async fn recv(&mut self) -> Result<Vec<u8>, ActrError> {
-        loop {
-            if let Some(message) = self.ws.next_message()? {
-                return Ok(message);
-            }
-            self.flush().await?;
-            let n = self.tcp.read(&mut self.buf).await.map_err(|e| io_error("read", e))?;
-            if n == 0 {
-                self.ws.receive_eof();
-            } else {
-                self.ws.receive(&self.buf[..n])?;
-            }
-        }
-    }
-
     /// Starts the closing handshake and lets go of the socket.
     pub async fn close(mut self) {
         self.ws.close();
@@ -117,32 +93,35 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WsStream<T> {
 
     /// Pumps the link until it ends: writes what arrives on `frames` from a
     /// spawned writer, reports what is read to `events`, then reports `LinkDown`.
+    /// Pumps messages both ways until either side ends: `cmds` to the
+    /// socket, received messages to the node task as `LinkMessage`, ending
+    /// with one `LinkClosed`. Dropping the sender of `cmds` closes the link.
     pub async fn run<R: Runtime>(
         self,
         rt: &R,
-        link: (ActrId, LinkId),
-        frames: Receiver<Vec<u8>>,
-        events: &Sender<LoopInput>,
+        link: LinkId,
+        cmds: Receiver<LinkCmd>,
+        queued: QueuedBytes,
+        events: &Sender<Input<R>>,
     ) {
         let Self { tcp, ws, .. } = self;
         let ws = Arc::new(Mutex::new(ws));
         let (rd, wr) = tcp.split();
         let (kick_tx, kick_rx) = async_channel::bounded(1);
         let (writer_alive, writer_gone) = async_channel::bounded::<()>(1);
-        rt.spawn(Box::pin(write_loop(rt.clone(), wr, ws.clone(), frames, kick_rx, writer_alive)));
-        let error = read_loop(rd, &ws, &link, events, &kick_tx, &writer_gone).await;
+        rt.spawn(Box::pin(write_loop(rt.clone(), wr, ws.clone(), cmds, queued, kick_rx, writer_alive)));
+        let error = read_loop(rd, &ws, link, events, &kick_tx, &writer_gone).await;
         drop(kick_tx);
-        let (peer, id) = link;
-        let _ = events.send(LoopInput::LinkDown { peer, link: id, error }).await;
+        let _ = events.send(Input::LinkClosed(link, error)).await;
     }
 }
 
-/// Reads until the socket ends, fails, the writer has gone, or the loop is gone.
-async fn read_loop<Rd: AsyncRead + Unpin>(
+/// Reads until the socket ends, fails, or the writer has gone; returns why.
+async fn read_loop<R: Runtime, Rd: AsyncRead + Unpin>(
     mut rd: Rd,
     ws: &SharedWs,
-    (peer, _): &(ActrId, LinkId),
-    events: &Sender<LoopInput>,
+    link: LinkId,
+    events: &Sender<Input<R>>,
     kick: &Sender<()>,
     writer_gone: &Receiver<()>,
 ) -> ActrError {
@@ -150,13 +129,11 @@ async fn read_loop<Rd: AsyncRead + Unpin>(
     loop {
         let (messages, ended) = take_messages(ws);
         for bytes in messages {
-            let frame = LoopInput::Frame { peer: peer.clone(), bytes };
-            if events.send(frame).await.is_err() {
+            if events.send(Input::LinkMessage(link, bytes)).await.is_err() {
                 return ActrError::Unavailable("the node stopped".into());
             }
         }
         if lock(ws).has_output() {
-            // Pongs and close replies; a full kick slot already means "write".
             let _ = kick.try_send(());
         }
         if let Some(error) = ended {
@@ -178,7 +155,6 @@ async fn read_loop<Rd: AsyncRead + Unpin>(
     }
 }
 
-/// Complete messages buffered so far, and why the socket ended if it did.
 fn take_messages(ws: &SharedWs) -> (Vec<Vec<u8>>, Option<ActrError>) {
     let mut ws = lock(ws);
     let mut messages = Vec::new();
@@ -197,13 +173,14 @@ async fn write_loop<R: Runtime, Wr: AsyncWrite + Unpin>(
     rt: R,
     mut wr: Wr,
     ws: SharedWs,
-    frames: Receiver<Vec<u8>>,
+    cmds: Receiver<LinkCmd>,
+    queued: QueuedBytes,
     kick: Receiver<()>,
     _alive: Sender<()>,
 ) {
     loop {
-        let (bytes, closing, reader_gone) = match select(pin!(frames.recv()), pin!(kick.recv())).await {
-            Either::Left((Ok(first), _)) => (encode_batch(&ws, first, &frames), false, false),
+        let (bytes, closing, reader_gone) = match select(pin!(cmds.recv()), pin!(kick.recv())).await {
+            Either::Left((Ok(first), _)) => (encode_batch(&ws, first, &cmds, &queued), false, false),
             Either::Left((Err(_), _)) => (encode_close(&ws), true, false),
             Either::Right((kicked, _)) => (lock(&ws).take_output(), false, kicked.is_err()),
         };
@@ -214,17 +191,23 @@ async fn write_loop<R: Runtime, Wr: AsyncWrite + Unpin>(
 }
 
 /// Encodes `first` and whatever else is queued, up to one batch.
-fn encode_batch(ws: &SharedWs, first: Vec<u8>, frames: &Receiver<Vec<u8>>) -> Vec<u8> {
+fn encode_batch(ws: &SharedWs, first: LinkCmd, cmds: &Receiver<LinkCmd>, queued: &QueuedBytes) -> Vec<u8> {
     let mut ws = lock(ws);
     let mut next = Some(first);
     let mut count = 0;
-    while let Some(bytes) = next.take() {
-        if let Err(e) = ws.send(bytes) {
-            tracing::debug!("direct frame not sent: {e}");
+    while let Some(cmd) = next.take() {
+        match cmd {
+            LinkCmd::Send(bytes) => {
+                release(queued, bytes.len());
+                if let Err(e) = ws.send(bytes) {
+                    tracing::debug!("direct frame not sent: {e}");
+                }
+            }
+            LinkCmd::SetMaxMessage(max) => ws.set_max_message(max),
         }
         count += 1;
         if count < WRITE_BATCH {
-            next = frames.try_recv().ok();
+            next = cmds.try_recv().ok();
         }
     }
     ws.take_output()

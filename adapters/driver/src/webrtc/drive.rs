@@ -17,7 +17,7 @@ use super::errors::RtcPeerError;
 use super::events::{RtcEvent, event_bytes};
 use super::negotiation::AnswerOutcome;
 use super::peer::{PeerTimer, RtcPeer};
-use super::signal::RtcSignal;
+use actr_core::node::signal::RtcSignal;
 
 impl RtcPeer {
     /// Keeps time monotonic for str0m.

@@ -62,7 +62,6 @@ mod events;
 mod media;
 mod negotiation;
 mod peer;
-mod signal;
 
 #[cfg(test)]
 mod test_pair;
@@ -76,11 +75,11 @@ use actr_core::transport::fragment::{DEFAULT_MAX_FRAGMENT, FRAGMENT_HEADER};
 use actr_core::transport::{LaneKind, ReassemblyConfig};
 pub use str0m::config::DtlsCert;
 
+pub use actr_core::node::signal::{MAX_SIGNAL_BYTES, RtcSignal};
 pub use errors::{RtcPeerError, SendError};
 pub use events::{RtcEvent, RtcPeerStats};
 pub use media::{MediaSample, MediaType};
 pub use peer::{PeerTimer, RtcPeer};
-pub use signal::{MAX_SIGNAL_BYTES, RtcSignal};
 
 /// Tuning and limits of one [`RtcPeer`].
 #[derive(Debug, Clone)]

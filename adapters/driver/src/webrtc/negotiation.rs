@@ -15,7 +15,7 @@ use super::CHANNEL_LANES;
 use super::channels::channel_config;
 use super::errors::RtcPeerError;
 use super::media::{MAX_TRACKS, MediaType};
-use super::signal::RtcSignal;
+use actr_core::node::signal::RtcSignal;
 
 /// An offer sent and not yet answered.
 struct Outstanding {

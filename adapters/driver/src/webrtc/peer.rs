@@ -16,7 +16,7 @@ use super::errors::{RtcPeerError, SendError};
 use super::events::{RtcEvent, RtcPeerStats, event_bytes};
 use super::media::{MediaSample, MediaTracks, MediaType, configure_codecs};
 use super::negotiation::Negotiator;
-use super::signal::RtcSignal;
+use actr_core::node::signal::RtcSignal;
 
 /// The peer's own timers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

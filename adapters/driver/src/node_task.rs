@@ -1,0 +1,682 @@
+//! The one task per node: it owns the core's [`NodeHub`] and carries out
+//! what the hub asks. It decides nothing.
+//!
+//! # The loop
+//!
+//! 1. Wait for a command from a handle ([`Command`]), an input from a
+//!    socket, a WebRTC connection, an AIS call or a handler ([`Input`]), or
+//!    the hub's next deadline.
+//! 2. Hand it to the hub with [`Runtime::now`].
+//! 3. Drain [`NodeHub::poll_output`]: AIS calls go to the blocking pool,
+//!    signaling frames and link messages to their socket tasks, commands to
+//!    WebRTC connection tasks, deliveries to the workload (each handler in
+//!    its own task, never on this one), answers to their callers.
+//!
+//! Socket tasks are byte pumps (see [`crate::connection`] and
+//! [`crate::node::link_pump`]); WebRTC connection tasks move datagrams and
+//! str0m events (see [`crate::node::rtc_link`]).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actr_core::ais::{AisReply, RegisterOk};
+use actr_core::node::{
+    CallId, DeliveryId, LinkId, LinkOutput, NetworkChange, NodeEvent as HubEvent, NodeHub, NodeOutput, QueryId, RtcId,
+    RtcOutput, RtcReport, TellId,
+};
+use actr_core::signaling::{ClientRequest, ClientTransmit, ConnId, ServerReply};
+use actr_core::transport::{LaneKind, TraceContext};
+use actr_core::{ActrError, ActrId, Instant};
+use async_channel::{Receiver, Sender, TrySendError};
+use futures::future::BoxFuture;
+use futures::{FutureExt, select_biased};
+
+use crate::ais_http::AisHttpClient;
+use crate::connection::{ConnReport, ConnectionTask, OUTBOUND_CAPACITY, Outbound};
+use crate::endpoint::ServerEndpoint;
+use crate::handle::{NodeEvent, NodeStats};
+use crate::node::link_pump::{LinkCmd, LinkQueue};
+use crate::node::ops::RpcStats;
+use crate::node::rpc_io::{Dispatch, MediaOp};
+use crate::node::rtc_link::RtcCmd;
+use crate::node::rtc_wire::RtcWire;
+use crate::runtime::Runtime;
+
+/// Capacity of the channel carrying inputs into the task.
+pub(crate) const INPUT_CAPACITY: usize = 1024;
+/// Most tasks waiting in `wait_connected` or `wait_registered` at once.
+const MAX_WAITERS: usize = 64;
+/// Inputs handled back to back before the task yields to the executor.
+const MAX_BURST: usize = 64;
+
+/// Requests from handles; each carries its reply channel.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Request {
+        request: ClientRequest,
+        reply: Sender<Result<ServerReply, ActrError>>,
+    },
+    WaitConnected {
+        reply: Sender<Result<ActrId, ActrError>>,
+    },
+    WaitRegistered {
+        reply: Sender<Result<RegisterOk, ActrError>>,
+    },
+    Stats {
+        reply: Sender<NodeStats>,
+    },
+    RpcStats {
+        reply: Sender<RpcStats>,
+    },
+    Call {
+        dest: ActrId,
+        route_key: String,
+        payload: Vec<u8>,
+        timeout: actr_core::Duration,
+        trace: TraceContext,
+        reply: Sender<Result<Vec<u8>, ActrError>>,
+    },
+    Tell {
+        dest: ActrId,
+        route_key: String,
+        payload: Vec<u8>,
+        trace: TraceContext,
+        reply: Sender<Result<(), ActrError>>,
+    },
+    AddRoute {
+        peer: ActrId,
+        ws_address: String,
+        reply: Sender<Result<(), ActrError>>,
+    },
+    Network(NetworkChange),
+    StreamChunk {
+        dest: ActrId,
+        bytes: Vec<u8>,
+        reply: Sender<Result<(), ActrError>>,
+    },
+    Media {
+        dest: ActrId,
+        op: MediaOp,
+        reply: Sender<Result<(), ActrError>>,
+    },
+    /// Refuse new remote requests; in-flight ones finish.
+    Drain,
+    Shutdown {
+        done: Sender<()>,
+    },
+}
+
+/// Reports from socket tasks, WebRTC connection tasks, AIS calls and handlers.
+pub(crate) enum Input<R: Runtime> {
+    Conn(ConnId, ConnReport),
+    Ais {
+        id: u64,
+        reply: Result<AisReply, ActrError>,
+    },
+    /// A dialed link finished its WebSocket handshake.
+    LinkUp(LinkId),
+    LinkMessage(LinkId, Vec<u8>),
+    LinkClosed(LinkId, ActrError),
+    /// The listener accepted a connection.
+    Accepted(R::Tcp, SocketAddr),
+    Rtc(RtcId, RtcReport),
+    /// A handler finished.
+    Respond(DeliveryId, Result<Vec<u8>, ActrError>),
+    /// The workload may be reached: deliveries go to `sink`; WebRTC
+    /// connections use `rtc`.
+    Open {
+        sink: Arc<dyn Dispatch<R>>,
+        rtc: Option<Arc<RtcWire<R>>>,
+    },
+}
+
+impl<R: Runtime> std::fmt::Debug for Input<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Input::Conn(..) => "Conn",
+            Input::Ais { .. } => "Ais",
+            Input::LinkUp(_) => "LinkUp",
+            Input::LinkMessage(..) => "LinkMessage",
+            Input::LinkClosed(..) => "LinkClosed",
+            Input::Accepted(..) => "Accepted",
+            Input::Rtc(..) => "Rtc",
+            Input::Respond(..) => "Respond",
+            Input::Open { .. } => "Open",
+        };
+        f.write_str(name)
+    }
+}
+
+enum Wake<R: Runtime> {
+    Command(Option<Command>),
+    Input(Input<R>),
+    Timer,
+}
+
+/// Everything the task needs; built by [`crate::SignalingNode`].
+pub(crate) struct NodeTask<R: Runtime> {
+    pub rt: R,
+    pub hub: NodeHub,
+    pub ais: Arc<AisHttpClient>,
+    pub endpoint: Arc<ServerEndpoint>,
+    pub connect_timeout: std::time::Duration,
+    pub commands: Receiver<Command>,
+    pub inputs_tx: Sender<Input<R>>,
+    pub inputs: Receiver<Input<R>>,
+    pub events: Sender<NodeEvent>,
+}
+
+/// What the task keeps beyond the hub.
+struct Running<R: Runtime> {
+    parts: NodeTask<R>,
+    conns: BTreeMap<ConnId, Sender<Outbound>>,
+    links: BTreeMap<LinkId, LinkQueue>,
+    rtcs: BTreeMap<RtcId, (Sender<RtcCmd>, Sender<Vec<u8>>)>,
+    sink: Option<Arc<dyn Dispatch<R>>>,
+    rtc: Option<Arc<RtcWire<R>>>,
+    queries: BTreeMap<QueryId, Sender<Result<ServerReply, ActrError>>>,
+    calls: BTreeMap<CallId, Sender<Result<Vec<u8>, ActrError>>>,
+    tells: BTreeMap<TellId, Sender<Result<(), ActrError>>>,
+    waiters: Vec<Sender<Result<ActrId, ActrError>>>,
+    registration_waiters: Vec<Sender<Result<RegisterOk, ActrError>>>,
+    connected: Option<ActrId>,
+    failed: Option<ActrError>,
+    stats: NodeStats,
+    stalled_links: u64,
+    timer: Option<(Instant, BoxFuture<'static, ()>)>,
+    done: Option<Option<Sender<()>>>,
+}
+
+impl<R: Runtime> NodeTask<R> {
+    /// Runs until a shutdown command or until every handle is dropped.
+    pub async fn run(self) {
+        let mut state = Running {
+            parts: self,
+            conns: BTreeMap::new(),
+            links: BTreeMap::new(),
+            rtcs: BTreeMap::new(),
+            sink: None,
+            rtc: None,
+            queries: BTreeMap::new(),
+            calls: BTreeMap::new(),
+            tells: BTreeMap::new(),
+            waiters: Vec::new(),
+            registration_waiters: Vec::new(),
+            connected: None,
+            failed: None,
+            stats: NodeStats::default(),
+            stalled_links: 0,
+            timer: None,
+            done: None,
+        };
+        let now = state.parts.rt.now();
+        state.parts.hub.start(now);
+        state.drain();
+        while state.done.is_none() {
+            let wake = state.wait().await;
+            state.on_wake(wake);
+            for _ in 0..MAX_BURST {
+                let Some(wake) = state.try_next() else { break };
+                state.on_wake(wake);
+            }
+        }
+        state.finish();
+    }
+}
+
+impl<R: Runtime> Running<R> {
+    fn now(&self) -> Instant {
+        self.parts.rt.now()
+    }
+
+    fn on_wake(&mut self, wake: Wake<R>) {
+        match wake {
+            Wake::Command(Some(command)) => self.on_command(command),
+            Wake::Command(None) => self.done = Some(None),
+            Wake::Input(input) => self.on_input(input),
+            Wake::Timer => self.timer = None,
+        }
+        let now = self.now();
+        if self.parts.hub.poll_timeout().is_some_and(|at| at <= now) {
+            self.parts.hub.handle_timeout(now);
+        }
+        self.drain();
+    }
+
+    fn try_next(&mut self) -> Option<Wake<R>> {
+        if self.done.is_some() {
+            return None;
+        }
+        if let Ok(input) = self.parts.inputs.try_recv() {
+            return Some(Wake::Input(input));
+        }
+        self.parts.commands.try_recv().ok().map(|c| Wake::Command(Some(c)))
+    }
+
+    /// Waits for the next input or the hub's deadline; the sleep is kept
+    /// across iterations while the deadline is unchanged.
+    async fn wait(&mut self) -> Wake<R> {
+        let deadline = self.parts.hub.poll_timeout();
+        if self.timer.as_ref().map(|(at, _)| *at) != deadline {
+            let now = self.now();
+            let until = |at: Instant| std::time::Duration::from_micros(at.saturating_since(now).as_micros());
+            self.timer = deadline.map(|at| (at, self.parts.rt.sleep(until(at))));
+        }
+        let timer = &mut self.timer;
+        let sleep = async move {
+            match timer.as_mut() {
+                Some((_, sleep)) => sleep.await,
+                None => futures::future::pending().await,
+            }
+        };
+        let inputs = self.parts.inputs.recv().fuse();
+        let commands = self.parts.commands.recv().fuse();
+        let sleep = sleep.fuse();
+        futures::pin_mut!(inputs, commands, sleep);
+        select_biased! {
+            input = inputs => match input {
+                Ok(input) => Wake::Input(input),
+                Err(_) => Wake::Timer, // unreachable: the task holds a sender
+            },
+            command = commands => Wake::Command(command.ok()),
+            () = sleep => Wake::Timer,
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let now = self.now();
+        let hub = &mut self.parts.hub;
+        match command {
+            Command::Request { request, reply } => match hub.query(now, request) {
+                Ok(query) => {
+                    self.queries.insert(query, reply);
+                }
+                Err(e) => answer(&reply, Err(e)),
+            },
+            Command::WaitConnected { reply } => self.add_waiter(reply),
+            Command::WaitRegistered { reply } => self.add_registration_waiter(reply),
+            Command::Stats { reply } => {
+                let hub = self.parts.hub.stats();
+                let stats = NodeStats { signaling: hub.signaling, ais_calls: hub.ais_calls, ..self.stats };
+                answer(&reply, stats);
+            }
+            Command::RpcStats { reply } => answer(&reply, self.rpc_stats()),
+            Command::Call { dest, route_key, payload, timeout, trace, reply } => {
+                match hub.call(now, dest, &route_key, payload, timeout, Some(&trace)) {
+                    Ok(call) => {
+                        self.calls.insert(call, reply);
+                    }
+                    Err(e) => answer(&reply, Err(e)),
+                }
+            }
+            Command::Tell { dest, route_key, payload, trace, reply } => {
+                match hub.tell(now, dest, &route_key, payload, Some(&trace)) {
+                    Ok(tell) => {
+                        self.tells.insert(tell, reply);
+                    }
+                    Err(e) => answer(&reply, Err(e)),
+                }
+            }
+            Command::AddRoute { peer, ws_address, reply } => answer(&reply, hub.add_route(now, &peer, ws_address)),
+            Command::Network(change) => hub.handle_network_change(now, change),
+            Command::StreamChunk { dest, bytes, reply } => answer(&reply, hub.send_stream_chunk(&dest, bytes)),
+            Command::Media { dest, op, reply } => self.media(dest, op, reply),
+            Command::Drain => hub.begin_drain(now),
+            Command::Shutdown { done } => self.done = Some(Some(done)),
+        }
+    }
+
+    fn on_input(&mut self, input: Input<R>) {
+        let now = self.now();
+        let hub = &mut self.parts.hub;
+        match input {
+            Input::Conn(conn, ConnReport::Connected) => hub.handle_signaling_connected(now, conn),
+            Input::Conn(conn, ConnReport::Frame(bytes)) => hub.handle_signaling_frame(now, conn, &bytes),
+            Input::Conn(conn, ConnReport::ConnectFailed(why)) => {
+                self.conns.remove(&conn);
+                hub.handle_signaling_failed(now, conn, &why);
+            }
+            Input::Conn(conn, ConnReport::Closed) => {
+                self.conns.remove(&conn);
+                hub.handle_signaling_closed(now, conn);
+            }
+            Input::Ais { id, reply } => {
+                if reply.is_err() {
+                    self.stats.ais_failures += 1;
+                }
+                hub.handle_ais_reply(now, id, reply);
+            }
+            Input::LinkUp(link) => hub.handle_link_up(now, link),
+            Input::LinkMessage(link, bytes) => hub.handle_link_message(now, link, &bytes),
+            Input::LinkClosed(link, error) => {
+                self.links.remove(&link);
+                hub.handle_link_closed(now, link, error);
+            }
+            Input::Accepted(tcp, from) => match hub.handle_link_accepted(now, from.ip()) {
+                Ok(link) => {
+                    let queue = LinkQueue::accept(&self.parts.rt, link, tcp, self.parts.inputs_tx.clone());
+                    self.links.insert(link, queue);
+                }
+                Err(e) => tracing::debug!(%from, "direct connection refused: {e}"),
+            },
+            Input::Rtc(rtc, report) => {
+                if let RtcReport::Ended(_) = report {
+                    self.rtcs.remove(&rtc);
+                }
+                hub.handle_rtc_report(now, rtc, report);
+            }
+            Input::Respond(delivery, result) => hub.respond(now, delivery, result),
+            Input::Open { sink, rtc } => {
+                self.sink = Some(sink);
+                self.rtc = rtc;
+                hub.open(now);
+            }
+        }
+    }
+
+    /// Carries out the hub's outputs until it has none.
+    fn drain(&mut self) {
+        while let Some(output) = self.parts.hub.poll_output() {
+            match output {
+                NodeOutput::Ais(call) => self.start_ais_call(call),
+                NodeOutput::Signaling(transmit) => self.on_transmit(transmit),
+                NodeOutput::Link(out) => self.on_link(out),
+                NodeOutput::Rtc(out) => self.on_rtc(out),
+                NodeOutput::Deliver(delivery) => match &self.sink {
+                    Some(sink) => sink.clone().dispatch(delivery, self.parts.inputs_tx.clone()),
+                    None => {
+                        let gone = Err(ActrError::Unavailable("the actor is not serving".into()));
+                        self.parts.hub.respond(self.parts.rt.now(), delivery.id, gone);
+                    }
+                },
+                NodeOutput::CallDone { call, result } => {
+                    if let Some(reply) = self.calls.remove(&call) {
+                        answer(&reply, result);
+                    }
+                }
+                NodeOutput::TellDone { tell, result } => {
+                    if let Some(reply) = self.tells.remove(&tell) {
+                        answer(&reply, result);
+                    }
+                }
+                NodeOutput::QueryDone { query, result } => {
+                    if let Some(reply) = self.queries.remove(&query) {
+                        answer(&reply, result);
+                    }
+                }
+                NodeOutput::Event(event) => self.on_event(event),
+            }
+        }
+    }
+
+    fn start_ais_call(&mut self, call: actr_core::keeper::AisCall) {
+        let ais = self.parts.ais.clone();
+        let results = self.parts.inputs_tx.clone();
+        self.parts.rt.spawn_blocking(Box::new(move || {
+            let reply = ais.call(&call.request);
+            // On a blocking thread a full channel may wait; a closed one means the task is gone.
+            let _ = results.send_blocking(Input::Ais { id: call.id, reply });
+        }));
+    }
+
+    fn on_transmit(&mut self, transmit: ClientTransmit) {
+        match transmit {
+            ClientTransmit::Connect { conn } => {
+                let (tx, rx) = async_channel::bounded(OUTBOUND_CAPACITY);
+                self.conns.insert(conn, tx);
+                ConnectionTask {
+                    rt: self.parts.rt.clone(),
+                    conn,
+                    endpoint: self.parts.endpoint.clone(),
+                    connect_timeout: self.parts.connect_timeout,
+                    report: self.parts.inputs_tx.clone(),
+                    outbound: rx,
+                }
+                .spawn();
+            }
+            ClientTransmit::Send { conn, bytes } => {
+                let Some(tx) = self.conns.get(&conn) else { return };
+                if let Err(e) = tx.try_send(Outbound::Frame(bytes)) {
+                    // Full means the socket has stalled; closed means its task ended.
+                    if matches!(e, TrySendError::Full(_)) {
+                        self.stats.connections_stalled += 1;
+                    }
+                    self.conns.remove(&conn);
+                    self.parts.hub.handle_signaling_closed(self.parts.rt.now(), conn);
+                }
+            }
+            ClientTransmit::Close { conn } => {
+                if let Some(tx) = self.conns.remove(&conn) {
+                    // Dropping the sender closes the socket even if this does not fit.
+                    let _ = tx.try_send(Outbound::Close);
+                }
+            }
+        }
+    }
+
+    fn on_link(&mut self, out: LinkOutput) {
+        match out {
+            LinkOutput::Dial { link, peer: _, address } => {
+                let queue = LinkQueue::dial(&self.parts.rt, link, address, self.parts.inputs_tx.clone());
+                self.links.insert(link, queue);
+            }
+            LinkOutput::Send { link, bytes } => {
+                let Some(queue) = self.links.get(&link) else { return };
+                if let Err(e) = queue.send(LinkCmd::Send(bytes)) {
+                    // A peer that does not read cannot grow this node's memory: the link closes.
+                    self.stalled_links += 1;
+                    self.links.remove(&link);
+                    self.parts.hub.handle_link_closed(self.parts.rt.now(), link, e);
+                }
+            }
+            LinkOutput::Authenticated { link, max_message } => {
+                if let Some(queue) = self.links.get(&link) {
+                    let _ = queue.send(LinkCmd::SetMaxMessage(max_message));
+                }
+            }
+            LinkOutput::Close { link } => {
+                self.links.remove(&link); // dropping the queue closes the link
+            }
+        }
+    }
+
+    fn on_rtc(&mut self, out: RtcOutput) {
+        match out {
+            RtcOutput::Open { rtc, peer, offerer, solicit, first_exchange_id } => {
+                let Some(wire) = self.rtc.clone() else {
+                    let off = ActrError::Unavailable("webrtc is off".into());
+                    return self.parts.hub.handle_rtc_report(self.parts.rt.now(), rtc, RtcReport::Ended(off));
+                };
+                let channels =
+                    wire.start(peer, rtc, (offerer, solicit), first_exchange_id, self.parts.inputs_tx.clone());
+                self.rtcs.insert(rtc, channels);
+            }
+            RtcOutput::Send { rtc, lane: LaneKind::Rpc, bytes } => {
+                if let Some((_, data)) = self.rtcs.get(&rtc)
+                    && data.try_send(bytes).is_err()
+                {
+                    // The envelope is lost; the endpoint's deadline answers its caller.
+                    tracing::debug!(?rtc, "webrtc rpc queue full");
+                }
+            }
+            RtcOutput::Send { rtc, lane, bytes } => self.rtc_cmd(rtc, RtcCmd::Lane(lane, bytes)),
+            RtcOutput::Signal { rtc, signal } => self.rtc_cmd(rtc, RtcCmd::Signal(signal)),
+            RtcOutput::RestartIce { rtc } => self.rtc_cmd(rtc, RtcCmd::RestartIce),
+            RtcOutput::RequestIceRestart { rtc } => self.rtc_cmd(rtc, RtcCmd::RequestIceRestart),
+            RtcOutput::Close { rtc } => {
+                self.rtcs.remove(&rtc); // dropping the queues ends the task
+            }
+        }
+    }
+
+    fn rtc_cmd(&mut self, rtc: RtcId, cmd: RtcCmd) {
+        if let Some((cmds, _)) = self.rtcs.get(&rtc)
+            && cmds.try_send(cmd).is_err()
+        {
+            tracing::debug!(?rtc, "webrtc command dropped: the connection task is busy or gone");
+        }
+    }
+
+    /// Hands a media operation to the connection to `dest`, starting it if needed.
+    fn media(&mut self, dest: ActrId, op: MediaOp, reply: Sender<Result<(), ActrError>>) {
+        let now = self.now();
+        let rtc = match self.parts.hub.media_connection(now, &dest) {
+            Ok(rtc) => rtc,
+            Err(e) => return answer(&reply, Err(e)),
+        };
+        self.drain();
+        let Some((cmds, _)) = self.rtcs.get(&rtc) else {
+            return answer(&reply, Err(ActrError::Unavailable("the webrtc connection ended".into())));
+        };
+        if let Err(refused) = cmds.try_send(RtcCmd::Media { op, reply })
+            && let RtcCmd::Media { reply, .. } = refused.into_inner()
+        {
+            answer(&reply, Err(ActrError::ResourceExhausted("the connection is busy".into())));
+        }
+    }
+
+    fn on_event(&mut self, event: HubEvent) {
+        match event {
+            HubEvent::Registered(ok) | HubEvent::Renewed(ok) => {
+                for waiter in self.registration_waiters.drain(..) {
+                    answer(&waiter, Ok(ok.clone()));
+                }
+            }
+            HubEvent::Rebound { old, new } => tracing::info!(%old, %new, "the node has a new identity"),
+            HubEvent::Connected { actor } => {
+                for waiter in self.waiters.drain(..) {
+                    answer(&waiter, Ok(actor.clone()));
+                }
+                self.connected = Some(actor.clone());
+                self.emit(NodeEvent::Connected { actor });
+            }
+            HubEvent::Disconnected { reason } => {
+                self.connected = None;
+                self.emit(NodeEvent::Disconnected { reason });
+            }
+            HubEvent::Relay { source, payload } => self.emit(NodeEvent::Relay { source, payload }),
+            HubEvent::Presence { actor, up } => self.emit(NodeEvent::Presence { actor, up }),
+            HubEvent::Failed(e) => {
+                tracing::warn!("credential keeper stopped: {e}");
+                for waiter in self.waiters.drain(..) {
+                    answer(&waiter, Err(e.clone()));
+                }
+                for waiter in self.registration_waiters.drain(..) {
+                    answer(&waiter, Err(e.clone()));
+                }
+                self.failed = Some(e.clone());
+                self.emit(NodeEvent::Failed(e));
+            }
+            _ => {}
+        }
+    }
+
+    fn add_waiter(&mut self, reply: Sender<Result<ActrId, ActrError>>) {
+        // Callers that timed out leave closed channels behind; forget them first.
+        self.waiters.retain(|w| !w.is_closed());
+        match (&self.connected, &self.failed) {
+            (Some(actor), _) => answer(&reply, Ok(actor.clone())),
+            (None, Some(e)) => answer(&reply, Err(e.clone())),
+            (None, None) if self.waiters.len() >= MAX_WAITERS => {
+                answer(&reply, Err(ActrError::ResourceExhausted(format!("{MAX_WAITERS} waiters"))))
+            }
+            (None, None) => self.waiters.push(reply),
+        }
+    }
+
+    fn add_registration_waiter(&mut self, reply: Sender<Result<RegisterOk, ActrError>>) {
+        self.registration_waiters.retain(|w| !w.is_closed());
+        match (self.parts.hub.registration(), &self.failed) {
+            (Some(ok), _) => answer(&reply, Ok(ok.clone())),
+            (None, Some(e)) => answer(&reply, Err(e.clone())),
+            (None, None) if self.registration_waiters.len() >= MAX_WAITERS => {
+                answer(&reply, Err(ActrError::ResourceExhausted(format!("{MAX_WAITERS} waiters"))))
+            }
+            (None, None) => self.registration_waiters.push(reply),
+        }
+    }
+
+    fn rpc_stats(&self) -> RpcStats {
+        let hub = self.parts.hub.stats();
+        let mut stats = RpcStats {
+            endpoint: hub.endpoint,
+            links_open: hub.links_open,
+            accepted: hub.accepted,
+            refused: hub.refused,
+            dialed: hub.dialed,
+            dial_failures: hub.dial_failures,
+            responses_dropped: hub.responses_dropped,
+            webrtc_connections_up: hub.webrtc_connections_up,
+            webrtc_connection_failures: hub.webrtc_connection_failures,
+            webrtc_sent: hub.webrtc_sent,
+            webrtc_received: hub.webrtc_received,
+            ice_disconnects: hub.ice_disconnects,
+            ice_restarts: hub.ice_restarts,
+            ice_recovered: hub.ice_recovered,
+            ..RpcStats::default()
+        };
+        if let Some(rtc) = &self.rtc {
+            rtc.fill(&mut stats);
+        }
+        stats
+    }
+
+    /// Hands an event to the application; a full queue drops it and counts it.
+    fn emit(&mut self, event: NodeEvent) {
+        if self.parts.events.try_send(event).is_err() {
+            self.stats.events_dropped += 1;
+        }
+    }
+
+    /// Sends what handlers answered meanwhile, then fails what is left.
+    fn finish(&mut self) {
+        while let Ok(input) = self.parts.inputs.try_recv() {
+            if let Input::Respond(delivery, result) = input {
+                self.parts.hub.respond(self.parts.rt.now(), delivery, result);
+            }
+        }
+        self.drain();
+        let now = self.now();
+        self.parts.hub.stop(now);
+        self.drain();
+        let gone = ActrError::Unavailable("the node stopped".into());
+        for waiter in self.waiters.drain(..) {
+            answer(&waiter, Err(gone.clone()));
+        }
+        for waiter in self.registration_waiters.drain(..) {
+            answer(&waiter, Err(gone.clone()));
+        }
+        for (_, reply) in std::mem::take(&mut self.queries) {
+            answer(&reply, Err(gone.clone()));
+        }
+        for (_, reply) in std::mem::take(&mut self.calls) {
+            answer(&reply, Err(gone.clone()));
+        }
+        for (_, reply) in std::mem::take(&mut self.tells) {
+            answer(&reply, Err(gone.clone()));
+        }
+        for (_, tx) in std::mem::take(&mut self.conns) {
+            let _ = tx.try_send(Outbound::Close);
+        }
+        self.links.clear();
+        self.rtcs.clear();
+        self.parts.events.close();
+        if let Some(Some(done)) = self.done.take() {
+            answer(&done, ());
+        }
+    }
+}
+
+/// Answers a one-shot reply channel; a caller that gave up is no error.
+fn answer<T>(reply: &Sender<T>, value: T) {
+    let _ = reply.try_send(value);
+}
+
+/// Bytes queued on one link's writer and not yet written.
+pub(crate) type QueuedBytes = Arc<AtomicUsize>;
+
+pub(crate) fn release(queued: &QueuedBytes, n: usize) {
+    queued.fetch_sub(n, Ordering::Relaxed);
+}
