@@ -51,18 +51,39 @@ fn ops(data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
     })
 }
 
+/// Full-size frames one [`server_sequence`] input may send; each costs about
+/// as much as a thousand small ones.
+const MAX_BIG_FRAMES: usize = 8;
+
 /// Drives a server with connects, frames, disconnects and timeouts; checks
 /// that queues stay within their bounds and nothing panics.
+///
+/// Each op (see `ops`): the low two bits pick connect, frame, disconnect or
+/// timeout, bit 2 drains every queue afterwards, the high nibble names the
+/// connection. A frame op with bit 3 set sends a frame of up to a little over
+/// [`MAX_SIGNALING_FRAME`] built from its chunk by `big_server_frame`, at most
+/// `MAX_BIG_FRAMES` per input; past that it sends the chunk as it is.
 pub fn server_sequence(data: &[u8]) {
-    let config =
-        ServerConfig { max_connections: 4, max_queue_messages: 8, max_queue_bytes: 4096, ..Default::default() };
+    // Queues hold one full-size frame and some small ones: a large relay can
+    // be delivered, and two of them undrained overflow the byte bound.
+    let config = ServerConfig {
+        max_connections: 4,
+        max_queue_messages: 8,
+        max_queue_bytes: MAX_SIGNALING_FRAME + 4096,
+        ..Default::default()
+    };
     let mut server = SignalingServer::new(config, fuzz_key_ring());
     let mut now = Instant::ZERO;
+    let mut big_frames = 0;
     for (op, chunk) in ops(data) {
         let conn = u64::from(op >> 4);
         match op & 0x3 {
             0 => {
                 let _ = server.handle_connect(now, conn);
+            }
+            1 if op & 0x8 != 0 && big_frames < MAX_BIG_FRAMES => {
+                big_frames += 1;
+                server.handle_frame(now, FUZZ_UNIX, conn, &big_server_frame(chunk));
             }
             1 => server.handle_frame(now, FUZZ_UNIX, conn, chunk),
             2 => server.handle_disconnect(now, conn),
@@ -80,6 +101,46 @@ pub fn server_sequence(data: &[u8]) {
             }
         }
     }
+}
+
+/// A large frame for [`server_sequence`] from a chunk laid out as
+/// `pick: u8 | size: u24 LE | message`, where `size` is taken modulo
+/// `MAX_SIGNALING_FRAME + 1025` so both sides of the limit are reachable.
+///
+/// When the message decodes as a [`ClientMsg`], one field is grown to `size`
+/// bytes and it is re-encoded: a relay's payload (up to and past
+/// `MAX_RELAY_PAYLOAD`), a discovery's manufacturer, or by `pick` a hello's
+/// service description (the hello still verifies), its ws_address, or the
+/// credential's signature. Anything else is repeated to `size` bytes.
+fn big_server_frame(chunk: &[u8]) -> Vec<u8> {
+    use crate::signaling::messages::{ClientBody, ClientRequest};
+    let mut head = [0u8; 4];
+    let n = chunk.len().min(4);
+    head[..n].copy_from_slice(&chunk[..n]);
+    let [pick, s0, s1, s2] = head;
+    let size = u32::from_le_bytes([s0, s1, s2, 0]) as usize % (MAX_SIGNALING_FRAME + 1025);
+    let body = &chunk[n..];
+    let Ok(mut msg) = decode_message::<ClientMsg>(body, MAX_SIGNALING_FRAME) else {
+        return body.iter().copied().cycle().take(size).collect();
+    };
+    let text = || char::from(b'a' + pick % 26).to_string().repeat(size);
+    match &mut msg {
+        ClientMsg::Signed {
+            body: ClientBody::Request { request: ClientRequest::Relay { payload, .. }, .. }, ..
+        } => payload.resize(size, pick),
+        ClientMsg::Signed {
+            body: ClientBody::Request { request: ClientRequest::Discover { manufacturer, .. }, .. },
+            ..
+        } => *manufacturer = Some(text()),
+        ClientMsg::Hello { profile, .. } if pick % 3 == 0 => {
+            profile.service.get_or_insert_with(Default::default).description = Some(text());
+        }
+        ClientMsg::Hello { profile, .. } if pick % 3 == 1 => profile.ws_address = Some(text()),
+        ClientMsg::Hello { credential, .. } | ClientMsg::Signed { credential, .. } => {
+            credential.signature.resize(size, pick);
+        }
+    }
+    encode_message(&msg, usize::MAX).unwrap_or_default()
 }
 
 /// Drives a client with arbitrary server frames, connection events and
