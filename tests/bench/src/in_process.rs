@@ -3,7 +3,9 @@
 //!
 //! - tell: `N` `ActrRef::tell(Dest::Workload, …)` then wait until the handler
 //!   counted them all, against `N` sends on a `tokio::sync::mpsc` channel to a
-//!   counting task;
+//!   counting task, and the peer frameworks' tells to a counting actor on the
+//!   same runtime against the same baseline ([`peers`]): kameo's `tell` and
+//!   ractor's `cast`;
 //! - call: `N` sequential `ActrRef::call_local`, against `N` sequential
 //!   requests over mpsc, each answered through a `oneshot`.
 //!
@@ -17,6 +19,7 @@ use actr_driver::ActrRef;
 use actr_driver::bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::peers;
 use crate::report::Row;
 use crate::workload::{Arrivals, Wires, start_node};
 
@@ -25,7 +28,7 @@ const CALLS: usize = 100_000;
 const ROUNDS: usize = 5;
 const PAYLOAD: usize = 64;
 
-/// Runs the four figures on a fresh current-thread runtime.
+/// Runs the six figures on a fresh current-thread runtime.
 pub fn rows(url: &str) -> Vec<Row> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
     runtime.block_on(async {
@@ -35,6 +38,8 @@ pub fn rows(url: &str) -> Vec<Row> {
         let payload = Bytes::from(vec![0x5a; PAYLOAD]);
         let tell_base = best(|| channel_tells(payload.clone())).await;
         let tell_node = best(|| node_tells(&actor, &arrivals, payload.clone())).await;
+        let tell_kameo = best(|| peers::kameo_tells(payload.clone(), TELLS)).await;
+        let tell_ractor = best(|| peers::ractor_casts(payload.clone(), TELLS)).await;
         let call_base = best(|| channel_calls(payload.clone())).await;
         let call_node = best(|| node_calls(&actor, payload.clone())).await;
         actor.shutdown().await;
@@ -46,6 +51,10 @@ pub fn rows(url: &str) -> Vec<Row> {
                 tell_base,
                 "time/op; goal <= 1.2x",
             ),
+            Row::throughput(&what("tell: kameo tell"), "tokio-1", TELLS, tell_kameo)
+                .cost_against(TELLS, tell_base, "time/op"),
+            Row::throughput(&what("tell: ractor cast"), "tokio-1", TELLS, tell_ractor)
+                .cost_against(TELLS, tell_base, "time/op"),
             Row::throughput(&what("call: mpsc + oneshot (baseline)"), "tokio-1", CALLS, call_base),
             Row::throughput(&what("call: ActrRef::call_local"), "tokio-1", CALLS, call_node).cost_against(
                 CALLS,

@@ -8,7 +8,8 @@
 //!
 //! The signaling figures are taken under tokio and under smol. Then step 2's
 //! messaging figures, each next to its baseline measured in the same run:
-//! - [`in_process`]: node tell and call in-process against tokio mpsc (+ oneshot);
+//! - [`in_process`]: node tell and call in-process against tokio mpsc (+ oneshot),
+//!   with kameo's and ractor's tells against the same mpsc ([`peers`]);
 //! - [`ws_rpc`]: RPC over the WebSocket direct link against a raw tungstenite echo;
 //! - [`rtc`]: WebRTC connect time and bulk throughput, `RtcPeer` against raw str0m.
 //!
@@ -18,6 +19,7 @@
 
 mod in_process;
 mod node_calls;
+mod peers;
 mod report;
 mod rtc;
 mod workload;
