@@ -425,3 +425,176 @@ pub fn endpoint_sequence(data: &[u8]) {
         assert!(ep.pending_calls() <= config.max_pending_calls);
     }
 }
+
+/// Drives a registered [`crate::node::NodeHub`] with inputs in any order:
+/// accepted links with garbage, valid and forged hellos, frames, closes,
+/// calls, WebRTC reports and relayed signals, network changes, handler
+/// answers and timers. Checks that every call resolves at most once and
+/// only if it was made, that the in-flight budget holds, and that nothing
+/// panics.
+pub fn node_sequence(data: &[u8]) {
+    use crate::ais::{AisConfig, AisReply, AisRequest, AisService, RegisterAuth, RegisterRequest};
+    use crate::node::hello::DirectHello;
+    use crate::node::signal::RtcSignal;
+    use crate::node::{HubConfig, NetworkChange, NodeHub, RtcReport};
+
+    let mut ais = AisService::new(FUZZ_AIS_SEED, 1, 1, AisConfig::default());
+    let request = |name: &str| RegisterRequest {
+        actr_type: format!("fz:{name}:1").parse().expect("valid type"),
+        realm: crate::Realm(1),
+        realm_secret: None,
+        auth: RegisterAuth::Linked,
+    };
+    let AisReply::Registered(peer) = ais.handle(FUZZ_UNIX, AisRequest::Register(request("peer"))) else { return };
+    let mut config = HubConfig::new(request("me"));
+    config.max_in_flight = 4;
+    config.max_in_flight_per_peer = 2;
+    config.max_parked = 4;
+    config.max_handshaking = 4;
+    let mut hub = NodeHub::new(config, 7, FUZZ_UNIX);
+    let mut now = Instant::ZERO;
+    let mut seen = NodeSeen::default();
+    hub.start(now);
+    seen.step(&mut hub, &mut ais, now);
+    hub.open(now);
+    let me = hub.id().cloned();
+    assert!(me.is_some(), "the hub registered before the first op");
+    for (op, chunk) in ops(data) {
+        let pick = |v: usize| usize::from(chunk.first().copied().unwrap_or(0)) % v.max(1);
+        match op % 12 {
+            0 => {
+                if let Ok(link) = hub.handle_link_accepted(now, std::net::IpAddr::from([10, 0, 0, op >> 6])) {
+                    seen.links.push(link);
+                }
+            }
+            1 => {
+                if let Some(&link) = seen.links.get(pick(seen.links.len())) {
+                    hub.handle_link_message(now, link, chunk.get(1..).unwrap_or(&[]));
+                }
+            }
+            2 => {
+                let target = if op & 0x80 == 0 { me.clone() } else { Some(peer.actor.clone()) };
+                let hello = target.map(|target| DirectHello {
+                    caller: peer.actor.clone(),
+                    credential: peer.credential.clone(),
+                    target,
+                });
+                if let (Some(&link), Some(Ok(bytes))) =
+                    (seen.links.get(pick(seen.links.len())), hello.map(|h| h.encode()))
+                {
+                    hub.handle_link_message(now, link, &bytes);
+                }
+            }
+            3 => {
+                if let Some(&link) = seen.links.get(pick(seen.links.len())) {
+                    hub.handle_link_closed(now, link, crate::ActrError::Unavailable("fuzz".into()));
+                }
+            }
+            4 => {
+                let timeout = Duration::from_millis(200 + 100 * u64::from(op >> 4));
+                if let Ok(call) = hub.call(now, peer.actor.clone(), "fz.Svc.M", chunk.to_vec(), timeout, None) {
+                    seen.made.insert(call.0);
+                }
+            }
+            5 => {
+                if let Some(&rtc) = seen.rtcs.get(pick(seen.rtcs.len())) {
+                    let report = match op >> 5 {
+                        0 => RtcReport::RpcOpen,
+                        1 => RtcReport::ConnectivityLost,
+                        2 => RtcReport::Recovering,
+                        3 => RtcReport::Recovered,
+                        4 => RtcReport::RpcClosed,
+                        5 => RtcReport::Message(chunk.to_vec()),
+                        6 => RtcReport::SignalOut(RtcSignal::Candidate { candidate: "candidate:fz".into() }),
+                        _ => RtcReport::Ended(crate::ActrError::Unavailable("fuzz".into())),
+                    };
+                    hub.handle_rtc_report(now, rtc, report);
+                }
+            }
+            6 => {
+                let change = [NetworkChange::Lost, NetworkChange::Available, NetworkChange::TypeChanged];
+                hub.handle_network_change(now, change[usize::from(op >> 4) % 3]);
+            }
+            7 => {
+                now = now + Duration::from_millis(u64::from(chunk.first().copied().unwrap_or(1)) * 100);
+                hub.handle_timeout(now);
+            }
+            8 => {
+                if let (Some(&conn), Some(me)) = (seen.conns.last(), &me) {
+                    hub.handle_signaling_connected(now, conn);
+                    let welcome = ServerMsg::Welcome { actor: me.clone(), heartbeat_interval_ms: 10_000 };
+                    if let Ok(bytes) = encode_message(&welcome, MAX_SIGNALING_FRAME) {
+                        hub.handle_signaling_frame(now, conn, &bytes);
+                    }
+                }
+            }
+            9 => {
+                if let Some(&conn) = seen.conns.last() {
+                    let exchange_id = u64::from(op >> 4) << 32 | 1;
+                    let signal = match op >> 6 {
+                        0 => RtcSignal::Offer { sdp: String::from_utf8_lossy(chunk).into(), exchange_id },
+                        1 => RtcSignal::IceRestartRequest,
+                        2 => RtcSignal::Answer { sdp: "v=0".into(), exchange_id },
+                        _ => RtcSignal::Candidate { candidate: "candidate:fz".into() },
+                    };
+                    let Ok(payload) = signal.encode() else { continue };
+                    let relay = ServerMsg::Relay { source: peer.actor.clone(), payload };
+                    if let Ok(bytes) = encode_message(&relay, MAX_SIGNALING_FRAME) {
+                        hub.handle_signaling_frame(now, conn, &bytes);
+                    }
+                }
+            }
+            10 => {
+                if !seen.deliveries.is_empty() {
+                    let id = seen.deliveries.swap_remove(pick(seen.deliveries.len()));
+                    hub.respond(now, id, Ok(chunk.to_vec()));
+                }
+            }
+            _ => {
+                if let Some(&conn) = seen.conns.last() {
+                    hub.handle_signaling_frame(now, conn, chunk);
+                }
+            }
+        }
+        seen.step(&mut hub, &mut ais, now);
+        assert!(hub.in_flight() <= 4, "the in-flight budget holds");
+    }
+    hub.stop(now);
+    seen.step(&mut hub, &mut ais, now);
+    assert!(seen.made.iter().all(|id| seen.resolved.contains(id)), "stopping resolves every call");
+}
+
+/// What [`node_sequence`] saw of its hub's outputs.
+#[derive(Default)]
+struct NodeSeen {
+    links: Vec<crate::node::LinkId>,
+    rtcs: Vec<crate::node::RtcId>,
+    deliveries: Vec<crate::node::DeliveryId>,
+    conns: Vec<crate::signaling::ConnId>,
+    made: std::collections::BTreeSet<u64>,
+    resolved: std::collections::BTreeSet<u64>,
+}
+
+impl NodeSeen {
+    /// Drains the hub, answering AIS calls and checking call outcomes.
+    fn step(&mut self, hub: &mut crate::node::NodeHub, ais: &mut crate::ais::AisService, now: Instant) {
+        use crate::node::{LinkOutput, NodeOutput, RtcOutput};
+        while let Some(out) = hub.poll_output() {
+            match out {
+                NodeOutput::Ais(call) => {
+                    let reply = ais.handle(FUZZ_UNIX + now.as_micros() / 1_000_000, call.request);
+                    hub.handle_ais_reply(now, call.id, Ok(reply));
+                }
+                NodeOutput::Signaling(ClientTransmit::Connect { conn }) => self.conns.push(conn),
+                NodeOutput::Link(LinkOutput::Dial { link, .. }) => self.links.push(link),
+                NodeOutput::Rtc(RtcOutput::Open { rtc, .. }) => self.rtcs.push(rtc),
+                NodeOutput::Deliver(d) if self.deliveries.len() < 64 => self.deliveries.push(d.id),
+                NodeOutput::CallDone { call, .. } => {
+                    assert!(self.made.contains(&call.0), "a call nobody made resolved");
+                    assert!(self.resolved.insert(call.0), "a call resolved twice");
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -51,3 +51,8 @@ fn stream_sequence_corpus() {
 fn endpoint_sequence_corpus() {
     replay("endpoint_sequence", actr_core::fuzzing::endpoint_sequence);
 }
+
+#[test]
+fn node_sequence_corpus() {
+    replay("node_sequence", actr_core::fuzzing::node_sequence);
+}
