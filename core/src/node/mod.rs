@@ -296,6 +296,16 @@ impl NodeHub {
         &self.config
     }
 
+    /// The signaling client, for inspection.
+    pub fn signaling(&self) -> &SignalingClient {
+        &self.client
+    }
+
+    /// The credential keeper, for inspection.
+    pub fn keeper(&self) -> &CredentialKeeper {
+        &self.keeper
+    }
+
     pub fn stats(&self) -> HubStats {
         HubStats {
             endpoint: self.endpoint.stats(),
@@ -651,8 +661,8 @@ impl NodeHub {
             SignalingEvent::CredentialNeeded => return self.keeper.renew_now(now),
             SignalingEvent::Reply { id, result } => return self.on_reply(now, id, result),
             SignalingEvent::Relay { source, payload } => match signal::RtcSignal::decode(&payload) {
-                Ok(signal) => return self.on_remote_signal(now, source, signal),
-                Err(_) => NodeEvent::Relay { source, payload },
+                Ok(signal) if self.config.webrtc => return self.on_remote_signal(now, source, signal),
+                _ => NodeEvent::Relay { source, payload },
             },
             SignalingEvent::Connected { actor } => NodeEvent::Connected { actor },
             SignalingEvent::Disconnected { reason } => NodeEvent::Disconnected { reason },

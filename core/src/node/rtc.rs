@@ -175,14 +175,18 @@ impl NodeHub {
         if let Some(session) = conn.session {
             self.routes.session_closed(&peer, session);
         }
+        let lost = ActrError::Unavailable(format!("webrtc to {peer} ended: {error}"));
         let was_attempt = self.peers.dial_mut(&peer).is_some_and(|d| d.rtc == Some(rtc));
         if was_attempt {
             if let Some(dial) = self.peers.dial_mut(&peer) {
                 dial.rtc = None;
             }
             self.attempt_failed(now, &peer, error);
-        } else if conn.ever_up {
-            self.wire_lost(&peer, &ActrError::Unavailable(format!("webrtc to {peer} ended: {error}")));
+        }
+        // A connection that was up was a wire, even while a dial waited on
+        // its recovery: calls sent on it fail at once if it was the last.
+        if conn.ever_up {
+            self.wire_lost(&peer, &lost);
         }
         self.peers.tidy(&peer);
     }

@@ -29,6 +29,11 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
+    /// How every node's hub is set up.
+    pub fn hub_settings(&self) -> crate::node::HubSettings {
+        crate::node::HubSettings { keeper: self.keeper, client: self.client, webrtc: false, tune: |_| {} }
+    }
+
     /// Three nodes on the WAN preset with the core's default settings.
     pub fn new(seed: u64) -> Self {
         Self {

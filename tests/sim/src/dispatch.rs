@@ -242,6 +242,7 @@ impl Sim {
                     }
                 }
                 NodeOut::Relay { source, payload } => self.rtc_relay(node, &source, &payload),
+                NodeOut::Hub(output) => self.rtc_hub_output(node, output),
             }
         }
         self.schedule_node(node);

@@ -1,28 +1,26 @@
-//! A simulated node: one [`CredentialKeeper`] and one [`SignalingClient`],
-//! wired the way a real node wires them, plus a record of what it saw.
+//! A simulated node: the shipped node hub (`actr_core::node::NodeHub`),
+//! driven by the simulator in place of a runtime, plus a record of what it
+//! saw.
 //!
-//! Wiring, applied by [`SimNode::drain`] after every input until both
-//! machines are quiet:
-//! - keeper `Registered` / `Renewed` → `client.set_identity(..)`, and
-//!   `client.start` after the first identity;
-//! - client `CredentialNeeded` → `keeper.renew_now`;
-//! - client `Connected` → one `Subscribe` per type in [`NodeSpec::subscribe`]
-//!   (subscriptions live on the server's connection, so every new
-//!   connection subscribes again);
-//! - keeper calls and client transmits go out as [`NodeOut`] for the network,
-//!   received relays as [`NodeOut::Relay`] for the node's WebRTC layer.
+//! The hub wires its credential keeper and signaling client itself; the
+//! simulator carries its outputs: AIS calls and signaling transmits go out
+//! as [`NodeOut`] for the network, WebRTC commands and deliveries for the
+//! node's WebRTC layer. On `Connected` the node subscribes once per type in
+//! [`NodeSpec::subscribe`] (subscriptions live on the server's connection,
+//! so every new connection subscribes again).
 //!
-//! A crash drops the machines (and the requests pending in them); a restart
-//! builds new ones from a fresh seed. The [`NodeLog`] spans incarnations.
+//! A crash drops the hub (and the requests pending in it); a restart builds
+//! a new one from a fresh seed. The [`NodeLog`] spans incarnations.
 
 use std::collections::BTreeMap;
 
-use actr_core::ais::{RegisterAuth, RegisterRequest};
-use actr_core::keeper::{AisCall, CredentialKeeper, KeeperConfig, KeeperEvent};
+use actr_core::ais::{RegisterAuth, RegisterOk, RegisterRequest};
+use actr_core::keeper::{AisCall, CredentialKeeper, KeeperConfig};
+use actr_core::node::{HubConfig, NodeEvent, NodeHub, NodeOutput};
 use actr_core::rng::SeededRng;
 use actr_core::signaling::{
-    ActorProfile, ClientConfig, ClientRequest, ClientTransmit, ConnId, DisconnectReason, RequestId, ServerMsg,
-    ServerReply, SignalingClient, SignalingEvent,
+    ClientConfig, ClientRequest, ClientTransmit, ConnId, DisconnectReason, RequestId, ServerMsg, ServerReply,
+    SignalingClient,
 };
 use actr_core::wire::decode_message;
 use actr_core::{ActrError, ActrId, ActrType, Instant, Realm, UnixSecs};
@@ -46,7 +44,7 @@ impl NodeSpec {
 }
 
 /// Output of a node: for the network, or a relay for its WebRTC layer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum NodeOut {
     Ais(AisCall),
     Transmit(ClientTransmit),
@@ -55,6 +53,9 @@ pub enum NodeOut {
         source: ActrId,
         payload: Vec<u8>,
     },
+    /// Work for the node's WebRTC layer: str0m commands, deliveries,
+    /// call outcomes, links.
+    Hub(NodeOutput),
 }
 
 /// Everything a node observed, across incarnations.
@@ -66,8 +67,8 @@ pub struct NodeLog {
     pub keeper_failures: Vec<ActrError>,
     pub connects: Vec<Instant>,
     pub disconnects: Vec<(Instant, DisconnectReason)>,
-    pub gave_up: u32,
-    pub credential_needed: u32,
+    /// Identity changes the hub reported (old, new).
+    pub rebinds: Vec<(Instant, ActrId, ActrId)>,
     pub presence: Vec<(Instant, ActrId, bool)>,
     pub relays_in: Vec<(Instant, ActrId, Vec<u8>)>,
     pub ledger: RequestLedger,
@@ -81,13 +82,11 @@ pub struct NodeLog {
 
 #[derive(Debug)]
 struct Machines {
-    keeper: CredentialKeeper,
-    client: SignalingClient,
+    hub: NodeHub,
     request_timeout: actr_core::Duration,
-    started: bool,
 }
 
-/// One node slot: alive (machines present) or crashed.
+/// One node slot: alive (a hub present) or crashed.
 #[derive(Debug)]
 pub struct SimNode {
     index: usize,
@@ -96,6 +95,17 @@ pub struct SimNode {
     machines: Option<Machines>,
     log: NodeLog,
     tap: bool,
+}
+
+/// How a node's hub is configured beyond its identity.
+#[derive(Debug, Clone)]
+pub struct HubSettings {
+    pub keeper: KeeperConfig,
+    pub client: ClientConfig,
+    /// Whether the node connects over WebRTC (the simulation's WebRTC layer).
+    pub webrtc: bool,
+    /// Adjusts the rest of the hub's configuration.
+    pub tune: fn(&mut HubConfig),
 }
 
 impl SimNode {
@@ -127,19 +137,29 @@ impl SimNode {
 
     /// The identity the signaling client currently uses.
     pub fn actor(&self) -> Option<&ActrId> {
-        self.machines.as_ref()?.client.actor()
+        self.machines.as_ref()?.hub.signaling().actor()
     }
 
     pub fn is_connected(&self) -> bool {
-        self.machines.as_ref().is_some_and(|m| m.client.is_connected())
+        self.machines.as_ref().is_some_and(|m| m.hub.is_connected())
     }
 
     pub fn keeper(&self) -> Option<&CredentialKeeper> {
-        self.machines.as_ref().map(|m| &m.keeper)
+        self.machines.as_ref().map(|m| m.hub.keeper())
     }
 
     pub fn client(&self) -> Option<&SignalingClient> {
-        self.machines.as_ref().map(|m| &m.client)
+        self.machines.as_ref().map(|m| m.hub.signaling())
+    }
+
+    /// The node's hub, while it is up.
+    pub fn hub(&self) -> Option<&NodeHub> {
+        self.machines.as_ref().map(|m| &m.hub)
+    }
+
+    /// The current registration, while up and registered.
+    pub fn registration(&self) -> Option<&RegisterOk> {
+        self.machines.as_ref()?.hub.registration()
     }
 
     /// Records decoded server replies and errors in [`NodeLog::wire`].
@@ -147,15 +167,8 @@ impl SimNode {
         self.tap = on;
     }
 
-    /// Builds fresh machines from `seed` and starts registration.
-    pub fn boot(
-        &mut self,
-        now: Instant,
-        unix: UnixSecs,
-        seed: u64,
-        configs: (KeeperConfig, ClientConfig),
-        out: &mut Vec<NodeOut>,
-    ) {
+    /// Builds a fresh hub from `seed` and starts registration.
+    pub fn boot(&mut self, now: Instant, unix: UnixSecs, seed: u64, settings: &HubSettings, out: &mut Vec<NodeOut>) {
         let mut rng = SeededRng::new(seed);
         let template = RegisterRequest {
             actr_type: self.spec.actr_type.clone(),
@@ -163,90 +176,105 @@ impl SimNode {
             realm_secret: None,
             auth: RegisterAuth::Linked,
         };
-        let (keeper_cfg, client_cfg) = configs;
-        let mut keeper = CredentialKeeper::new(keeper_cfg, rng.next_u64(), template);
-        keeper.start(now);
-        let client = SignalingClient::new(client_cfg, rng.next_u64(), ActorProfile::default());
+        let mut config = HubConfig::new(template);
+        config.keeper = settings.keeper;
+        config.client = settings.client;
+        config.webrtc = settings.webrtc;
+        (settings.tune)(&mut config);
+        let unix_origin = unix.saturating_sub(now.as_micros() / 1_000_000);
+        let mut hub = NodeHub::new(config, rng.next_u64(), unix_origin);
+        hub.start(now);
+        hub.open(now);
         self.incarnation += 1;
-        self.machines = Some(Machines { keeper, client, request_timeout: client_cfg.request_timeout, started: false });
-        self.drain(now, unix, out);
+        self.machines = Some(Machines { hub, request_timeout: settings.client.request_timeout });
+        self.drain(now, out);
     }
 
-    /// Drops the machines; requests pending in them die with the process.
+    /// Drops the hub; requests pending in it die with the process.
     pub fn crash(&mut self) {
         self.machines = None;
         self.log.ledger.abandon(self.incarnation);
     }
 
-    /// The earliest deadline of either machine.
+    /// The hub's earliest deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let m = self.machines.as_ref()?;
-        [m.keeper.poll_timeout(), m.client.poll_timeout()].into_iter().flatten().min()
+        self.machines.as_ref()?.hub.poll_timeout()
     }
 
-    pub fn handle_timeout(&mut self, now: Instant, unix: UnixSecs, out: &mut Vec<NodeOut>) {
-        self.input(now, unix, out, |m| {
-            m.keeper.handle_timeout(now, unix);
-            m.client.handle_timeout(now);
-        });
+    pub fn handle_timeout(&mut self, now: Instant, _unix: UnixSecs, out: &mut Vec<NodeOut>) {
+        self.input(now, out, |hub| hub.handle_timeout(now));
     }
 
     pub fn handle_ais_reply(
         &mut self,
         now: Instant,
-        unix: UnixSecs,
+        _unix: UnixSecs,
         id: u64,
         reply: Result<actr_core::ais::AisReply, ActrError>,
         out: &mut Vec<NodeOut>,
     ) {
-        self.input(now, unix, out, |m| m.keeper.handle_reply(now, unix, id, reply));
+        self.input(now, out, |hub| hub.handle_ais_reply(now, id, reply));
     }
 
-    pub fn handle_connected(&mut self, now: Instant, unix: UnixSecs, conn: ConnId, out: &mut Vec<NodeOut>) {
-        self.input(now, unix, out, |m| m.client.handle_connected(now, conn));
+    pub fn handle_connected(&mut self, now: Instant, _unix: UnixSecs, conn: ConnId, out: &mut Vec<NodeOut>) {
+        self.input(now, out, |hub| hub.handle_signaling_connected(now, conn));
     }
 
     pub fn handle_connect_failed(
         &mut self,
         now: Instant,
-        unix: UnixSecs,
+        _unix: UnixSecs,
         conn: ConnId,
         why: &str,
         out: &mut Vec<NodeOut>,
     ) {
-        self.input(now, unix, out, |m| m.client.handle_connect_failed(now, conn, why));
+        self.input(now, out, |hub| hub.handle_signaling_failed(now, conn, why));
     }
 
-    pub fn handle_closed(&mut self, now: Instant, unix: UnixSecs, conn: ConnId, out: &mut Vec<NodeOut>) {
-        self.input(now, unix, out, |m| m.client.handle_closed(now, conn));
+    pub fn handle_closed(&mut self, now: Instant, _unix: UnixSecs, conn: ConnId, out: &mut Vec<NodeOut>) {
+        self.input(now, out, |hub| hub.handle_signaling_closed(now, conn));
     }
 
-    pub fn handle_frame(&mut self, now: Instant, unix: UnixSecs, conn: ConnId, bytes: &[u8], out: &mut Vec<NodeOut>) {
+    pub fn handle_frame(&mut self, now: Instant, _unix: UnixSecs, conn: ConnId, bytes: &[u8], out: &mut Vec<NodeOut>) {
         if self.tap {
             self.tap_frame(now, bytes);
         }
-        self.input(now, unix, out, |m| m.client.handle_frame(now, conn, bytes));
+        self.input(now, out, |hub| hub.handle_signaling_frame(now, conn, bytes));
     }
 
     /// Issues an application request and records it in the ledger.
     pub fn request(
         &mut self,
         now: Instant,
-        unix: UnixSecs,
+        _unix: UnixSecs,
         request: ClientRequest,
         out: &mut Vec<NodeOut>,
     ) -> Result<RequestId, ActrError> {
         let inc = self.incarnation;
         let m = self.machines.as_mut().ok_or_else(|| ActrError::Unavailable("node is down".into()))?;
         let id = issue(m, &mut self.log, inc, now, request)?;
-        self.drain(now, unix, out);
+        self.drain(now, out);
         Ok(id)
     }
 
-    fn input(&mut self, now: Instant, unix: UnixSecs, out: &mut Vec<NodeOut>, f: impl FnOnce(&mut Machines)) {
+    /// Feeds any input to the hub (the WebRTC layer's reports, calls,
+    /// answers) and routes what comes out.
+    pub fn with_hub<T>(
+        &mut self,
+        now: Instant,
+        out: &mut Vec<NodeOut>,
+        f: impl FnOnce(&mut NodeHub) -> T,
+    ) -> Option<T> {
+        let m = self.machines.as_mut()?;
+        let result = f(&mut m.hub);
+        self.drain(now, out);
+        Some(result)
+    }
+
+    fn input(&mut self, now: Instant, out: &mut Vec<NodeOut>, f: impl FnOnce(&mut NodeHub)) {
         let Some(m) = self.machines.as_mut() else { return };
-        f(m);
-        self.drain(now, unix, out);
+        f(&mut m.hub);
+        self.drain(now, out);
     }
 
     fn tap_frame(&mut self, now: Instant, bytes: &[u8]) {
@@ -256,35 +284,18 @@ impl SimNode {
         }
     }
 
-    /// Applies the wiring until neither machine has output left.
-    fn drain(&mut self, now: Instant, unix: UnixSecs, out: &mut Vec<NodeOut>) {
+    /// Carries the hub's outputs until it has none.
+    fn drain(&mut self, now: Instant, out: &mut Vec<NodeOut>) {
         let inc = self.incarnation;
         let Some(m) = self.machines.as_mut() else { return };
         let log = &mut self.log;
-        let spec = &self.spec;
-        loop {
-            let mut progressed = false;
-            while let Some(event) = m.keeper.poll_event() {
-                progressed = true;
-                on_keeper_event(m, log, now, unix, event);
-            }
-            while let Some(event) = m.client.poll_event() {
-                progressed = true;
-                if let SignalingEvent::Relay { source, payload } = &event {
-                    out.push(NodeOut::Relay { source: source.clone(), payload: payload.clone() });
-                }
-                on_client_event(m, log, spec, inc, now, event);
-            }
-            while let Some(call) = m.keeper.poll_call() {
-                progressed = true;
-                out.push(NodeOut::Ais(call));
-            }
-            while let Some(t) = m.client.poll_transmit() {
-                progressed = true;
-                out.push(NodeOut::Transmit(t));
-            }
-            if !progressed {
-                return;
+        while let Some(output) = m.hub.poll_output() {
+            match output {
+                NodeOutput::Ais(call) => out.push(NodeOut::Ais(call)),
+                NodeOutput::Signaling(t) => out.push(NodeOut::Transmit(t)),
+                NodeOutput::QueryDone { query, result } => on_reply(log, inc, now, query.0, result),
+                NodeOutput::Event(event) => on_event(m, log, &self.spec, inc, now, event, out),
+                other => out.push(NodeOut::Hub(other)),
             }
         }
     }
@@ -297,45 +308,26 @@ fn issue(
     now: Instant,
     request: ClientRequest,
 ) -> Result<RequestId, ActrError> {
-    let id = m.client.request(now, request.clone())?;
+    let id = m.hub.query(now, request.clone())?.0;
     log.ledger.issue((inc, id), request, now, now + m.request_timeout);
     Ok(id)
 }
 
-fn on_keeper_event(m: &mut Machines, log: &mut NodeLog, now: Instant, unix: UnixSecs, event: KeeperEvent) {
-    let ok = match event {
-        KeeperEvent::Registered(ok) => {
-            log.identities.push(ok.actor.clone());
-            ok
-        }
-        KeeperEvent::Renewed(ok) => {
-            log.renewals += 1;
-            ok
-        }
-        KeeperEvent::Failed(e) => {
-            log.keeper_failures.push(e);
-            return;
-        }
-    };
-    m.client.set_identity(now, unix, ok.actor, ok.credential, ok.credential_expires_at);
-    if !m.started {
-        m.started = true;
-        // set_identity just ran, so start cannot fail.
-        m.client.start(now).expect("identity is set");
-    }
-}
-
-fn on_client_event(
+fn on_event(
     m: &mut Machines,
     log: &mut NodeLog,
     spec: &NodeSpec,
     inc: u32,
     now: Instant,
-    event: SignalingEvent,
+    event: NodeEvent,
+    out: &mut Vec<NodeOut>,
 ) {
     match event {
-        SignalingEvent::ConnectStart { .. } => {}
-        SignalingEvent::Connected { .. } => {
+        NodeEvent::Registered(ok) => log.identities.push(ok.actor),
+        NodeEvent::Renewed(_) => log.renewals += 1,
+        NodeEvent::Failed(e) => log.keeper_failures.push(e),
+        NodeEvent::Rebound { old, new } => log.rebinds.push((now, old, new)),
+        NodeEvent::Connected { .. } => {
             log.connects.push(now);
             for target_type in spec.subscribe.clone() {
                 // The pending table is far from full right after connecting;
@@ -343,15 +335,13 @@ fn on_client_event(
                 let _ = issue(m, log, inc, now, ClientRequest::Subscribe { target_type });
             }
         }
-        SignalingEvent::Disconnected { reason } => log.disconnects.push((now, reason)),
-        SignalingEvent::GaveUp { .. } => log.gave_up += 1,
-        SignalingEvent::Reply { id, result } => on_reply(log, inc, now, id, result),
-        SignalingEvent::Relay { source, payload } => log.relays_in.push((now, source, payload)),
-        SignalingEvent::Presence { actor, up } => log.presence.push((now, actor, up)),
-        SignalingEvent::CredentialNeeded => {
-            log.credential_needed += 1;
-            m.keeper.renew_now(now);
+        NodeEvent::Disconnected { reason } => log.disconnects.push((now, reason)),
+        NodeEvent::Relay { source, payload } => {
+            out.push(NodeOut::Relay { source: source.clone(), payload: payload.clone() });
+            log.relays_in.push((now, source, payload));
         }
+        NodeEvent::Presence { actor, up } => log.presence.push((now, actor, up)),
+        _ => {}
     }
 }
 

@@ -278,7 +278,8 @@ impl Sim {
         let seed = derive_seed(self.config.seed, "node", i as u64, inc as u64);
         let (now, unix) = (self.now, self.unix());
         let mut out = Vec::new();
-        self.slots[i].node.boot(now, unix, seed, (self.config.keeper, self.config.client), &mut out);
+        let settings = self.config.hub_settings();
+        self.slots[i].node.boot(now, unix, seed, &settings, &mut out);
         self.after_node(i, out);
         self.start_ticking(i);
     }

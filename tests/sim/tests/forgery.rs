@@ -64,7 +64,7 @@ fn scenario(seed: u64) -> Result<(), String> {
     ensure(sim.run_until(at_secs(60), check::all_online), || format!("not online: {}", check::describe(&sim)))?;
     let id = |i: usize| sim.node(i).actor().cloned().ok_or(format!("node {i} has no identity"));
     let (hostile, victim, target) = (id(0)?, id(1)?, id(2)?);
-    let own = sim.node(0).keeper().and_then(|k| k.current()).map(|c| c.credential.clone()).ok_or("no credential")?;
+    let own = sim.node(0).registration().map(|c| c.credential.clone()).ok_or("no credential")?;
 
     let impersonation = relay_frame(IMPERSONATION_ID, victim, own, target.clone(), b"forged: impersonation");
     sim.inject_frame(0, impersonation)?;

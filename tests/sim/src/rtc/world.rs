@@ -305,3 +305,8 @@ impl Sim {
         }
     }
 }
+
+impl Sim {
+    /// Carries a hub output for node `node`'s WebRTC layer.
+    pub(crate) fn rtc_hub_output(&mut self, _node: usize, _output: actr_core::node::NodeOutput) {}
+}
