@@ -174,6 +174,8 @@ pub struct HubStats {
     pub ice_disconnects: u64,
     pub ice_restarts: u64,
     pub ice_recovered: u64,
+    /// Network-change bursts that settled into a recovery of every connection.
+    pub network_recoveries: u64,
     pub offers_refused: u64,
     pub routes_evicted: u64,
     pub inputs: u64,
@@ -294,6 +296,16 @@ impl NodeHub {
 
     pub fn config(&self) -> &HubConfig {
         &self.config
+    }
+
+    /// What the route table knows about reaching `peer`.
+    pub fn route(&self, peer: &ActrId) -> Option<&crate::transport::PeerRoute> {
+        self.routes.get(peer)
+    }
+
+    /// The current WebRTC connection to `peer` and whether its RPC channel is up.
+    pub fn connection(&self, peer: &ActrId) -> Option<(RtcId, bool)> {
+        self.peers.rtc_of(peer).map(|c| (c.id, c.up))
     }
 
     /// The signaling client, for inspection.
@@ -573,6 +585,7 @@ impl NodeHub {
         {
             self.debounce = None;
             if change != NetworkChange::Lost {
+                self.stats.network_recoveries += 1;
                 self.recover_all(now);
             }
         }
@@ -664,7 +677,10 @@ impl NodeHub {
                 Ok(signal) if self.config.webrtc => return self.on_remote_signal(now, source, signal),
                 _ => NodeEvent::Relay { source, payload },
             },
-            SignalingEvent::Connected { actor } => NodeEvent::Connected { actor },
+            SignalingEvent::Connected { actor } => {
+                self.signaling_back(now);
+                NodeEvent::Connected { actor }
+            }
             SignalingEvent::Disconnected { reason } => NodeEvent::Disconnected { reason },
             SignalingEvent::Presence { actor, up } => NodeEvent::Presence { actor, up },
         };
@@ -713,6 +729,7 @@ impl NodeHub {
         self.out.push_back(NodeOutput::Deliver(Delivery {
             id,
             caller: inbound.caller.clone(),
+            request_id: env.request_id,
             route_key: env.route_key.clone(),
             payload: std::mem::take(&mut env.payload),
             trace: env.trace.clone(),

@@ -63,6 +63,9 @@ pub enum RtcReport {
     RpcClosed,
     /// An RPC envelope arrived on the RPC lane.
     Message(Vec<u8>),
+    /// An RPC envelope the hub asked to send could not be (it is handed
+    /// back: a call's request is retried with backoff, as on any wire).
+    SendFailed(Vec<u8>),
     /// The connection ended for good.
     Ended(ActrError),
 }
@@ -107,6 +110,8 @@ pub enum RtcOutput {
 pub struct Delivery {
     pub id: DeliveryId,
     pub caller: ActrId,
+    /// The caller's request id (the same for every retry of one call).
+    pub request_id: u64,
     pub route_key: String,
     pub payload: Vec<u8>,
     pub trace: Option<TraceContext>,

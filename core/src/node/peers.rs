@@ -51,6 +51,10 @@ pub(crate) struct RtcConn {
     pub remote_epoch: Option<u64>,
     /// Setup deadline before the first `up`; recovery deadline while down after.
     pub deadline: Option<Instant>,
+    /// While recovering: when to ask for the next ICE restart, and how many
+    /// were asked for (a restart during an outage cannot complete, so it is
+    /// repeated with backoff until connectivity is back or the deadline).
+    pub next_restart: Option<(Instant, u32)>,
 }
 
 #[derive(Debug, Default)]
@@ -188,6 +192,7 @@ impl PeerTable {
             ever_up: false,
             remote_epoch: None,
             deadline: Some(deadline),
+            next_restart: None,
         };
         self.peers.entry(peer.clone()).or_default().rtc = Some(conn);
         id
@@ -219,9 +224,16 @@ impl PeerTable {
         self.peers.keys().cloned().collect()
     }
 
-    /// The earliest WebRTC setup or recovery deadline.
+    /// The earliest WebRTC setup or recovery deadline, or restart due.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.peers.values().filter_map(|p| p.rtc.as_ref().and_then(|c| c.deadline)).min()
+        let conns = self.peers.values().filter_map(|p| p.rtc.as_ref());
+        conns.flat_map(|c| [c.deadline, c.next_restart.map(|(at, _)| at)]).flatten().min()
+    }
+
+    /// Connections due another ICE restart.
+    pub fn restarts_due(&self, now: Instant) -> Vec<RtcId> {
+        let conns = self.peers.values().filter_map(|p| p.rtc.as_ref());
+        conns.filter(|c| c.next_restart.is_some_and(|(at, _)| at <= now)).map(|c| c.id).collect()
     }
 
     /// Connections whose setup or recovery deadline has passed.

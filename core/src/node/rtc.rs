@@ -17,6 +17,9 @@ use crate::node::{NodeHub, NodeOutput, Purpose, RtcId, RtcOutput, RtcReport};
 use crate::signaling::{ClientRequest, ServerReply, is_offerer};
 use crate::time::Instant;
 
+/// Pauses between ICE restarts while a connection stays down.
+const RESTART_BACKOFF_SECS: [u64; 4] = [1, 2, 4, 5];
+
 impl NodeHub {
     /// The connection to `peer`, started if none runs; an answerer that
     /// `solicit`s asks the peer to offer.
@@ -52,18 +55,32 @@ impl NodeHub {
                 }
             }
             RtcReport::SignalOut(signal) => self.relay_signal(now, rtc, signal),
+            RtcReport::SendFailed(bytes) => self.rtc_send_failed(now, rtc, bytes),
             RtcReport::RpcOpen | RtcReport::Recovered => self.rtc_up(now, rtc),
             RtcReport::ConnectivityLost => {
                 if self.peers.rtc_mut(rtc).is_some() {
                     self.stats.ice_disconnects += 1;
                     self.rtc_down(now, rtc);
-                    self.recover(rtc);
+                    self.recover(now, rtc, true);
                 }
             }
             RtcReport::Recovering | RtcReport::RpcClosed => self.rtc_down(now, rtc),
             RtcReport::Ended(error) => self.rtc_ended(now, rtc, error),
         }
         self.pump(now);
+    }
+
+    /// Hands an envelope that did not leave back to the endpoint.
+    fn rtc_send_failed(&mut self, now: Instant, rtc: RtcId, bytes: Vec<u8>) {
+        let Some((peer, _)) = self.peers.rtc_mut(rtc) else { return };
+        let Ok(envelope) = crate::transport::RpcEnvelope::decode(&bytes) else { return };
+        let out = crate::transport::Outbound {
+            dest: peer,
+            lane: crate::transport::LaneKind::Rpc,
+            request_id: envelope.request_id,
+            bytes,
+        };
+        self.send_failed(now, out, ActrError::Unavailable("the webrtc send failed".into()));
     }
 
     fn relay_signal(&mut self, now: Instant, rtc: RtcId, signal: RtcSignal) {
@@ -110,6 +127,7 @@ impl NodeHub {
         conn.ever_up = true;
         conn.session = Some(session);
         conn.deadline = None;
+        conn.next_restart = None;
         if recovered {
             self.stats.ice_recovered += 1;
         } else {
@@ -137,9 +155,20 @@ impl NodeHub {
         }
     }
 
-    /// The offerer restarts ICE; the answerer asks it to.
-    fn recover(&mut self, rtc: RtcId) {
+    /// The offerer restarts ICE; the answerer asks it to. `fresh` starts a
+    /// new recovery; otherwise this is the next attempt of one under way,
+    /// repeated at 1, 2, 4, 5, 5… s until the connection is up again.
+    fn recover(&mut self, now: Instant, rtc: RtcId, fresh: bool) {
         let Some((_, conn)) = self.peers.rtc_mut(rtc) else { return };
+        if !conn.ever_up {
+            return; // nothing to recover yet: the setup deadline covers it
+        }
+        let attempt = match (fresh, conn.next_restart) {
+            (false, Some((_, n))) => n + 1,
+            _ => 0,
+        };
+        let backoff = RESTART_BACKOFF_SECS[(attempt as usize).min(RESTART_BACKOFF_SECS.len() - 1)];
+        conn.next_restart = Some((now + crate::time::Duration::from_secs(backoff), attempt));
         self.stats.ice_restarts += 1;
         let command = match conn.offerer {
             true => RtcOutput::RestartIce { rtc },
@@ -148,11 +177,22 @@ impl NodeHub {
         self.out.push_back(NodeOutput::Rtc(command));
     }
 
+    /// Signaling is back: connections still recovering try again at once.
+    pub(super) fn signaling_back(&mut self, now: Instant) {
+        for rtc in self.peers.rtc_ids() {
+            if let Some((_, conn)) = self.peers.rtc_mut(rtc)
+                && let Some((at, _)) = conn.next_restart.as_mut()
+            {
+                *at = now;
+            }
+        }
+    }
+
     /// After a network change: every connection leaves RPC and recovers.
     pub(super) fn recover_all(&mut self, now: Instant) {
         for rtc in self.peers.rtc_ids() {
             self.rtc_down(now, rtc);
-            self.recover(rtc);
+            self.recover(now, rtc, true);
         }
     }
 
@@ -191,8 +231,19 @@ impl NodeHub {
         self.peers.tidy(&peer);
     }
 
-    /// Setup and recovery deadlines.
+    /// Setup and recovery deadlines, and repeated ICE restarts.
     pub(super) fn rtc_timers(&mut self, now: Instant) {
+        for rtc in self.peers.restarts_due(now) {
+            if self.client.is_connected() {
+                self.recover(now, rtc, false);
+            } else if let Some((_, conn)) = self.peers.rtc_mut(rtc)
+                && let Some((at, _)) = conn.next_restart.as_mut()
+            {
+                // The offer could not be relayed: wait for signaling
+                // (`signaling_back` restarts at once when it returns).
+                *at = now + crate::time::Duration::from_secs(RESTART_BACKOFF_SECS[3]);
+            }
+        }
         for rtc in self.peers.expired(now) {
             let Some((peer, conn)) = self.peers.rtc_mut(rtc) else { continue };
             let what = if conn.ever_up { "recovery" } else { "setup" };

@@ -31,7 +31,8 @@ pub struct SimConfig {
 impl SimConfig {
     /// How every node's hub is set up.
     pub fn hub_settings(&self) -> crate::node::HubSettings {
-        crate::node::HubSettings { keeper: self.keeper, client: self.client, webrtc: false, tune: |_| {} }
+        let webrtc = self.rtc.as_ref().map(|r| (r.connect_timeout, r.recovery_timeout, r.network_settle));
+        crate::node::HubSettings { keeper: self.keeper, client: self.client, webrtc }
     }
 
     /// Three nodes on the WAN preset with the core's default settings.

@@ -241,7 +241,6 @@ impl Sim {
                         self.close_client_end(id);
                     }
                 }
-                NodeOut::Relay { source, payload } => self.rtc_relay(node, &source, &payload),
                 NodeOut::Hub(output) => self.rtc_hub_output(node, output),
             }
         }

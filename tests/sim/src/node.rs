@@ -43,16 +43,11 @@ impl NodeSpec {
     }
 }
 
-/// Output of a node: for the network, or a relay for its WebRTC layer.
+/// Output of a node: for the network, or for its WebRTC layer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeOut {
     Ais(AisCall),
     Transmit(ClientTransmit),
-    /// A relay arrived (it is also logged in [`NodeLog::relays_in`]).
-    Relay {
-        source: ActrId,
-        payload: Vec<u8>,
-    },
     /// Work for the node's WebRTC layer: str0m commands, deliveries,
     /// call outcomes, links.
     Hub(NodeOutput),
@@ -102,10 +97,9 @@ pub struct SimNode {
 pub struct HubSettings {
     pub keeper: KeeperConfig,
     pub client: ClientConfig,
-    /// Whether the node connects over WebRTC (the simulation's WebRTC layer).
-    pub webrtc: bool,
-    /// Adjusts the rest of the hub's configuration.
-    pub tune: fn(&mut HubConfig),
+    /// With WebRTC (the simulation's WebRTC layer): its setup and recovery
+    /// deadlines and the network-change debounce.
+    pub webrtc: Option<(actr_core::Duration, actr_core::Duration, actr_core::Duration)>,
 }
 
 impl SimNode {
@@ -179,8 +173,12 @@ impl SimNode {
         let mut config = HubConfig::new(template);
         config.keeper = settings.keeper;
         config.client = settings.client;
-        config.webrtc = settings.webrtc;
-        (settings.tune)(&mut config);
+        config.webrtc = settings.webrtc.is_some();
+        if let Some((setup, recovery, debounce)) = settings.webrtc {
+            config.rtc_setup_timeout = setup;
+            config.rtc_recovery_timeout = recovery;
+            config.network_debounce = debounce;
+        }
         let unix_origin = unix.saturating_sub(now.as_micros() / 1_000_000);
         let mut hub = NodeHub::new(config, rng.next_u64(), unix_origin);
         hub.start(now);
@@ -294,7 +292,7 @@ impl SimNode {
                 NodeOutput::Ais(call) => out.push(NodeOut::Ais(call)),
                 NodeOutput::Signaling(t) => out.push(NodeOut::Transmit(t)),
                 NodeOutput::QueryDone { query, result } => on_reply(log, inc, now, query.0, result),
-                NodeOutput::Event(event) => on_event(m, log, &self.spec, inc, now, event, out),
+                NodeOutput::Event(event) => on_event(m, log, &self.spec, inc, now, event),
                 other => out.push(NodeOut::Hub(other)),
             }
         }
@@ -313,15 +311,7 @@ fn issue(
     Ok(id)
 }
 
-fn on_event(
-    m: &mut Machines,
-    log: &mut NodeLog,
-    spec: &NodeSpec,
-    inc: u32,
-    now: Instant,
-    event: NodeEvent,
-    out: &mut Vec<NodeOut>,
-) {
+fn on_event(m: &mut Machines, log: &mut NodeLog, spec: &NodeSpec, inc: u32, now: Instant, event: NodeEvent) {
     match event {
         NodeEvent::Registered(ok) => log.identities.push(ok.actor),
         NodeEvent::Renewed(_) => log.renewals += 1,
@@ -336,10 +326,7 @@ fn on_event(
             }
         }
         NodeEvent::Disconnected { reason } => log.disconnects.push((now, reason)),
-        NodeEvent::Relay { source, payload } => {
-            out.push(NodeOut::Relay { source: source.clone(), payload: payload.clone() });
-            log.relays_in.push((now, source, payload));
-        }
+        NodeEvent::Relay { source, payload } => log.relays_in.push((now, source, payload)),
         NodeEvent::Presence { actor, up } => log.presence.push((now, actor, up)),
         _ => {}
     }

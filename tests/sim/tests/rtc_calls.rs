@@ -49,7 +49,7 @@ fn lossy(seed: u64) -> Result<(), String> {
     rtc_check::calls_ok(&sim)?;
     check::ledgers_ok(&sim)?;
     let rtc = sim.rtc().ok_or("no WebRTC layer")?;
-    let stats: Vec<_> = (0..NODES).filter_map(|i| rtc.node(i).map(|n| n.endpoint_stats())).collect();
+    let stats: Vec<_> = (0..NODES).filter_map(|i| sim.node(i).hub().map(|h| h.stats().endpoint)).collect();
     let retries: u64 = stats.iter().map(|s| s.retries).sum();
     let duplicates: u64 = stats.iter().map(|s| s.duplicates).sum();
     ensure(retries > 0 && duplicates > 0, || format!("no retry reached a receiver: {}", rtc_check::describe(&sim)))?;
@@ -81,12 +81,13 @@ fn retried(seed: u64) -> Result<(), String> {
     ensure(runs.len() == counts.issued && runs.values().all(|n| *n == 1), || {
         format!("{} requests ran for {} calls", runs.len(), counts.issued)
     })?;
-    let (caller, callee) = (rtc.node(0).ok_or("node 0 down")?, rtc.node(1).ok_or("node 1 down")?);
+    let endpoint = |i: usize| sim.node(i).hub().map(|h| h.stats().endpoint).ok_or(format!("node {i} down"));
+    let (caller, callee) = (endpoint(0)?, endpoint(1)?);
     let faults = rtc.fault_stats();
-    ensure(caller.endpoint_stats().retries >= counts.issued as u64, || format!("{:?}", caller.endpoint_stats()))?;
+    ensure(caller.retries >= counts.issued as u64, || format!("{:?}", caller))?;
     // A lost response can only have been fetched again by a duplicate.
-    ensure(callee.endpoint_stats().duplicates >= faults.responses_lost && faults.responses_lost > 0, || {
-        format!("duplicates {:?}, faults {faults:?}", callee.endpoint_stats())
+    ensure(callee.duplicates >= faults.responses_lost && faults.responses_lost > 0, || {
+        format!("duplicates {:?}, faults {faults:?}", callee)
     })
 }
 

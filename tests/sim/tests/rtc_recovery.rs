@@ -1,5 +1,5 @@
 //! WebRTC recovery: ICE restarts, session rebuilds, network changes, and
-//! late events of superseded sessions.
+//! late reports of replaced connections, all decided by the shipped hub.
 //!
 //! `partition_ice_restart_calls_resume` — two nodes call each other every
 //! 250 ms; their datagram path is cut for 30–44 s (signaling stays up),
@@ -21,8 +21,8 @@
 //! 15 s recovery timeout, so sessions are rebuilt (the answerer's old one
 //! is superseded by a newer offer and closed, and its late `Disconnected`
 //! arrives while the new session is current). After the heal, every
-//! kind of event is injected on both nodes tagged with the old session's
-//! id. Invariants: both sides run new sessions; every stale event
+//! kind of report is injected on both hubs tagged with the old connection's
+//! id. Invariants: both sides run new connections; every stale report
 //! changed nothing (the route still names the new session, no recovery
 //! started, calls issued after the injection all succeed); exactly-once.
 //!
@@ -32,9 +32,9 @@
 //! one recovery; the offerer restarts ICE for each and the restart
 //! completes; every call succeeds.
 
+use actr_core::ActrError;
 use actr_core::Duration;
-use actr_core::transport::{LaneKind, SessionId};
-use actr_driver::webrtc::RtcEvent;
+use actr_core::node::{RtcId, RtcReport};
 use actr_sim::rtc::check as rtc_check;
 use actr_sim::rtc::setup::{echo_load, offerer_of, quiesce, rtc_sim, wait_online, wait_paired};
 use actr_sim::{NetPreset, RtcSimConfig, Sim, ensure, sweep};
@@ -58,16 +58,15 @@ fn paired_pair(seed: u64, rtc: RtcSimConfig) -> Result<Sim, String> {
     Ok(sim)
 }
 
-/// The id of the session node `i` currently sends to node `peer` on.
-fn session(sim: &Sim, i: usize, peer: usize) -> Option<SessionId> {
-    let id = sim.node(peer).actor()?;
-    sim.rtc()?.node(i)?.ready_session(id).map(|s| s.id())
+/// The connection node `i`'s hub currently sends to node `peer` on.
+fn session(sim: &Sim, i: usize, peer: usize) -> Option<RtcId> {
+    sim.ready_connection(i, peer)
 }
 
 fn ice_restarts(sim: &Sim, i: usize, peer: usize) -> u64 {
-    let id = sim.node(peer).actor();
+    let rtc = sim.current_connection(i, peer);
     let node = sim.rtc().and_then(|r| r.node(i));
-    node.zip(id).and_then(|(n, id)| n.ready_session(id)).map_or(0, |s| s.peer().stats().ice_restarts)
+    node.zip(rtc).and_then(|(n, rtc)| n.session(rtc)).map_or(0, |s| s.peer().stats().ice_restarts)
 }
 
 /// All calls issued at or after `since` succeeded (and there were some).
@@ -129,25 +128,29 @@ fn stale(seed: u64) -> Result<(), String> {
     let new = [session(&sim, 0, 1).ok_or("no session 0")?, session(&sim, 1, 0).ok_or("no session 1")?];
     ensure(new[0] != old[0] && new[1] != old[1], || format!("no rebuild: {old:?} -> {new:?}"))?;
 
-    let stale_events = [
-        RtcEvent::ChannelOpen(LaneKind::Rpc),
-        RtcEvent::IceDisconnected,
-        RtcEvent::IceRestarted,
-        RtcEvent::ChannelClosed(LaneKind::Rpc),
-        RtcEvent::Disconnected,
+    let asked = |sim: &Sim, i: usize| sim.rtc().map_or(0, |r| r.log(i).counters.recoveries_asked);
+    let asked_before = [asked(&sim, 0), asked(&sim, 1)];
+    let stale_reports = [
+        RtcReport::RpcOpen,
+        RtcReport::ConnectivityLost,
+        RtcReport::Recovering,
+        RtcReport::Recovered,
+        RtcReport::RpcClosed,
+        RtcReport::Message(b"stale".to_vec()),
+        RtcReport::Ended(ActrError::Unavailable("stale".into())),
     ];
     for (i, old_id) in old.iter().enumerate() {
-        for event in stale_events.iter().cloned() {
-            sim.inject_rtc_event(i, *old_id, 1 - i, event);
+        for report in stale_reports.iter().cloned() {
+            sim.inject_rtc_report(i, *old_id, report);
         }
     }
     let injected = sim.now();
     let now = [session(&sim, 0, 1), session(&sim, 1, 0)];
-    ensure(now == [Some(new[0]), Some(new[1])], || format!("a stale event moved the route: {new:?} -> {now:?}"))?;
-    for i in 0..2 {
-        let recovering = sim.rtc().and_then(|r| r.node(i)).is_some_and(|n| n.sessions().any(|s| s.is_recovering()));
-        ensure(!recovering, || format!("a stale IceDisconnected started a recovery on node {i}"))?;
-    }
+    ensure(now == [Some(new[0]), Some(new[1])], || format!("a stale report moved the route: {new:?} -> {now:?}"))?;
+    let asked_after = [asked(&sim, 0), asked(&sim, 1)];
+    ensure(asked_after == asked_before, || {
+        format!("a stale report started a recovery: {asked_before:?} -> {asked_after:?}")
+    })?;
     sim.run_for(SECS(10));
     ensure([session(&sim, 0, 1), session(&sim, 1, 0)] == now, || "the new sessions did not last".into())?;
     quiesce(&mut sim, SECS(10));
@@ -179,9 +182,10 @@ fn network_change(seed: u64) -> Result<(), String> {
             format!("burst {burst}: offerer did not restart")
         })?;
         let c = sim.rtc().ok_or("no WebRTC layer")?.log(node).counters;
+        let settled = sim.node(node).hub().map_or(0, |h| h.stats().network_recoveries);
         let bursts_here = (0..=burst).filter(|b| (b + seed) % 2 == (burst + seed) % 2).count() as u64;
-        ensure(c.network_changes == 5 * bursts_here && c.network_recoveries == bursts_here, || {
-            format!("burst {burst}: reports did not settle into one recovery: {c:?}")
+        ensure(c.network_changes == 5 * bursts_here && settled == bursts_here, || {
+            format!("burst {burst}: reports did not settle into one recovery each: {settled} for {c:?}")
         })?;
     }
     quiesce(&mut sim, SECS(10));

@@ -21,7 +21,7 @@
 //! SCTP backoff bound) and every call issued after that succeeds;
 //! exactly-once throughout.
 
-use actr_core::transport::SessionId;
+use actr_core::node::RtcId;
 use actr_core::{Duration, Instant};
 use actr_sim::rtc::check as rtc_check;
 use actr_sim::rtc::setup::{echo_load, quiesce, rtc_sim, wait_online, wait_paired};
@@ -42,12 +42,8 @@ fn paired_pair(seed: u64, rtc: RtcSimConfig) -> Result<Sim, String> {
     Ok(sim)
 }
 
-fn sessions(sim: &Sim) -> [Option<SessionId>; 2] {
-    let id = |i: usize, peer: usize| {
-        let peer = sim.node(peer).actor()?;
-        sim.rtc()?.node(i)?.ready_session(peer).map(|s| s.id())
-    };
-    [id(0, 1), id(1, 0)]
+fn sessions(sim: &Sim) -> [Option<RtcId>; 2] {
+    [sim.ready_connection(0, 1), sim.ready_connection(1, 0)]
 }
 
 /// Calls issued in `[from, to)`: `(ok, all)`.

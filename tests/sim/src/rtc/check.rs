@@ -57,11 +57,7 @@ pub fn all_nodes_ok_since(sim: &Sim, since: Instant) -> Option<Instant> {
 
 /// Both nodes route to each other over an open WebRTC session.
 pub fn paired(sim: &Sim, a: usize, b: usize) -> bool {
-    let ready = |x: usize, y: usize| {
-        let (Some(rtc), Some(peer)) = (sim.rtc(), sim.node(y).actor()) else { return false };
-        rtc.node(x).is_some_and(|n| n.ready_session(peer).is_some())
-    };
-    ready(a, b) && ready(b, a)
+    sim.ready_connection(a, b).is_some() && sim.ready_connection(b, a).is_some()
 }
 
 /// A one-paragraph status of the WebRTC layer, for failure messages.
@@ -70,13 +66,13 @@ pub fn describe(sim: &Sim) -> String {
     let Some(rtc) = sim.rtc() else { return s };
     let _ = write!(s, " udp={:?} faults={:?} |", rtc.udp_stats(), rtc.fault_stats());
     for (i, log) in rtc.logs().enumerate() {
-        let sessions: Vec<String> = rtc.node(i).map_or(Vec::new(), |n| {
-            n.sessions().map(|x| format!("{}:{}{}", x.id().0, x.conn(), state(x.peer()))).collect()
-        });
-        let stats = rtc.node(i).map(|n| n.endpoint_stats());
+        let sessions: Vec<String> = rtc
+            .node(i)
+            .map_or(Vec::new(), |n| n.sessions().map(|x| format!("{}{}", x.id().0, state(x.peer()))).collect());
+        let stats = sim.node(i).hub().map(|h| h.stats());
         let _ = write!(
             s,
-            " node{i}: calls={:?} sessions=[{}] {:?} endpoint={stats:?} |",
+            " node{i}: calls={:?} sessions=[{}] {:?} hub={stats:?} |",
             log.calls.counts(),
             sessions.join(","),
             log.counters

@@ -10,8 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use actr_core::node::Delivery;
 use actr_core::rng::SeededRng;
-use actr_core::transport::Inbound;
 use actr_core::{ActrError, ActrId, Duration, Instant};
 use sha2::{Digest, Sha256};
 
@@ -59,7 +59,7 @@ impl SinkState {
 pub struct Handler {
     rng: SeededRng,
     delay: (Duration, Duration),
-    running: BTreeMap<(Instant, u64), Inbound>,
+    running: BTreeMap<(Instant, u64), Delivery>,
     seq: u64,
     sinks: BTreeMap<ActrId, SinkState>,
 }
@@ -71,7 +71,7 @@ impl Handler {
     }
 
     /// Starts handling a dispatched request.
-    pub fn start(&mut self, now: Instant, inbound: Inbound) {
+    pub fn start(&mut self, now: Instant, inbound: Delivery) {
         let (lo, hi) = self.delay;
         let spread = hi.as_micros().saturating_sub(lo.as_micros());
         let took = lo + Duration::from_micros(self.rng.below(spread + 1));
@@ -85,7 +85,7 @@ impl Handler {
     }
 
     /// Requests finished by `now`, each with its answer.
-    pub fn finish_due(&mut self, now: Instant) -> Vec<(Inbound, Result<Vec<u8>, ActrError>)> {
+    pub fn finish_due(&mut self, now: Instant) -> Vec<(Delivery, Result<Vec<u8>, ActrError>)> {
         let mut done = Vec::new();
         while let Some(entry) = self.running.first_entry() {
             if entry.key().0 > now {
@@ -106,8 +106,8 @@ impl Handler {
         self.running.len()
     }
 
-    fn answer(&mut self, inbound: &Inbound) -> Result<Vec<u8>, ActrError> {
-        let env = &inbound.envelope;
+    fn answer(&mut self, inbound: &Delivery) -> Result<Vec<u8>, ActrError> {
+        let env = inbound;
         match env.route_key.as_str() {
             ECHO => Ok(env.payload.clone()),
             SINK => {

@@ -115,31 +115,22 @@ impl CallLedger {
     }
 }
 
-/// Counters of one node's WebRTC layer.
+/// Counters of one node's WebRTC layer (its str0m peers; what the hub
+/// decided is in the hub's own stats).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RtcCounters {
     pub sessions_begun: u64,
     pub sessions_closed: u64,
-    /// Events of a superseded session, which changed nothing.
-    pub stale_events: u64,
-    /// Signals tagged with an older session, dropped.
-    pub stale_signals: u64,
-    /// Relays that were not well-formed signals, dropped.
-    pub malformed_signals: u64,
     pub offers_sent: u64,
     pub answers_sent: u64,
     pub restart_requests_sent: u64,
-    pub connect_requests_sent: u64,
-    /// Signals the signaling client refused to take.
-    pub signals_refused: u64,
     pub ice_disconnected: u64,
     pub ice_restarted: u64,
     pub ice_reconnected: u64,
-    /// Restarts (offerer) or restart requests (answerer) issued while recovering.
-    pub recovery_attempts: u64,
-    /// Network-change reports, and the recoveries they settled into.
+    /// Restarts (offerer) and restart requests (answerer) the hub asked for.
+    pub recoveries_asked: u64,
+    /// Network-change reports made to the hub.
     pub network_changes: u64,
-    pub network_recoveries: u64,
     /// Datagrams for a port no session holds.
     pub datagrams_unbound: u64,
     /// Inputs str0m refused (bad datagrams, SDP it rejected).

@@ -1,60 +1,42 @@
-//! [`RtcNode`]: one node's WebRTC layer, sans-IO like everything it drives.
+//! [`RtcNode`]: what the simulator runs for one node's hub in place of the
+//! driver's connection tasks and workload: one [`RtcSession`] (a str0m
+//! peer) per connection the hub opens, and the [`Handler`] that answers the
+//! hub's deliveries after a seeded run time.
 //!
 //! # Drive loop
 //!
-//! Feed an input — [`RtcNode::call`], [`RtcNode::handle_relay`],
-//! [`RtcNode::handle_datagram`], [`RtcNode::handle_timeout`],
-//! [`RtcNode::network_changed`] — then drain [`RtcNode::poll_out`] (relays
-//! for the signaling client, datagrams for the network) and wake it at
-//! [`RtcNode::poll_timeout`]. Inside, every input ends in a settle loop that
-//! drains the sessions (signals, datagrams, events), the endpoint (dispatch,
-//! outcomes), finished handlers and the endpoint's outbound queue until
-//! nothing moves.
-//!
-//! Events carry their session's id; route changes go through the
-//! `RouteTable`, which ignores a superseded session's events. Offer/answer
-//! pairing is in `pairing.rs`, the outbound path (faults, routing, handing
-//! failures back to the endpoint) in `outbound.rs`.
+//! Feed it the hub's outputs ([`RtcNode::on_output`]), datagrams
+//! ([`RtcNode::handle_datagram`]) and timeouts ([`RtcNode::handle_timeout`]);
+//! then take what the hub must hear ([`RtcNode::take_for_hub`]) and the
+//! datagrams for the network ([`RtcNode::take_datagrams`]), and wake it at
+//! [`RtcNode::poll_timeout`]. Injected faults ([`FaultBook`]) act where a
+//! real send could fail: on the way to the data channel.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 
+use actr_core::node::{DeliveryId, LinkOutput, NodeOutput, RtcId, RtcOutput, RtcReport};
 use actr_core::rng::SeededRng;
-use actr_core::transport::{
-    EndpointConfig, EndpointEvent, EndpointStats, LaneKind, PeerRoute, RouteDecision, RouteTable, RpcEndpoint,
-    SessionId, WireKind,
-};
+use actr_core::transport::{Direction, LaneKind, RpcEnvelope};
 use actr_core::{ActrError, ActrId, Duration, Instant};
-use actr_driver::webrtc::RtcEvent;
+use actr_driver::webrtc::RtcPeerConfig;
 
 use super::RtcSimConfig;
-use super::env::Ports;
-use super::faults::FaultBook;
+use super::env::{Ports, core_at, std_at};
+use super::faults::{FaultBook, SendFate};
 use super::handler::Handler;
 use super::ledger::{CallEntry, RtcLog};
 use super::session::RtcSession;
 
-/// Most peers one node tracks routes for.
-const MAX_ROUTES: usize = 1024;
-
-/// What an input needs from the world: this slot's log and ports, the shared
-/// fault plans, and which layer of the slot this is.
+/// What an input needs from the world: this slot's log and ports, the
+/// shared fault plans, and which incarnation of the node this is.
 #[derive(Debug)]
 pub struct NodeCx<'a> {
     pub log: &'a mut RtcLog,
     pub faults: &'a mut FaultBook,
     pub ports: &'a mut Ports,
-    /// Counts the `RtcNode`s the slot has had; ledger keys carry it.
+    /// The node's incarnation; ledger keys carry it.
     pub layer: u32,
-}
-
-/// Output for the world.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RtcOut {
-    /// Relay `payload` to `target` through the signaling server.
-    Relay { target: ActrId, payload: Vec<u8> },
-    /// Send a UDP datagram.
-    Datagram { from: SocketAddr, to: SocketAddr, bytes: Vec<u8> },
 }
 
 /// A call to make: where, what, and the reply a correct handler gives.
@@ -68,75 +50,162 @@ pub struct CallSpec {
     pub timeout: Duration,
 }
 
-/// One node's endpoint, routes, sessions and handler.
+impl CallSpec {
+    /// The ledger entry of this call, issued at `now`.
+    pub fn entry(&self, now: Instant) -> CallEntry {
+        CallEntry {
+            dest: self.dest_node,
+            route: self.route,
+            issued_at: now,
+            deadline: now + self.timeout,
+            expect: self.expect.clone(),
+            outcome: None,
+        }
+    }
+}
+
+/// An input for the node's hub.
+#[derive(Debug)]
+pub enum ForHub {
+    Report(RtcId, RtcReport),
+    Answer(DeliveryId, Result<Vec<u8>, ActrError>),
+    /// A dial the simulator cannot make (it has no direct WebSocket wire).
+    LinkRefused(actr_core::node::LinkId),
+}
+
+/// One node's str0m peers and handler.
 #[derive(Debug)]
 pub struct RtcNode {
     pub(super) index: usize,
-    pub(super) me: ActrId,
-    pub(super) config: RtcSimConfig,
-    pub(super) endpoint: RpcEndpoint,
-    pub(super) routes: RouteTable,
-    pub(super) sessions: BTreeMap<SessionId, RtcSession>,
-    /// Sends so far of each of this node's pending calls.
-    pub(super) attempts: BTreeMap<u64, u32>,
+    config: RtcSimConfig,
+    sessions: BTreeMap<RtcId, RtcSession>,
+    /// Sends so far of each request this node made (for injected faults).
+    attempts: BTreeMap<u64, u32>,
     handler: Handler,
-    /// Answerer: the newest `conn` heard from each offerer.
-    pub(super) seen: BTreeMap<ActrId, u64>,
-    /// Answerer: when a session was last asked of each offerer.
-    pub(super) asked: BTreeMap<ActrId, Instant>,
-    /// A network change is settling until then.
-    settle_at: Option<Instant>,
-    pub(super) out: VecDeque<RtcOut>,
+    for_hub: VecDeque<ForHub>,
+    datagrams: VecDeque<(SocketAddr, SocketAddr, Vec<u8>)>,
 }
 
 impl RtcNode {
-    pub fn new(index: usize, me: ActrId, config: RtcSimConfig, seed: u64) -> Self {
+    pub fn new(index: usize, config: RtcSimConfig, seed: u64) -> Self {
         let mut rng = SeededRng::new(seed);
-        let endpoint = RpcEndpoint::new(EndpointConfig::default(), rng.next_u64(), &me, None);
         let handler = Handler::new(rng.next_u64(), config.handler_delay);
         Self {
             index,
-            me,
             config,
-            endpoint,
-            routes: RouteTable::new(MAX_ROUTES),
             sessions: BTreeMap::new(),
             attempts: BTreeMap::new(),
             handler,
-            seen: BTreeMap::new(),
-            asked: BTreeMap::new(),
-            settle_at: None,
-            out: VecDeque::new(),
+            for_hub: VecDeque::new(),
+            datagrams: VecDeque::new(),
         }
     }
 
-    pub fn me(&self) -> &ActrId {
-        &self.me
+    /// Carries one output of the hub.
+    pub fn on_output(&mut self, now: Instant, output: NodeOutput, cx: &mut NodeCx<'_>) {
+        match output {
+            NodeOutput::Rtc(out) => self.on_rtc(now, out, cx),
+            NodeOutput::Deliver(delivery) => {
+                *cx.log.handler_runs.entry((delivery.caller.clone(), delivery.request_id)).or_default() += 1;
+                self.handler.start(now, delivery);
+            }
+            NodeOutput::CallDone { call, result } => cx.log.calls.resolve((cx.layer, call.0), now, result),
+            NodeOutput::Link(LinkOutput::Dial { link, .. }) => self.for_hub.push_back(ForHub::LinkRefused(link)),
+            _ => {}
+        }
+        self.settle(now, cx);
     }
 
-    /// Starts a call and records it in the ledger; its outcome is recorded
-    /// there too when it comes.
-    pub fn call(&mut self, now: Instant, spec: CallSpec, cx: &mut NodeCx<'_>) -> Result<u64, ActrError> {
-        let id = self.endpoint.call(now, spec.dest, spec.route, spec.payload, spec.timeout, None)?;
-        self.attempts.insert(id, 0);
-        let entry = CallEntry {
-            dest: spec.dest_node,
-            route: spec.route,
-            issued_at: now,
-            deadline: now + spec.timeout,
-            expect: spec.expect,
-            outcome: None,
+    fn on_rtc(&mut self, now: Instant, out: RtcOutput, cx: &mut NodeCx<'_>) {
+        let c = &mut cx.log.counters;
+        let outcome = match out {
+            RtcOutput::Open { rtc, peer, offerer, solicit, first_exchange_id } => {
+                c.sessions_begun += 1;
+                let config = RtcPeerConfig {
+                    certificate: Some(super::env::certificate(self.index)),
+                    connect_timeout: std_duration(self.config.connect_timeout),
+                    recovery_timeout: std_duration(self.config.recovery_timeout),
+                    first_exchange_id,
+                    ..RtcPeerConfig::default()
+                };
+                let local = cx.ports.bind();
+                match RtcSession::new((rtc, peer), offerer, config, local, now) {
+                    Ok(mut session) => {
+                        let asked = if solicit && !offerer { session.peer_mut().request_ice_restart() } else { Ok(()) };
+                        self.sessions.insert(rtc, session);
+                        asked.map_err(|e| e.to_string())
+                    }
+                    Err(e) => {
+                        let ended = RtcReport::Ended(ActrError::Internal(format!("webrtc peer: {e}")));
+                        self.for_hub.push_back(ForHub::Report(rtc, ended));
+                        Ok(())
+                    }
+                }
+            }
+            RtcOutput::Signal { rtc, signal } => match self.sessions.get_mut(&rtc) {
+                Some(s) => s.peer_mut().handle_signal(std_at(now), signal).map_err(|e| e.to_string()),
+                None => Ok(()),
+            },
+            RtcOutput::Send { rtc, lane, bytes } => {
+                self.send(rtc, lane, bytes, cx);
+                Ok(())
+            }
+            RtcOutput::RestartIce { rtc } => match self.sessions.get_mut(&rtc).inspect(|_| c.recoveries_asked += 1) {
+                Some(s) => s.peer_mut().restart_ice().map_err(|e| e.to_string()),
+                None => Ok(()),
+            },
+            RtcOutput::RequestIceRestart { rtc } => {
+                match self.sessions.get_mut(&rtc).inspect(|_| c.recoveries_asked += 1) {
+                    Some(s) => s.peer_mut().request_ice_restart().map_err(|e| e.to_string()),
+                    None => Ok(()),
+                }
+            }
+            RtcOutput::Close { rtc } => {
+                if let Some(mut s) = self.sessions.remove(&rtc) {
+                    s.peer_mut().close();
+                    cx.log.counters.sessions_closed += 1;
+                }
+                Ok(())
+            }
         };
-        cx.log.calls.issue((cx.layer, id), entry);
-        self.settle(now, cx);
-        Ok(id)
+        if outcome.is_err() {
+            cx.log.counters.peer_errors += 1;
+        }
+    }
+
+    /// Sends an envelope on `rtc`'s lane after the injected faults had
+    /// their say; what does not leave goes back to the hub.
+    fn send(&mut self, rtc: RtcId, lane: LaneKind, bytes: Vec<u8>, cx: &mut NodeCx<'_>) {
+        let fate = match (lane, RpcEnvelope::decode(&bytes)) {
+            (LaneKind::Rpc, Ok(env)) if env.direction == Direction::Request => {
+                let sent = self.attempts.entry(env.request_id).or_default();
+                *sent += 1;
+                cx.faults.request(env.request_id, *sent)
+            }
+            (LaneKind::Rpc, Ok(env)) if env.direction == Direction::Response => cx.faults.response(env.request_id),
+            _ => SendFate::Send,
+        };
+        let delivered = match fate {
+            SendFate::Lose => return,
+            SendFate::FailBeforeSend => false,
+            SendFate::Send | SendFate::SendThenFail => {
+                let ok = self.sessions.get_mut(&rtc).is_some_and(|s| s.peer_mut().send(lane, &bytes).is_ok());
+                if !ok && let Ok(env) = RpcEnvelope::decode(&bytes) {
+                    cx.faults.not_delivered(env.request_id);
+                }
+                ok && fate == SendFate::Send
+            }
+        };
+        if !delivered && lane == LaneKind::Rpc {
+            self.for_hub.push_back(ForHub::Report(rtc, RtcReport::SendFailed(bytes)));
+        }
     }
 
     /// A datagram arrived at `to`; the session bound there takes it.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, to: SocketAddr, bytes: &[u8], cx: &mut NodeCx) {
         match self.sessions.values_mut().find(|s| s.local_addr() == to) {
             Some(s) => {
-                if s.handle_datagram(now, from, to, bytes).is_err() {
+                if s.peer_mut().handle_datagram(std_at(now), from, to, bytes).is_err() {
                     cx.log.counters.peer_errors += 1;
                 }
             }
@@ -146,194 +215,86 @@ impl RtcNode {
     }
 
     pub fn handle_timeout(&mut self, now: Instant, cx: &mut NodeCx<'_>) {
-        self.endpoint.handle_timeout(now);
-        for s in self.sessions.values_mut().filter(|s| s.poll_timeout() <= now) {
-            match s.handle_timeout(now) {
-                Ok(true) => cx.log.counters.recovery_attempts += 1,
-                Ok(false) => {}
-                Err(_) => cx.log.counters.peer_errors += 1,
+        for s in self.sessions.values_mut().filter(|s| core_at(s.peer().poll_timeout()) <= now) {
+            if s.peer_mut().handle_timeout(std_at(now)).is_err() {
+                cx.log.counters.peer_errors += 1;
             }
         }
-        if self.settle_at.is_some_and(|at| at <= now) {
-            self.settle_at = None;
-            self.recover_all(now, cx);
+        for (delivery, answer) in self.handler.finish_due(now) {
+            self.for_hub.push_back(ForHub::Answer(delivery.id, answer));
         }
         self.settle(now, cx);
-    }
-
-    /// The application reports a network change. Reports within
-    /// `network_settle` of the first become one recovery of every session.
-    pub fn network_changed(&mut self, now: Instant, cx: &mut NodeCx<'_>) {
-        cx.log.counters.network_changes += 1;
-        self.settle_at.get_or_insert(now + self.config.network_settle);
-    }
-
-    /// Feeds `event` as if session `id` with `remote` reported it (tests use
-    /// this to deliver a superseded session's late events).
-    pub fn inject_event(&mut self, now: Instant, id: SessionId, remote: &ActrId, event: RtcEvent, cx: &mut NodeCx) {
-        self.on_event(now, id, remote, event, cx);
-        self.settle(now, cx);
-    }
-
-    pub fn poll_out(&mut self) -> Option<RtcOut> {
-        self.out.pop_front()
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let sessions = self.sessions.values().map(RtcSession::poll_timeout).min();
-        [self.endpoint.poll_timeout(), self.handler.poll_timeout(), self.settle_at, sessions]
-            .into_iter()
-            .flatten()
-            .min()
+        let sessions = self.sessions.values().map(|s| core_at(s.peer().poll_timeout())).min();
+        [self.handler.poll_timeout(), sessions].into_iter().flatten().min()
     }
 
-    pub fn route(&self, peer: &ActrId) -> Option<&PeerRoute> {
-        self.routes.get(peer)
+    /// What the hub must hear next.
+    pub fn take_for_hub(&mut self) -> Vec<ForHub> {
+        self.for_hub.drain(..).collect()
     }
 
-    /// The session carrying traffic to `peer` now, if its RPC channel is open.
-    pub fn ready_session(&self, peer: &ActrId) -> Option<&RtcSession> {
-        match self.routes.decide(peer, LaneKind::Rpc) {
-            Ok(RouteDecision::Send(WireKind::WebRtc, Some(id))) => self.sessions.get(&id),
-            _ => None,
-        }
+    pub fn take_datagrams(&mut self) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
+        self.datagrams.drain(..).collect()
     }
 
     pub fn sessions(&self) -> impl Iterator<Item = &RtcSession> {
         self.sessions.values()
     }
 
-    pub fn endpoint_stats(&self) -> EndpointStats {
-        self.endpoint.stats()
+    pub fn session(&self, rtc: RtcId) -> Option<&RtcSession> {
+        self.sessions.get(&rtc)
     }
 
     pub fn handler(&self) -> &Handler {
         &self.handler
     }
 
-    /// The id of the session the route table holds for `peer`, ready or not.
-    pub(super) fn current_id(&self, peer: &ActrId) -> Option<SessionId> {
-        self.routes.get(peer).and_then(|r| r.webrtc).map(|(id, _)| id)
-    }
-
-    /// Drains everything until nothing moves, then forgets closed sessions.
-    pub(super) fn settle(&mut self, now: Instant, cx: &mut NodeCx<'_>) {
+    /// Drains every peer (signals, datagrams, events) until nothing moves;
+    /// a peer that ended is reported and forgotten.
+    fn settle(&mut self, _now: Instant, cx: &mut NodeCx<'_>) {
         loop {
-            let mut moved = self.drain_sessions(now, cx);
-            moved |= self.drain_endpoint(now, cx);
-            moved |= self.flush_outbound(now, cx);
+            let mut moved = false;
+            for (id, s) in self.sessions.iter_mut() {
+                while let Some(signal) = s.peer_mut().poll_signal() {
+                    moved = true;
+                    count_signal(cx, signal.name());
+                    self.for_hub.push_back(ForHub::Report(*id, RtcReport::SignalOut(signal)));
+                }
+                while let Some((to, bytes)) = s.peer_mut().poll_transmit() {
+                    moved = true;
+                    self.datagrams.push_back((s.local_addr(), to, bytes));
+                }
+                while let Some(event) = s.peer_mut().poll_event() {
+                    moved = true;
+                    if let Some(report) = s.translate(event, &mut cx.log.counters) {
+                        self.for_hub.push_back(ForHub::Report(*id, report));
+                    }
+                }
+                if let Some(report) = s.recovery_edge() {
+                    self.for_hub.push_back(ForHub::Report(*id, report));
+                }
+            }
             if !moved {
                 break;
             }
         }
-        self.sessions.retain(|_, s| !s.peer().is_closed());
+        let closed: Vec<RtcId> =
+            self.sessions.iter().filter(|(_, s)| s.peer().is_closed()).map(|(id, _)| *id).collect();
+        for id in closed {
+            self.sessions.remove(&id);
+            if !self.for_hub.iter().any(|f| matches!(f, ForHub::Report(r, RtcReport::Ended(_)) if *r == id)) {
+                let ended = RtcReport::Ended(ActrError::Unavailable("webrtc connection closed".into()));
+                self.for_hub.push_back(ForHub::Report(id, ended));
+            }
+        }
     }
+}
 
-    fn drain_sessions(&mut self, now: Instant, cx: &mut NodeCx<'_>) -> bool {
-        let mut moved = false;
-        let ids: Vec<SessionId> = self.sessions.keys().copied().collect();
-        for id in ids {
-            let Some(s) = self.sessions.get_mut(&id) else { continue };
-            let (conn, remote, local) = (s.conn(), s.remote().clone(), s.local_addr());
-            let mut events = Vec::new();
-            while let Some(signal) = s.peer_mut().poll_signal() {
-                moved = true;
-                count_signal(cx, signal.name());
-                let payload = super::signal::PeerSignal::Rtc { conn, signal }.encode();
-                self.out.push_back(RtcOut::Relay { target: remote.clone(), payload });
-            }
-            while let Some((to, bytes)) = s.peer_mut().poll_transmit() {
-                moved = true;
-                self.out.push_back(RtcOut::Datagram { from: local, to, bytes });
-            }
-            while let Some(event) = s.peer_mut().poll_event() {
-                s.note_event(&event);
-                events.push(event);
-            }
-            moved |= !events.is_empty();
-            for event in events {
-                self.on_event(now, id, &remote, event, cx);
-            }
-        }
-        moved
-    }
-
-    fn on_event(&mut self, now: Instant, id: SessionId, remote: &ActrId, event: RtcEvent, cx: &mut NodeCx<'_>) {
-        let current = self.current_id(remote);
-        let c = &mut cx.log.counters;
-        if current.is_some_and(|cur| cur != id) && !matches!(event, RtcEvent::Message { .. }) {
-            // A superseded session: its data is still the peer's own (dedup
-            // guards it), but nothing it reports may touch the route.
-            c.stale_events += 1;
-            if let Some(s) = self.sessions.get_mut(&id) {
-                s.peer_mut().close();
-            }
-            return;
-        }
-        match event {
-            RtcEvent::Message { lane: LaneKind::Rpc, bytes } => self.endpoint.handle_inbound(now, remote, &bytes),
-            RtcEvent::ChannelOpen(LaneKind::Rpc) => {
-                self.routes.webrtc_ready(remote, id);
-            }
-            RtcEvent::IceDisconnected => {
-                c.ice_disconnected += 1;
-                if let Some(s) = self.sessions.get_mut(&id)
-                    && s.begin_recovery(now, false).is_err()
-                {
-                    c.peer_errors += 1;
-                }
-            }
-            RtcEvent::IceRestarted => c.ice_restarted += 1,
-            RtcEvent::IceReconnected => c.ice_reconnected += 1,
-            RtcEvent::ChannelClosed(LaneKind::Rpc) | RtcEvent::Disconnected => {
-                c.sessions_closed += u64::from(self.routes.session_closed(remote, id));
-                if let Some(s) = self.sessions.get_mut(&id) {
-                    s.peer_mut().close();
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn drain_endpoint(&mut self, now: Instant, cx: &mut NodeCx<'_>) -> bool {
-        let mut moved = false;
-        while let Some(event) = self.endpoint.poll_event() {
-            moved = true;
-            match event {
-                EndpointEvent::Dispatch(inbound) => {
-                    let key = (inbound.caller.clone(), inbound.envelope.request_id);
-                    *cx.log.handler_runs.entry(key).or_default() += 1;
-                    self.handler.start(now, inbound);
-                }
-                EndpointEvent::CallDone { request_id, result } => {
-                    self.attempts.remove(&request_id);
-                    cx.log.calls.resolve((cx.layer, request_id), now, result);
-                }
-            }
-        }
-        for (inbound, answer) in self.handler.finish_due(now) {
-            moved = true;
-            self.endpoint.respond(now, &inbound, answer);
-        }
-        moved
-    }
-
-    /// Forces a recovery of every current session (a settled network change).
-    fn recover_all(&mut self, now: Instant, cx: &mut NodeCx<'_>) {
-        cx.log.counters.network_recoveries += 1;
-        let current: Vec<SessionId> = self.routes_current();
-        for id in current {
-            if let Some(s) = self.sessions.get_mut(&id)
-                && s.begin_recovery(now, true).is_err()
-            {
-                cx.log.counters.peer_errors += 1;
-            }
-        }
-    }
-
-    fn routes_current(&self) -> Vec<SessionId> {
-        self.sessions.values().filter(|s| self.current_id(s.remote()) == Some(s.id())).map(|s| s.id()).collect()
-    }
+fn std_duration(d: Duration) -> std::time::Duration {
+    std::time::Duration::from_micros(d.as_micros())
 }
 
 fn count_signal(cx: &mut NodeCx<'_>, name: &str) {

@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 
 use super::handler::{SINK, chunk_payload};
 use super::ledger::{CallKey, CallLedger};
-use super::node::{CallSpec, NodeCx};
-use super::world::{RtcSlot, RtcWorld};
+use super::node::CallSpec;
+use super::world::RtcSlot;
 use crate::sweep::derive_seed;
 use crate::world::Sim;
 
@@ -75,6 +75,8 @@ pub struct Transfer {
     in_flight: BTreeMap<CallKey, (u64, u32)>,
     resend: VecDeque<(u64, u32)>,
     sender_hash: Sha256,
+    /// A pump is issuing chunks: inputs its calls cause must not start another.
+    pumping: bool,
     pub report: TransferReport,
 }
 
@@ -89,6 +91,7 @@ impl Transfer {
             in_flight: BTreeMap::new(),
             resend: VecDeque::new(),
             sender_hash: Sha256::new(),
+            pumping: false,
             report,
         }
     }
@@ -188,21 +191,31 @@ impl Sim {
         if i != from {
             return;
         }
+        if t.pumping {
+            return;
+        }
+        t.pumping = true;
         let timeout = t.spec.timeout;
         let budget = t.spec.window;
         for _ in 0..budget {
             let Some(t) = self.rtc_mut().transfer.as_mut() else { return };
-            let Some((index, attempt, payload)) = t.next_chunk() else { return };
+            let Some((index, attempt, payload)) = t.next_chunk() else { break };
             let issued = self.issue_chunk(from, to, payload, timeout);
             let Some(t) = self.rtc_mut().transfer.as_mut() else { return };
             match issued {
                 Ok(key) => t.sent(key, index, attempt),
-                Err(e) => return t.refused(index, attempt, e.to_string()),
+                Err(e) => {
+                    t.refused(index, attempt, e.to_string());
+                    break;
+                }
             }
+        }
+        if let Some(t) = self.rtc_mut().transfer.as_mut() {
+            t.pumping = false;
         }
     }
 
-    /// One chunk call, without re-entering the pump; returns its ledger key.
+    /// One chunk call; returns its ledger key.
     fn issue_chunk(
         &mut self,
         from: usize,
@@ -210,15 +223,9 @@ impl Sim {
         payload: Vec<u8>,
         timeout: Duration,
     ) -> Result<(u32, u64), ActrError> {
-        let now = self.now;
         let dest = self.node(to).actor().cloned().ok_or_else(|| ActrError::NotFound(format!("node {to}")))?;
         let spec = CallSpec { dest_node: to, dest, route: SINK, payload, expect: Vec::new(), timeout };
-        let rtc = self.rtc_mut();
-        let RtcWorld { slots, faults, .. } = rtc;
-        let slot = &mut slots[from];
-        let node = slot.node.as_mut().ok_or_else(|| ActrError::Unavailable("sender is down".into()))?;
-        let mut cx = NodeCx { log: &mut slot.log, faults, ports: &mut slot.ports, layer: slot.layer };
-        node.call(now, spec, &mut cx).map(|id| (slot.layer, id))
+        self.hub_call(from, spec)
     }
 }
 

@@ -2,30 +2,26 @@
 //! and the bulk transfer.
 //!
 //! Wiring, per node slot:
-//! - once the node's signaling client has an identity, an [`RtcNode`] is
-//!   built for it (a new identity or incarnation builds a new one; calls
-//!   pending in the old one are abandoned, as in a crash);
-//! - relays the node receives go to its `RtcNode`; relays it emits are
-//!   issued through the node's signaling client (so they show up in its
-//!   request ledger like any other request);
+//! - every incarnation of a node gets an [`RtcNode`] (calls pending in the
+//!   old one are abandoned, as in a crash);
+//! - the hub's WebRTC commands, deliveries and call outcomes go to it; what
+//!   it reports (str0m events, handler answers) goes back to the hub;
 //! - datagrams go through [`UdpPaths`] and arrive as `Event::Datagram`;
-//! - the node's deadline becomes an `Event::RtcWake`, a call load ticks
-//!   with `Event::CallTick`;
+//! - its deadline becomes an `Event::RtcWake`, a call load ticks with
+//!   `Event::CallTick`;
 //! - a bulk transfer is fed after every input of its sender (`transfer.rs`).
 
 use std::net::SocketAddr;
 
-use actr_core::signaling::ClientRequest;
-use actr_core::transport::SessionId;
-use actr_core::{ActrError, ActrId, Duration, Instant};
-use actr_driver::webrtc::RtcEvent;
+use actr_core::node::{NetworkChange, NodeOutput, RtcId, RtcReport};
+use actr_core::{ActrError, Duration, Instant};
 
 use super::RtcSimConfig;
 use super::env::{Ports, node_of};
 use super::faults::{FaultBook, FaultStats};
 use super::handler::ECHO;
 use super::ledger::RtcLog;
-use super::node::{CallSpec, NodeCx, RtcNode, RtcOut};
+use super::node::{CallSpec, ForHub, NodeCx, RtcNode};
 use super::transfer::{Transfer, TransferReport};
 use super::udp::{UdpPaths, UdpStats};
 use crate::event::Event;
@@ -47,7 +43,7 @@ pub struct CallLoad {
 #[derive(Debug)]
 pub(crate) struct RtcSlot {
     pub(super) node: Option<RtcNode>,
-    /// Bumped each time a new `RtcNode` is built; ledger keys and events carry it.
+    /// The node incarnation the `RtcNode` serves; ledger keys and events carry it.
     pub(super) layer: u32,
     pub(super) log: RtcLog,
     pub(super) ports: Ports,
@@ -130,8 +126,9 @@ impl Sim {
         self.rtc.as_mut().expect("SimConfig::rtc enables the WebRTC layer")
     }
 
-    /// Calls `route` on node `to` from node `from` over WebRTC. The ledger of
-    /// `from` records the call; an echo must answer the payload, a sink nothing.
+    /// Calls `route` on node `to` from node `from` through `from`'s hub. The
+    /// ledger of `from` records the call; an echo must answer the payload, a
+    /// sink nothing.
     pub fn rtc_call(
         &mut self,
         from: usize,
@@ -143,9 +140,25 @@ impl Sim {
         let dest = self.node(to).actor().cloned().ok_or_else(|| ActrError::NotFound(format!("node {to}")))?;
         let expect = if route == ECHO { payload.clone() } else { Vec::new() };
         let spec = CallSpec { dest_node: to, dest, route, payload, expect, timeout };
-        let mut result = Err(ActrError::Unavailable(format!("node {from} has no WebRTC layer")));
-        self.with_rtc(from, |n, now, cx| result = n.call(now, spec, cx));
-        result
+        self.hub_call(from, spec).map(|(_, id)| id)
+    }
+
+    /// Makes `spec` through node `from`'s hub and records it in the ledger
+    /// before anything the call caused is carried.
+    pub(super) fn hub_call(&mut self, from: usize, spec: CallSpec) -> Result<(u32, u64), ActrError> {
+        let now = self.now;
+        self.rtc_sync(from);
+        let layer = self.rtc_mut().slots[from].layer;
+        let mut out = Vec::new();
+        let (dest, route, payload, timeout) = (spec.dest.clone(), spec.route, spec.payload.clone(), spec.timeout);
+        let made =
+            self.slots[from].node.with_hub(now, &mut out, |hub| hub.call(now, dest, route, payload, timeout, None));
+        let result = made.unwrap_or_else(|| Err(ActrError::Unavailable(format!("node {from} is down"))));
+        if let Ok(call) = &result {
+            self.rtc_mut().slots[from].log.calls.issue((layer, call.0), spec.entry(now));
+        }
+        self.after_node(from, out);
+        result.map(|call| (layer, call.0))
     }
 
     /// Sets (or with `None` stops) node `i`'s periodic calls.
@@ -170,33 +183,53 @@ impl Sim {
 
     /// Node `i`'s application reports a network change.
     pub fn network_change(&mut self, i: usize) {
-        self.with_rtc(i, |n, now, cx| n.network_changed(now, cx));
-    }
-
-    /// Delivers `event` to node `i` as if its session `session` with node
-    /// `remote` reported it now.
-    pub fn inject_rtc_event(&mut self, i: usize, session: SessionId, remote: usize, event: RtcEvent) {
-        let Some(peer) = self.node(remote).actor().cloned() else { return };
-        self.with_rtc(i, |n, now, cx| n.inject_event(now, session, &peer, event, cx));
-    }
-
-    /// Builds node `i`'s WebRTC layer once it has an identity (again after a
-    /// restart or a new identity).
-    pub(crate) fn rtc_sync(&mut self, i: usize) {
-        let Some(me) = self.slots[i].node.actor().cloned() else { return };
+        let Some(rtc) = self.rtc.as_mut() else { return };
+        rtc.slots[i].log.counters.network_changes += 1;
         let inc = self.slots[i].node.incarnation();
+        self.with_node(i, inc, |n, now, _, out| {
+            n.with_hub(now, out, |hub| hub.handle_network_change(now, NetworkChange::TypeChanged));
+        });
+    }
+
+    /// Feeds `report` to node `i`'s hub as if its connection `rtc` made it
+    /// now (tests use this to deliver a replaced connection's late reports).
+    pub fn inject_rtc_report(&mut self, i: usize, rtc: RtcId, report: RtcReport) {
+        let inc = self.slots[i].node.incarnation();
+        self.with_node(i, inc, |n, now, _, out| {
+            n.with_hub(now, out, |hub| hub.handle_rtc_report(now, rtc, report));
+        });
+    }
+
+    /// Node `i`'s hub's current connection to node `peer`, up or recovering.
+    pub fn current_connection(&self, i: usize, peer: usize) -> Option<RtcId> {
+        let peer = self.node(peer).actor()?;
+        self.node(i).hub()?.connection(peer).map(|(rtc, _)| rtc)
+    }
+
+    /// The connection node `i`'s hub sends RPC to node `peer` on, when up.
+    pub fn ready_connection(&self, i: usize, peer: usize) -> Option<RtcId> {
+        let peer = self.node(peer).actor()?;
+        let (rtc, up) = self.node(i).hub()?.connection(peer)?;
+        let route = self.node(i).hub()?.route(peer)?;
+        (up && route.webrtc.is_some_and(|(_, ready)| ready)).then_some(rtc)
+    }
+
+    /// Makes sure node `i`'s current incarnation has its WebRTC layer.
+    pub(crate) fn rtc_sync(&mut self, i: usize) {
+        let inc = self.slots[i].node.incarnation();
+        let up = self.slots[i].node.is_up();
         let seed = self.config.seed;
         let Some(rtc) = self.rtc.as_mut() else { return };
         let config = rtc.config.clone();
         let slot = &mut rtc.slots[i];
-        if slot.node.as_ref().is_some_and(|n| *n.me() == me) {
+        if !up || (slot.node.is_some() && slot.layer == inc) {
             return;
         }
         slot.log.calls.abandon(slot.layer);
-        slot.layer += 1;
+        slot.layer = inc;
         slot.wake = None;
-        let node_seed = derive_seed(seed, "rtc-node", i as u64, (u64::from(inc) << 32) | u64::from(slot.layer));
-        slot.node = Some(RtcNode::new(i, me, config, node_seed));
+        let node_seed = derive_seed(seed, "rtc-node", i as u64, u64::from(inc));
+        slot.node = Some(RtcNode::new(i, config, node_seed));
     }
 
     /// Node `i` crashed: its WebRTC layer goes with it.
@@ -209,8 +242,10 @@ impl Sim {
         slot.wake = None;
     }
 
-    pub(crate) fn rtc_relay(&mut self, i: usize, source: &ActrId, payload: &[u8]) {
-        self.with_rtc(i, |n, now, cx| n.handle_relay(now, source, payload, cx));
+    /// Carries a hub output of node `node` to its WebRTC layer.
+    pub(crate) fn rtc_hub_output(&mut self, node: usize, output: NodeOutput) {
+        self.rtc_sync(node);
+        self.with_rtc(node, |n, now, cx| n.on_output(now, output, cx));
     }
 
     pub(crate) fn on_datagram(&mut self, i: usize, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
@@ -262,14 +297,16 @@ impl Sim {
         self.after_rtc(i);
     }
 
-    /// Feeds the transfer, routes node `i`'s output and reschedules its wake.
+    /// Feeds the transfer, carries node `i`'s reports to its hub and its
+    /// datagrams to the network, and reschedules its wake.
     pub(super) fn after_rtc(&mut self, i: usize) {
         self.pump_transfer(i);
         let now = self.now;
         let Some(rtc) = self.rtc.as_mut() else { return };
         let slot = &mut rtc.slots[i];
         let Some(node) = slot.node.as_mut() else { return };
-        let out: Vec<RtcOut> = std::iter::from_fn(|| node.poll_out()).collect();
+        let datagrams = node.take_datagrams();
+        let for_hub = node.take_for_hub();
         let due = node.poll_timeout().map(|d| d.max(now));
         if let Some(due) = due
             && slot.wake.is_none_or(|w| due < w)
@@ -277,18 +314,27 @@ impl Sim {
             slot.wake = Some(due);
             self.queue.push(due, Event::RtcWake { node: i, layer: slot.layer });
         }
-        for o in out {
-            match o {
-                RtcOut::Relay { target, payload } => self.send_relay(i, target, payload),
-                RtcOut::Datagram { from, to, bytes } => self.send_datagram(i, from, to, bytes),
-            }
+        for (from, to, bytes) in datagrams {
+            self.send_datagram(i, from, to, bytes);
         }
-    }
-
-    fn send_relay(&mut self, i: usize, target: ActrId, payload: Vec<u8>) {
-        if self.request(i, ClientRequest::Relay { target, payload }).is_err() {
-            self.rtc_mut().slots[i].log.counters.signals_refused += 1;
+        if for_hub.is_empty() {
+            return;
         }
+        let inc = self.slots[i].node.incarnation();
+        self.with_node(i, inc, |n, now, _, out| {
+            n.with_hub(now, out, |hub| {
+                for input in for_hub {
+                    match input {
+                        ForHub::Report(rtc, report) => hub.handle_rtc_report(now, rtc, report),
+                        ForHub::Answer(delivery, result) => hub.respond(now, delivery, result),
+                        ForHub::LinkRefused(link) => {
+                            let refused = ActrError::Unavailable("the simulation has no direct links".into());
+                            hub.handle_link_closed(now, link, refused)
+                        }
+                    }
+                }
+            });
+        });
     }
 
     fn send_datagram(&mut self, i: usize, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
@@ -304,9 +350,4 @@ impl Sim {
             self.queue.push(at, Event::Datagram { node: j, from, to, bytes: bytes.clone() });
         }
     }
-}
-
-impl Sim {
-    /// Carries a hub output for node `node`'s WebRTC layer.
-    pub(crate) fn rtc_hub_output(&mut self, _node: usize, _output: actr_core::node::NodeOutput) {}
 }
