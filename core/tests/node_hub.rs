@@ -476,11 +476,12 @@ fn hello(caller: &ActrId, who: &RegisterOk, target: &ActrId) -> Vec<u8> {
     DirectHello { caller: caller.clone(), credential: who.credential.clone(), target: target.clone() }.encode().unwrap()
 }
 
-fn opens(outs: &[RtcOutput]) -> Vec<(RtcId, ActrId, bool, bool, u64)> {
+/// The connections a hub opened: (rtc, peer, offerer, first exchange id).
+fn opens(outs: &[RtcOutput]) -> Vec<(RtcId, ActrId, bool, u64)> {
     outs.iter()
         .filter_map(|r| match r {
-            RtcOutput::Open { rtc, peer, offerer, solicit, first_exchange_id } => {
-                Some((*rtc, peer.clone(), *offerer, *solicit, *first_exchange_id))
+            RtcOutput::Open { rtc, peer, offerer, first_exchange_id } => {
+                Some((*rtc, peer.clone(), *offerer, *first_exchange_id))
             }
             _ => None,
         })
@@ -811,8 +812,8 @@ fn negotiate(w: &mut World, a: usize, b: usize, rtc_a: RtcId, first_exchange_id:
     let outs = w.rtc_outputs(b, since);
     let opened = opens(&outs);
     assert_eq!(opened.len(), 1, "{outs:?}");
-    let (rtc_b, peer, offerer, solicit, _) = opened[0].clone();
-    assert_eq!((peer, offerer, solicit), (w.id(a), is_offerer(&w.id(b), &w.id(a)), false));
+    let (rtc_b, peer, offerer, _) = opened[0].clone();
+    assert_eq!((peer, offerer), (w.id(a), is_offerer(&w.id(b), &w.id(a))));
     assert!(outs.contains(&RtcOutput::Signal { rtc: rtc_b, signal: offer }), "{outs:?}");
 
     let since = w.mark(a);
@@ -832,11 +833,10 @@ fn first_rtc_call(w: &mut World, a: usize, b: usize) -> (CallId, RtcId, u64) {
     let call = w.call(a, b, b"first");
     let opened = opens(&w.rtc_outputs(a, since));
     assert_eq!(opened.len(), 1, "the first call opens one connection");
-    let (rtc, peer, offerer, solicit, first) = opened[0].clone();
+    let (rtc, peer, offerer, first) = opened[0].clone();
     assert_eq!(peer, w.id(b));
     assert_eq!(offerer, is_offerer(&w.id(a), &w.id(b)));
     assert!(offerer, "A registered first: its serial is lower");
-    assert!(!solicit, "an offerer offers, it does not solicit");
     (call, rtc, first)
 }
 
@@ -935,7 +935,7 @@ fn stale_reports_of_a_replaced_connection_change_nothing() {
     w.advance(Duration::from_secs(1));
     let reopened = opens(&w.rtc_outputs(a, ma));
     assert_eq!(reopened.len(), 1, "the retry opens a new connection");
-    let (rtc_a2, _, _, _, x2) = reopened[0].clone();
+    let (rtc_a2, _, _, x2) = reopened[0].clone();
     assert_ne!(x2 >> 32, x1 >> 32, "a new epoch");
     // Its offer replaces B's answerer.
     let mb = w.mark(b);
@@ -1176,16 +1176,15 @@ fn the_answerer_solicits_an_offer_when_it_calls_first() {
     let call = w.call(b, a, b"from the answerer");
     let opened = opens(&w.rtc_outputs(b, mb));
     assert_eq!(opened.len(), 1);
-    let (rtc_b, peer, offerer, solicit, _) = opened[0].clone();
-    assert_eq!((peer, offerer, solicit), (w.id(a), false, true));
+    let (rtc_b, peer, offerer, _) = opened[0].clone();
+    assert_eq!((peer, offerer), (w.id(a), false));
     assert!(!is_offerer(&w.id(b), &w.id(a)));
-    // Its str0m peer asks A to offer; A opens as the offerer.
-    let ma = w.mark(a);
-    w.rtc_report(b, rtc_b, RtcReport::SignalOut(RtcSignal::IceRestartRequest));
-    let opened = opens(&w.rtc_outputs(a, ma));
-    assert_eq!(opened.len(), 1, "{:?}", w.rtc_outputs(a, ma));
-    let (rtc_a, peer, offerer, solicit, x) = opened[0].clone();
-    assert_eq!((peer, offerer, solicit), (w.id(b), true, false));
+    // B's hub asked A for a connection (a ConnectRequest through signaling):
+    // A opened as the offerer.
+    let opened = opens(&w.rtc_outputs(a, 0));
+    assert_eq!(opened.len(), 1, "{:?}", w.rtc_outputs(a, 0));
+    let (rtc_a, peer, offerer, x) = opened[0].clone();
+    assert_eq!((peer, offerer), (w.id(b), true));
     // A's offer lands on B's existing connection; no second one.
     let mb = w.mark(b);
     let offer = RtcSignal::Offer { sdp: "v=0".into(), exchange_id: x };

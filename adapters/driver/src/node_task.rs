@@ -484,13 +484,12 @@ impl<R: Runtime> Running<R> {
 
     fn on_rtc(&mut self, out: RtcOutput) {
         match out {
-            RtcOutput::Open { rtc, peer, offerer, solicit, first_exchange_id } => {
+            RtcOutput::Open { rtc, peer, offerer, first_exchange_id } => {
                 let Some(wire) = self.rtc.clone() else {
                     let off = ActrError::Unavailable("webrtc is off".into());
                     return self.parts.hub.handle_rtc_report(self.parts.rt.now(), rtc, RtcReport::Ended(off));
                 };
-                let channels =
-                    wire.start(peer, rtc, (offerer, solicit), first_exchange_id, self.parts.inputs_tx.clone());
+                let channels = wire.start(peer, rtc, offerer, first_exchange_id, self.parts.inputs_tx.clone());
                 self.rtcs.insert(rtc, channels);
             }
             RtcOutput::Send { rtc, lane: LaneKind::Rpc, bytes } => {

@@ -117,6 +117,9 @@ pub struct HubConfig {
     /// Connections one peer may start by unsolicited offers per `offer_window`.
     pub offers_per_window: u32,
     pub offer_window: Duration,
+    /// After a WebRTC attempt failed, traffic stays on the direct link this
+    /// long before WebRTC is tried again.
+    pub rtc_retry_after: Duration,
 }
 
 impl HubConfig {
@@ -148,6 +151,7 @@ impl HubConfig {
             max_rtc: 256,
             offers_per_window: 8,
             offer_window: Duration::from_secs(60),
+            rtc_retry_after: Duration::from_secs(30),
         }
     }
 }
@@ -178,6 +182,8 @@ pub struct HubStats {
     pub network_recoveries: u64,
     pub offers_refused: u64,
     pub routes_evicted: u64,
+    /// WebRTC connections closed to make room for a new one.
+    pub webrtc_evicted: u64,
     pub inputs: u64,
 }
 
@@ -747,12 +753,19 @@ impl NodeHub {
         if self.routes.get(peer).is_some() || self.route_use.len() <= self.config.max_routes {
             return Ok(());
         }
-        let victim = self
-            .route_use
-            .iter()
-            .filter(|(p, _)| *p != peer && self.peers.get(p).is_none() && !self.links.serves(p))
-            .min_by_key(|(_, at)| **at)
-            .map(|(p, _)| p.clone());
+        let idle = |hub: &Self| {
+            let idle = hub.route_use.iter().filter(|(p, _)| *p != peer && hub.peers.get(p).is_none());
+            idle.filter(|(p, _)| !hub.links.serves(p)).min_by_key(|(_, at)| **at).map(|(p, _)| p.clone())
+        };
+        let mut victim = idle(self);
+        if victim.is_none()
+            && let Some(busy) = self.peers.least_used_rtc().filter(|p| p != peer && !self.links.serves(p))
+        {
+            // Every remembered peer has a connection: the least used closes.
+            self.stats.webrtc_evicted += 1;
+            self.close_rtc(now, &busy, ActrError::Unavailable("webrtc connection closed to make room".into()));
+            victim = idle(self);
+        }
         match victim {
             Some(victim) => {
                 self.routes.forget(&victim);
@@ -774,8 +787,9 @@ impl NodeHub {
         }
         match self.routes.decide(&out.dest, LaneKind::Rpc) {
             Ok(RouteDecision::Send(WireKind::WebRtc, Some(session))) => {
-                let conn = self.peers.rtc_of(&out.dest).filter(|c| c.session == Some(session) && c.up);
-                if let Some(conn) = conn {
+                let conn = self.peers.get_mut(&out.dest).and_then(|p| p.rtc.as_mut());
+                if let Some(conn) = conn.filter(|c| c.session == Some(session) && c.up) {
+                    conn.last_used = now;
                     let rtc = conn.id;
                     self.stats.webrtc_sent += 1;
                     self.sent(&out);
@@ -785,14 +799,26 @@ impl NodeHub {
             }
             Ok(RouteDecision::Send(WireKind::WebSocket, Some(session))) => {
                 if let Some(link) = self.links.by_session(&out.dest, session) {
+                    let ours = self.calls.contains_key(&out.request_id);
                     self.sent(&out);
                     self.link_send(now, link, out.bytes);
+                    if ours {
+                        self.try_webrtc(now, &out.dest);
+                    }
                     return;
                 }
             }
             _ => {}
         }
         self.park(now, out);
+    }
+
+    /// Traffic goes over a direct link: start WebRTC beside it (it takes
+    /// over once up), unless an attempt runs or one failed recently.
+    fn try_webrtc(&mut self, now: Instant, peer: &ActrId) {
+        if self.config.webrtc && self.peers.rtc_of(peer).is_none() && self.peers.rtc_allowed(peer, now) {
+            let _ = self.ensure_rtc(now, peer, true);
+        }
     }
 
     /// A tell that left: answer its teller.

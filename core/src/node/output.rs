@@ -88,10 +88,11 @@ pub enum LinkOutput {
 /// What the hub asks of a WebRTC connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RtcOutput {
-    /// Build a str0m peer. The offerer offers at once; an answerer that
-    /// `solicit`s asks the remote to offer. Exchange ids of its offers start
-    /// at `first_exchange_id`, whose high 32 bits name this connection.
-    Open { rtc: RtcId, peer: ActrId, offerer: bool, solicit: bool, first_exchange_id: u64 },
+    /// Build a str0m peer. The offerer offers at once; an answerer waits
+    /// for an offer (the hub asks for one itself when it wants the
+    /// connection). Exchange ids of its offers start at `first_exchange_id`,
+    /// whose high 32 bits name this connection.
+    Open { rtc: RtcId, peer: ActrId, offerer: bool, first_exchange_id: u64 },
     /// A signaling message from the remote peer.
     Signal { rtc: RtcId, signal: RtcSignal },
     /// A message for a lane's data channel.

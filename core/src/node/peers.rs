@@ -55,6 +55,9 @@ pub(crate) struct RtcConn {
     /// were asked for (a restart during an outage cannot complete, so it is
     /// repeated with backoff until connectivity is back or the deadline).
     pub next_restart: Option<(Instant, u32)>,
+    /// When RPC last went out or came in on it (the least recently used is
+    /// closed first when the table is full).
+    pub last_used: Instant,
 }
 
 #[derive(Debug, Default)]
@@ -82,6 +85,8 @@ pub(crate) struct PeerLimits {
 #[derive(Debug)]
 pub(crate) struct PeerTable {
     peers: BTreeMap<ActrId, PeerState>,
+    /// After a WebRTC attempt to a peer failed: no new one before then.
+    rtc_retry: BTreeMap<ActrId, Instant>,
     /// Connections each peer started by unsolicited offers in its current
     /// window. Kept apart from `peers`, whose entries go when a connection
     /// ends: an ended connection still counts.
@@ -93,7 +98,9 @@ pub(crate) struct PeerTable {
 
 impl PeerTable {
     pub fn new(limits: PeerLimits) -> Self {
-        Self { peers: BTreeMap::new(), offers: BTreeMap::new(), rtc_index: BTreeMap::new(), next_rtc: 1, limits }
+        let (peers, offers, rtc_retry, rtc_index) =
+            (BTreeMap::new(), BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        Self { peers, offers, rtc_retry, rtc_index, next_rtc: 1, limits }
     }
 
     pub fn get(&self, peer: &ActrId) -> Option<&PeerState> {
@@ -157,6 +164,25 @@ impl PeerTable {
         parked
     }
 
+    /// A WebRTC attempt to `peer` failed: hold off new ones until `until`.
+    pub fn hold_rtc(&mut self, peer: &ActrId, now: Instant, until: Instant) {
+        self.rtc_retry.retain(|_, at| *at > now);
+        if self.rtc_retry.len() < self.limits.max_dials {
+            self.rtc_retry.insert(peer.clone(), until);
+        }
+    }
+
+    /// Whether a new WebRTC attempt to `peer` may start now.
+    pub fn rtc_allowed(&self, peer: &ActrId, now: Instant) -> bool {
+        self.rtc_retry.get(peer).is_none_or(|at| *at <= now)
+    }
+
+    /// The peer of the least recently used connection no dial waits on.
+    pub fn least_used_rtc(&self) -> Option<ActrId> {
+        let idle = self.peers.iter().filter(|(_, p)| p.dial.is_none());
+        idle.filter_map(|(id, p)| p.rtc.as_ref().map(|c| (c.last_used, id))).min().map(|(_, id)| id.clone())
+    }
+
     /// Whether another WebRTC connection may start.
     pub fn rtc_room(&self) -> Result<(), ActrError> {
         match self.rtc_index.len() >= self.limits.max_rtc {
@@ -180,7 +206,7 @@ impl PeerTable {
     }
 
     /// Records a new connection to `peer` (replacing none: remove first).
-    pub fn insert_rtc(&mut self, peer: &ActrId, offerer: bool, deadline: Instant) -> RtcId {
+    pub fn insert_rtc(&mut self, peer: &ActrId, offerer: bool, (now, deadline): (Instant, Instant)) -> RtcId {
         let id = RtcId(self.next_rtc);
         self.next_rtc += 1;
         self.rtc_index.insert(id, peer.clone());
@@ -193,6 +219,7 @@ impl PeerTable {
             remote_epoch: None,
             deadline: Some(deadline),
             next_restart: None,
+            last_used: now,
         };
         self.peers.entry(peer.clone()).or_default().rtc = Some(conn);
         id

@@ -22,22 +22,32 @@ const RESTART_BACKOFF_SECS: [u64; 4] = [1, 2, 4, 5];
 
 impl NodeHub {
     /// The connection to `peer`, started if none runs; an answerer that
-    /// `solicit`s asks the peer to offer.
+    /// `solicit`s asks the peer for a new connection (`ConnectRequest`).
     pub(super) fn ensure_rtc(&mut self, now: Instant, peer: &ActrId, solicit: bool) -> Result<RtcId, ActrError> {
         if let Some(conn) = self.peers.rtc_of(peer) {
             return Ok(conn.id);
         }
+        if self.peers.rtc_room().is_err()
+            && let Some(victim) = self.peers.least_used_rtc()
+        {
+            // A node that talks to ever more peers keeps working: the
+            // connection used least recently makes room.
+            self.stats.webrtc_evicted += 1;
+            self.close_rtc(now, &victim, ActrError::Unavailable("webrtc connection closed to make room".into()));
+        }
         self.peers.rtc_room()?;
         self.route_entry(now, peer)?;
         let offerer = is_offerer(&self.own, peer);
-        let rtc = self.peers.insert_rtc(peer, offerer, now + self.config.rtc_setup_timeout);
+        let rtc = self.peers.insert_rtc(peer, offerer, (now, now + self.config.rtc_setup_timeout));
         self.out.push_back(NodeOutput::Rtc(RtcOutput::Open {
             rtc,
             peer: peer.clone(),
             offerer,
-            solicit: solicit && !offerer,
             first_exchange_id: (rtc.0 << 32) | 1,
         }));
+        if solicit && !offerer {
+            self.relay_signal(now, rtc, RtcSignal::ConnectRequest);
+        }
         if let Some(dial) = self.peers.dial_mut(peer) {
             dial.rtc = Some(rtc);
         }
@@ -49,7 +59,8 @@ impl NodeHub {
         self.stats.inputs += 1;
         match report {
             RtcReport::Message(bytes) => {
-                if let Some((peer, _)) = self.peers.rtc_mut(rtc) {
+                if let Some((peer, conn)) = self.peers.rtc_mut(rtc) {
+                    conn.last_used = now;
                     self.stats.webrtc_received += 1;
                     self.endpoint.handle_inbound(now, &peer, &bytes);
                 }
@@ -211,6 +222,7 @@ impl NodeHub {
         let Some(conn) = self.peers.remove_rtc(&peer) else { return };
         if !conn.ever_up {
             self.stats.webrtc_connection_failures += 1;
+            self.peers.hold_rtc(&peer, now, now + self.config.rtc_retry_after);
         }
         if let Some(session) = conn.session {
             self.routes.session_closed(&peer, session);
@@ -283,6 +295,14 @@ impl NodeHub {
             RtcSignal::IceRestartRequest if we_offer && self.peers.rtc_of(&source).is_none() => {
                 // The peer wants a connection: offer one (counted as unsolicited).
                 self.start_answerer(now, &source, false);
+                return;
+            }
+            RtcSignal::ConnectRequest => {
+                if we_offer {
+                    // The peer has no connection to us: whatever we hold is dead to it.
+                    let replace = self.peers.rtc_of(&source).is_some();
+                    self.start_answerer(now, &source, replace);
+                }
                 return;
             }
             _ => {}

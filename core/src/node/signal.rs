@@ -21,6 +21,10 @@ pub enum RtcSignal {
     Candidate { candidate: String },
     /// The answerer asks the offerer to restart ICE.
     IceRestartRequest,
+    /// The answerer has no connection to the offerer (it never had one, or
+    /// its own ended) and asks for a new one: the offerer replaces any it
+    /// still holds.
+    ConnectRequest,
 }
 
 impl RtcSignal {
@@ -41,6 +45,7 @@ impl RtcSignal {
             RtcSignal::Answer { .. } => "answer",
             RtcSignal::Candidate { .. } => "candidate",
             RtcSignal::IceRestartRequest => "ice-restart-request",
+            RtcSignal::ConnectRequest => "connect-request",
         }
     }
 }
@@ -56,6 +61,7 @@ mod tests {
             RtcSignal::Answer { sdp: "v=0\r\n".into(), exchange_id: u64::MAX },
             RtcSignal::Candidate { candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into() },
             RtcSignal::IceRestartRequest,
+            RtcSignal::ConnectRequest,
         ];
         for s in all {
             assert_eq!(RtcSignal::decode(&s.encode().unwrap()).unwrap(), s);

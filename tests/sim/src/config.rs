@@ -30,9 +30,12 @@ pub struct SimConfig {
 
 impl SimConfig {
     /// How every node's hub is set up.
-    pub fn hub_settings(&self) -> crate::node::HubSettings {
+    pub fn hub_settings(&self, node: usize) -> crate::node::HubSettings {
         let webrtc = self.rtc.as_ref().map(|r| (r.connect_timeout, r.recovery_timeout, r.network_settle));
-        crate::node::HubSettings { keeper: self.keeper, client: self.client, webrtc }
+        let direct = self.rtc.as_ref().is_some_and(|r| r.direct);
+        let ws_address = direct.then(|| crate::rtc::direct::direct_address(node));
+        let max_peers = self.rtc.as_ref().and_then(|r| r.max_peers);
+        crate::node::HubSettings { keeper: self.keeper, client: self.client, webrtc, ws_address, max_peers }
     }
 
     /// Three nodes on the WAN preset with the core's default settings.

@@ -54,6 +54,10 @@ impl Sim {
             Event::Datagram { node, from, to, bytes } => self.on_datagram(node, from, to, &bytes),
             Event::RtcWake { node, layer } => self.on_rtc_wake(node, layer),
             Event::CallTick { node } => self.on_call_tick(node),
+            Event::DirectConnect { from, link, to } => self.on_direct_connect(from, link, to),
+            Event::DirectUp { node, link } => self.on_direct_up(node, link),
+            Event::DirectMessage { node, link, from, bytes } => self.on_direct_message(node, link, from, &bytes),
+            Event::DirectClose { node, link } => self.on_direct_close(node, link),
         }
     }
 

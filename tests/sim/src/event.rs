@@ -90,6 +90,27 @@ pub enum Event {
     CallTick {
         node: usize,
     },
+    /// A direct-link dial from `from` reaches `to`.
+    DirectConnect {
+        from: usize,
+        link: actr_core::node::LinkId,
+        to: usize,
+    },
+    /// The dialer hears its link was accepted.
+    DirectUp {
+        node: usize,
+        link: actr_core::node::LinkId,
+    },
+    DirectMessage {
+        node: usize,
+        link: actr_core::node::LinkId,
+        from: usize,
+        bytes: Vec<u8>,
+    },
+    DirectClose {
+        node: usize,
+        link: actr_core::node::LinkId,
+    },
 }
 
 impl Event {
@@ -131,6 +152,16 @@ impl Event {
             }
             Event::RtcWake { node, layer } => trace.record(now, format_args!("rtc-wake node={node}/{layer}"), &[]),
             Event::CallTick { node } => trace.record(now, format_args!("call-tick node={node}"), &[]),
+            Event::DirectConnect { from, link, to } => {
+                trace.record(now, format_args!("ws-dial node={from} link={} to={to}", link.0), &[])
+            }
+            Event::DirectUp { node, link } => trace.record(now, format_args!("ws-up node={node} link={}", link.0), &[]),
+            Event::DirectMessage { node, link, bytes, .. } => {
+                trace.record(now, format_args!("ws-msg node={node} link={}", link.0), bytes)
+            }
+            Event::DirectClose { node, link } => {
+                trace.record(now, format_args!("ws-close node={node} link={}", link.0), &[])
+            }
         }
     }
 }

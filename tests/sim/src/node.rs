@@ -100,6 +100,10 @@ pub struct HubSettings {
     /// With WebRTC (the simulation's WebRTC layer): its setup and recovery
     /// deadlines and the network-change debounce.
     pub webrtc: Option<(actr_core::Duration, actr_core::Duration, actr_core::Duration)>,
+    /// The direct WebSocket address the node advertises, if any.
+    pub ws_address: Option<String>,
+    /// Smaller route and WebRTC tables than the hub's defaults.
+    pub max_peers: Option<usize>,
 }
 
 impl SimNode {
@@ -174,6 +178,11 @@ impl SimNode {
         config.keeper = settings.keeper;
         config.client = settings.client;
         config.webrtc = settings.webrtc.is_some();
+        config.profile.ws_address = settings.ws_address.clone();
+        if let Some(n) = settings.max_peers {
+            config.max_routes = n;
+            config.max_rtc = n;
+        }
         if let Some((setup, recovery, debounce)) = settings.webrtc {
             config.rtc_setup_timeout = setup;
             config.rtc_recovery_timeout = recovery;

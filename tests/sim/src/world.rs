@@ -278,7 +278,7 @@ impl Sim {
         let seed = derive_seed(self.config.seed, "node", i as u64, inc as u64);
         let (now, unix) = (self.now, self.unix());
         let mut out = Vec::new();
-        let settings = self.config.hub_settings();
+        let settings = self.config.hub_settings(i);
         self.slots[i].node.boot(now, unix, seed, &settings, &mut out);
         self.after_node(i, out);
         self.start_ticking(i);

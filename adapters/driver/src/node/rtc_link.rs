@@ -72,7 +72,6 @@ pub(crate) struct RtcOpen {
     pub rtc: RtcId,
     pub remote: ActrId,
     pub offerer: bool,
-    pub solicit: bool,
     pub first_exchange_id: u64,
 }
 
@@ -99,8 +98,7 @@ pub(crate) struct PeerTask<R: Runtime> {
 }
 
 impl<R: Runtime> PeerTask<R> {
-    /// Binds the socket and builds the peer; an answerer that `solicit`s asks
-    /// the remote (the offerer) to connect.
+    /// Binds the socket and builds the peer.
     pub fn open(
         wire: Arc<RtcWire<R>>,
         open: RtcOpen,
@@ -117,10 +115,7 @@ impl<R: Runtime> PeerTask<R> {
             true => RtcPeer::offerer(config, local, now),
             false => RtcPeer::answerer(config, local, now),
         };
-        let mut peer = built.map_err(|e| ActrError::Internal(format!("webrtc peer: {e}")))?;
-        if open.solicit && !open.offerer {
-            peer.request_ice_restart().map_err(|e| ActrError::Internal(e.to_string()))?;
-        }
+        let peer = built.map_err(|e| ActrError::Internal(format!("webrtc peer: {e}")))?;
         let inbox = LatencyInbox::new(wire.clone(), open.remote.clone());
         Ok(Self {
             wire,

@@ -87,16 +87,15 @@ impl<R: Runtime> RtcWire<R> {
         self: &Arc<Self>,
         remote: ActrId,
         rtc: RtcId,
-        roles: (bool, bool),
+        offerer: bool,
         first_exchange_id: u64,
         reports: Sender<Input<R>>,
     ) -> (Sender<RtcCmd>, Sender<Vec<u8>>) {
         let (tx, rx) = async_channel::bounded(TASK_COMMANDS);
         let (out_tx, out_rx) = async_channel::bounded(OUTBOUND_QUEUE);
         let wire = self.clone();
-        let (offerer, solicit) = roles;
         self.rt.spawn(Box::pin(async move {
-            let open = RtcOpen { rtc, remote: remote.clone(), offerer, solicit, first_exchange_id };
+            let open = RtcOpen { rtc, remote: remote.clone(), offerer, first_exchange_id };
             let error = match PeerTask::open(wire, open, rx, out_rx, reports.clone()) {
                 Ok(peer) => peer.run().await,
                 Err(e) => e,

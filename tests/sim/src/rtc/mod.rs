@@ -23,6 +23,7 @@
 //! transfer) is in [`world`]; invariants are in [`check`].
 
 pub mod check;
+pub mod direct;
 pub mod dtls;
 pub mod env;
 pub mod faults;
@@ -58,6 +59,13 @@ pub struct RtcSimConfig {
     pub faults: FaultConfig,
     /// Network-change reports within this window settle into one recovery.
     pub network_settle: Duration,
+    /// Nodes advertise a direct WebSocket address and dial each other's
+    /// ([`direct`]); the hubs then race a direct link against WebRTC.
+    pub direct: bool,
+    /// Shrinks each hub's route table and WebRTC connection table to this
+    /// many peers (4,096 and 256 by default), so a run can talk to more
+    /// peers than the tables hold.
+    pub max_peers: Option<usize>,
 }
 
 impl Default for RtcSimConfig {
@@ -68,6 +76,8 @@ impl Default for RtcSimConfig {
             handler_delay: (Duration::from_millis(1), Duration::from_millis(20)),
             faults: FaultConfig::default(),
             network_settle: Duration::from_millis(400),
+            direct: false,
+            max_peers: None,
         }
     }
 }

@@ -119,7 +119,7 @@ impl RtcNode {
     fn on_rtc(&mut self, now: Instant, out: RtcOutput, cx: &mut NodeCx<'_>) {
         let c = &mut cx.log.counters;
         let outcome = match out {
-            RtcOutput::Open { rtc, peer, offerer, solicit, first_exchange_id } => {
+            RtcOutput::Open { rtc, peer, offerer, first_exchange_id } => {
                 c.sessions_begun += 1;
                 let config = RtcPeerConfig {
                     certificate: Some(super::env::certificate(self.index)),
@@ -130,10 +130,9 @@ impl RtcNode {
                 };
                 let local = cx.ports.bind();
                 match RtcSession::new((rtc, peer), offerer, config, local, now) {
-                    Ok(mut session) => {
-                        let asked = if solicit && !offerer { session.peer_mut().request_ice_restart() } else { Ok(()) };
+                    Ok(session) => {
                         self.sessions.insert(rtc, session);
-                        asked.map_err(|e| e.to_string())
+                        Ok(())
                     }
                     Err(e) => {
                         let ended = RtcReport::Ended(ActrError::Internal(format!("webrtc peer: {e}")));
@@ -238,6 +237,15 @@ impl RtcNode {
 
     pub fn take_datagrams(&mut self) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
         self.datagrams.drain(..).collect()
+    }
+
+    /// The str0m peer of `rtc` ends, as when its task dies: the hub hears
+    /// `Ended`.
+    pub fn end_session(&mut self, now: Instant, rtc: RtcId, cx: &mut NodeCx<'_>) {
+        if let Some(s) = self.sessions.get_mut(&rtc) {
+            s.peer_mut().close();
+        }
+        self.settle(now, cx);
     }
 
     pub fn sessions(&self) -> impl Iterator<Item = &RtcSession> {

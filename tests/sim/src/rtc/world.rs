@@ -61,13 +61,15 @@ pub struct RtcWorld {
     pub(super) faults: FaultBook,
     paths: UdpPaths,
     pub(super) transfer: Option<Transfer>,
+    pub(super) direct: super::direct::DirectLinks,
 }
 
 impl RtcWorld {
     pub(crate) fn new(config: RtcSimConfig, seed: u64) -> Self {
         super::env::seed_thread_rng(derive_seed(seed, "fastrand", 0, 0));
         let faults = FaultBook::new(config.faults, derive_seed(seed, "rtc-faults", 0, 0));
-        Self { config, slots: Vec::new(), faults, paths: UdpPaths::default(), transfer: None }
+        let direct = super::direct::DirectLinks::default();
+        Self { config, slots: Vec::new(), faults, paths: UdpPaths::default(), transfer: None, direct }
     }
 
     pub(crate) fn add_slot(&mut self) {
@@ -206,6 +208,11 @@ impl Sim {
         self.node(i).hub()?.connection(peer).map(|(rtc, _)| rtc)
     }
 
+    /// Node `i`'s str0m peer for connection `rtc` ends (its hub hears it).
+    pub fn end_connection(&mut self, i: usize, rtc: RtcId) {
+        self.with_rtc(i, |n, now, cx| n.end_session(now, rtc, cx));
+    }
+
     /// The connection node `i`'s hub sends RPC to node `peer` on, when up.
     pub fn ready_connection(&self, i: usize, peer: usize) -> Option<RtcId> {
         let peer = self.node(peer).actor()?;
@@ -234,6 +241,7 @@ impl Sim {
 
     /// Node `i` crashed: its WebRTC layer goes with it.
     pub(crate) fn rtc_crash(&mut self, i: usize) {
+        self.direct_crash(i);
         let Some(rtc) = self.rtc.as_mut() else { return };
         let slot = &mut rtc.slots[i];
         if slot.node.take().is_some() {
@@ -244,6 +252,12 @@ impl Sim {
 
     /// Carries a hub output of node `node` to its WebRTC layer.
     pub(crate) fn rtc_hub_output(&mut self, node: usize, output: NodeOutput) {
+        let output = match output {
+            NodeOutput::Link(link) if self.rtc.as_ref().is_some_and(|r| r.config.direct) => {
+                return self.direct_output(node, link);
+            }
+            other => other,
+        };
         self.rtc_sync(node);
         self.with_rtc(node, |n, now, cx| n.on_output(now, output, cx));
     }
