@@ -23,11 +23,13 @@ fn main() {
     let virtual_secs = sim.now().as_micros() as f64 / 1e6;
     let events = sim.events_processed();
     let requests: usize = sim.nodes().map(|n| n.log().ledger.counts().issued).sum();
+    let hub_inputs: u64 = sim.nodes().filter_map(|n| n.hub()).map(|h| h.stats().inputs).sum();
     println!("virtual time     {virtual_secs:.0} s");
     println!("wall time        {wall:.3} s");
     println!("speed            {:.0} simulated s per wall s", virtual_secs / wall);
     println!("events           {events} ({:.0} per wall s)", events as f64 / wall);
     println!("requests         {requests}");
+    println!("hub inputs       {hub_inputs} ({:.0} per wall s)", hub_inputs as f64 / wall);
     println!("trace            {} lines, sha256 {}", sim.trace_lines(), sim.trace_hash());
     if let Err(e) = check::ledgers_ok(&sim) {
         eprintln!("ledger check failed: {e}");

@@ -2,16 +2,16 @@
 //!
 //! The sans-IO machines of `actr-core` run here on a virtual clock over a
 //! seeded network model: one [`SimServer`] (the AIS plus the signaling
-//! server, as `actr serve` hosts them) and any number of [`SimNode`]s (a
-//! credential keeper plus a signaling client each). The network delays,
+//! server, as `actr serve` hosts them) and any number of [`SimNode`]s, each
+//! the shipped node hub (`actr_core::node::NodeHub`) driven by the
+//! simulator in place of a runtime. The network delays,
 //! drops, duplicates, reorders and partitions; the server and nodes crash
 //! and restart. Same seed, same run, byte for byte: every delivered event
 //! feeds a SHA-256 trace hash that a self-check compares across two runs.
 //!
-//! With [`SimConfig::rtc`], every node also gets a WebRTC layer ([`rtc`]):
-//! str0m peers between the nodes, negotiated through the simulated
-//! signaling server, their datagrams on the seeded network, and an RPC
-//! endpoint on top. str0m's own random bytes do not replay; the sequence
+//! With [`SimConfig::rtc`], every hub also connects over WebRTC ([`rtc`]):
+//! the simulator runs the str0m peers the hubs open, their datagrams on the
+//! seeded network, and optionally a direct WebSocket wire between nodes. str0m's own random bytes do not replay; the sequence
 //! of events does (see the crate README).
 //!
 //! # Running a scenario
@@ -38,12 +38,12 @@
 //! - [`queue`]: virtual clock helpers and the earliest-first event queue.
 //! - [`net`]: the network model and its presets.
 //! - [`links`]: ordered, severable signaling connections.
-//! - [`server`], [`node`]: the machines, wired as a real process wires them.
+//! - [`server`], [`node`]: the server machines, and each node's hub.
 //! - [`world`]: [`Sim`], the hub: API, faults, the run loop.
 //! - [`workload`]: periodic application requests.
 //! - [`ledger`], [`check`]: invariants (exactly-once replies, convergence, relays).
 //! - [`trace`], [`sweep`]: the trace hash; seeds and failure reports.
-//! - [`rtc`]: the WebRTC layer (str0m peers between nodes, RPC on top),
+//! - [`rtc`]: str0m peers, the direct wire and the workload for the hubs,
 //!   enabled with [`SimConfig::rtc`].
 
 pub mod check;
