@@ -847,8 +847,7 @@ impl NodeHub {
         let is_request =
             self.calls.contains_key(&out.request_id) || self.tells.contains_key(&(out.dest.clone(), out.request_id));
         if !is_request {
-            self.stats.responses_dropped += 1;
-            return;
+            return self.park_response(out);
         }
         if !self.peers.is_dialing(&out.dest)
             && let Err(e) = self.begin_dial(now, &out.dest)
@@ -858,6 +857,21 @@ impl NodeHub {
         if let Err(refused) = self.peers.park(out) {
             let (out, error) = *refused;
             self.send_failed(now, out, error);
+        }
+    }
+
+    /// A response waits only for a wire that may come back (a WebRTC
+    /// connection recovering, a dial under way); with none, the caller's
+    /// wire is gone and so is the response.
+    fn park_response(&mut self, out: Outbound) {
+        let recovering = self.peers.rtc_of(&out.dest).map(|c| c.id);
+        let waits = match (self.peers.is_dialing(&out.dest), recovering) {
+            (true, _) => true,
+            (false, Some(rtc)) => self.peers.begin_dial(&out.dest).map(|dial| dial.rtc = Some(rtc)).is_ok(),
+            (false, None) => false,
+        };
+        if !waits || self.peers.park(out).is_err() {
+            self.stats.responses_dropped += 1;
         }
     }
 
