@@ -188,13 +188,12 @@ impl NodeHub {
         self.out.push_back(NodeOutput::Rtc(command));
     }
 
-    /// Signaling is back: connections still recovering try again at once.
+    /// Signaling is back: connections still recovering try again at once
+    /// (what was relayed while it was down is lost).
     pub(super) fn signaling_back(&mut self, now: Instant) {
         for rtc in self.peers.rtc_ids() {
-            if let Some((_, conn)) = self.peers.rtc_mut(rtc)
-                && let Some((at, _)) = conn.next_restart.as_mut()
-            {
-                *at = now;
+            if self.peers.rtc_mut(rtc).is_some_and(|(_, c)| c.next_restart.is_some()) {
+                self.recover(now, rtc, false);
             }
         }
     }
@@ -246,13 +245,16 @@ impl NodeHub {
     /// Setup and recovery deadlines, and repeated ICE restarts.
     pub(super) fn rtc_timers(&mut self, now: Instant) {
         for rtc in self.peers.restarts_due(now) {
-            if self.client.is_connected() {
+            let offerer = self.peers.rtc_mut(rtc).is_some_and(|(_, c)| c.offerer);
+            if offerer && self.client.is_connected() {
                 self.recover(now, rtc, false);
             } else if let Some((_, conn)) = self.peers.rtc_mut(rtc)
                 && let Some((at, _)) = conn.next_restart.as_mut()
             {
-                // The offer could not be relayed: wait for signaling
-                // (`signaling_back` restarts at once when it returns).
+                // Only the offerer repeats: an answerer's repeated requests
+                // would restart an offerer that already recovered. Without
+                // signaling nothing can be relayed; `signaling_back` asks
+                // again at once when it returns.
                 *at = now + crate::time::Duration::from_secs(RESTART_BACKOFF_SECS[3]);
             }
         }
