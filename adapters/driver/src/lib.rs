@@ -1,52 +1,107 @@
 //! actr-driver: runs actr-core's sans-IO machines on any async executor.
 //!
-//! An executor plugs in through the small [`Runtime`] trait (TCP, timers,
-//! tasks, blocking work); actr-tokio and actr-smol implement it. On top of it
-//! this crate provides:
+//! An executor plugs in through the small [`Runtime`] trait (TCP, UDP,
+//! timers, tasks, blocking work); actr-tokio and actr-smol implement it. On
+//! top of it this crate offers one API: [`Hyper`] → [`Node`] (`Init` →
+//! `Attached` → `Registered`) → [`ActrRef`], running a native [`Workload`]
+//! with in-process, WebRTC and WebSocket-direct RPC.
 //!
-//! - [`ws`]: WebSocket framing with tungstenite over in-memory buffers, so the
-//!   same framing runs on every executor;
-//! - [`ais_http`]: the identity service's HTTP client (ureq, blocking, run on
-//!   the runtime's blocking pool);
-//! - [`SignalingNode`]: the run loop driving a `CredentialKeeper` and a
-//!   `SignalingClient`, used through a cloneable [`SignalingHandle`].
-//! - [`node`]: the node lifecycle and embedding API — [`Hyper`] → [`Node`]
-//!   (`Init` → `Attached` → `Registered`) → [`ActrRef`] — running a native
-//!   [`Workload`], with in-process, WebRTC and WebSocket-direct RPC.
-//!
-//! ```no_run
-//! # async fn demo<R: actr_driver::Runtime>(rt: R, register: actr_core::ais::RegisterRequest) -> Result<(), actr_core::ActrError> {
-//! use std::time::Duration;
-//! use actr_driver::{NodeConfig, SignalingNode};
-//!
-//! let node = SignalingNode::start(rt, NodeConfig::new("http://127.0.0.1:7480", register))?;
-//! let me = node.wait_connected(Duration::from_secs(10)).await?;
-//! let peers = node.route_candidates(me.actr_type.clone(), 8).await?;
-//! if let Some(peer) = peers.first() {
-//!     node.relay(peer.actor.clone(), b"hello".to_vec()).await?;
-//! }
-//! node.shutdown().await;
-//! # Ok(()) }
+//! ```text
+//! Hyper::new(rt, HyperConfig) ─ node() ─▶ Node<Init> ─ link(workload) ─▶ Node<Attached>
+//!   ─ register() ─▶ Node<Registered> ─ start() ─▶ ActrRef ─ shutdown() ─▶ stopped
 //! ```
+//!
+//! - [`Workload`]: native actor code with async handlers and lifecycle hooks
+//!   (the hook order is documented there and on [`Node::start`]).
+//! - [`Context`]: what a handler may do: call, tell and discover other actors.
+//! - [`ActrRef`]: the application's handle: call, tell, discover, call its
+//!   own workload, data streams ([`StreamWriter`]), media, network-change
+//!   reports ([`NetworkEventHandle`]), shut down, wait for the stop.
+//!
+//! # Wires
+//!
+//! - In-process: a call to an actor started by the same [`Hyper`] (and
+//!   sharing it, see [`HyperConfig::share_process`]) runs that actor's handler on the
+//!   caller's task with the caller's [`bytes::Bytes`]; nothing is encoded and
+//!   the ACL does not apply. A tell is queued in the callee's mailbox, whose
+//!   one worker task runs the handlers concurrently.
+//! - WebSocket direct: a node with [`HyperConfig::ws_listen`] accepts links and
+//!   advertises `ws://host:port` through signaling; a caller finds it in the
+//!   route candidates (or [`ActrRef::add_route`]) and dials. The dialer's first
+//!   message is a hello carrying its id and AIS credential, verified with the
+//!   AIS public key and the listener's clock; after a welcome, each message is
+//!   one encoded `RpcEnvelope`. One `RpcEndpoint` per node does correlation,
+//!   deadlines, retries of identical bytes, ACL and dedup. The RPC loop polls
+//!   each remote request's handler once and answers at once if it is done;
+//!   a handler still pending goes on in its own task.
+//! - WebRTC (on unless [`HyperConfig::webrtc`] is off), preferred for remote
+//!   actors: one str0m connection per peer, on its own UDP socket bound to
+//!   [`HyperConfig::webrtc_ip`] (its host candidate), negotiated through the
+//!   signaling relay; the offerer is `actr_core::signaling::is_offerer`. RPC
+//!   envelopes ride the reliable, ordered RPC data channel. The first message
+//!   to a peer starts WebRTC and a WebSocket dial together; whichever is up
+//!   first carries it, and WebRTC takes over once up. Setup is bounded by
+//!   [`HyperConfig::webrtc_setup_timeout`]. When connectivity is lost (ICE
+//!   reports it, or the app reports a network change through
+//!   [`NetworkEventHandle`]) RPC moves to the direct link while the offerer
+//!   restarts ICE (the answerer asks it to); after
+//!   [`HyperConfig::webrtc_recovery_timeout`] the connection is given up and
+//!   the next message starts a new one. Late reports of a replaced
+//!   connection are ignored (each carries its task id; each time a
+//!   connection comes up it gets a new route-table session).
+//! - Data streams: reliable chunks are calls with a reserved route key
+//!   (ordered, flow-controlled); latency-first chunks take WebRTC's stream
+//!   lane. Media samples travel only on WebRTC's RTP tracks.
+//!
+//! # Observability
+//!
+//! Every call runs in an `actr.call` span on the caller and an `actr.handle`
+//! span on the callee, both with a `trace_id` field; the W3C trace context
+//! travels in the envelope, so the id is the same on both nodes.
+//!
+//! # Inside
+//!
+//! The source follows the data path. `node/` is the API above; a message
+//! leaves through a gate (`gate/`: in-process, or remote to the node task);
+//! the node task (`task/`, one per node) drives the core's `NodeHub`; the
+//! socket and WebRTC tasks (`wire/`) pump bytes; what arrives for a handler
+//! runs through `dispatch/`. `signaling/` starts a node's task and is, on
+//! its own, a signaling-only node. See docs/architecture.md.
+//!
+//! # Feature `internals`
+//!
+//! Off by default. It makes public what tests, the simulator and the
+//! benchmarks drive directly: the signaling-only node ([`SignalingNode`],
+//! [`SignalingHandle`], [`NodeConfig`], [`NodeEvent`], [`NodeStats`]), the
+//! modules [`webrtc`] (the str0m bridge), [`ws_codec`] and [`ais_http`], and
+//! the test hook `ActrRef::debug_cut_webrtc`. None of it is a stable API.
 
-pub mod ais_http;
-mod connection;
-pub mod endpoint;
-mod handle;
-pub mod node;
-mod node_task;
-pub mod runtime;
-pub mod streams;
-pub mod webrtc;
-pub mod ws;
-mod ws_pump;
+mod dispatch;
+mod gate;
+mod node;
+mod runtime;
+mod signaling;
+mod task;
+mod wire;
 
-pub use ais_http::AisHttpClient;
 pub use bytes;
-pub use endpoint::ServerEndpoint;
-pub use handle::{NodeConfig, NodeEvent, NodeStats, SignalingHandle, SignalingNode};
+
+pub use actr_core::transport::{DataChunk, DeliveryPolicy};
+pub use gate::in_process::MAX_LOCAL_NODES;
 pub use node::{
-    ActrRef, Attached, Context, Hyper, HyperConfig, Init, NetworkEventHandle, Node, NodeState, Registered, Request,
-    RpcStats, StreamWriter, Workload,
+    ActrRef, Attached, Context, DEFAULT_CALL_TIMEOUT, Hyper, HyperConfig, Init, NetworkEventHandle, Node, NodeState,
+    Registered, Request, RpcStats, STREAM_CHUNK_BYTES, StreamWriter, Workload,
 };
 pub use runtime::{Runtime, Sleeper, run_blocking, with_deadline};
+pub use wire::webrtc::{MediaSample, MediaType};
+
+#[cfg(feature = "internals")]
+pub use dispatch::streams;
+#[cfg(feature = "internals")]
+pub use signaling::events::{NodeEvent, NodeStats};
+#[cfg(feature = "internals")]
+pub use signaling::handle::{NodeConfig, SignalingHandle, SignalingNode};
+#[cfg(feature = "internals")]
+pub use wire::ais_http::{self, AisHttpClient};
+#[cfg(feature = "internals")]
+pub use wire::{webrtc, ws_codec};

@@ -13,9 +13,10 @@
 //! # let _ = reply; Ok(()) }
 //! ```
 //!
-//! A bare signaling node (no workload) is [`start_node`]:
+//! With the `internals` feature, a bare signaling node (no workload) is
+//! `start_node`:
 //!
-//! ```no_run
+//! ```ignore
 //! # async fn demo(register: actr_core::ais::RegisterRequest) -> Result<(), actr_core::ActrError> {
 //! let node = actr_smol::start_node(actr_smol::NodeConfig::new("http://127.0.0.1:7480", register))?;
 //! let me = node.wait_connected(std::time::Duration::from_secs(10)).await?;
@@ -29,9 +30,11 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 pub use actr_driver::{
-    ActrRef, Attached, Context, HyperConfig, Init, NetworkEventHandle, NodeConfig, NodeEvent, NodeState, NodeStats,
-    Registered, Request, RpcStats, Runtime, SignalingHandle, SignalingNode, StreamWriter, Workload, bytes,
+    ActrRef, Attached, Context, DataChunk, DeliveryPolicy, HyperConfig, Init, MediaSample, MediaType,
+    NetworkEventHandle, NodeState, Registered, Request, RpcStats, Runtime, StreamWriter, Workload, bytes,
 };
+#[cfg(feature = "internals")]
+pub use actr_driver::{NodeConfig, NodeEvent, NodeStats, SignalingHandle, SignalingNode};
 
 /// Makes nodes on smol: `hyper.node().link(workload).register().await?.start().await?`.
 pub type Hyper = actr_driver::Hyper<SmolRuntime>;
@@ -107,6 +110,7 @@ impl Runtime for SmolRuntime {
     }
 }
 
+#[cfg(feature = "internals")]
 /// Starts a signaling node on smol.
 pub fn start_node(config: NodeConfig) -> Result<SignalingHandle, actr_core::ActrError> {
     SignalingNode::start(SmolRuntime, config)

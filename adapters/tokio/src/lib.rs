@@ -13,9 +13,10 @@
 //! # let _ = reply; Ok(()) }
 //! ```
 //!
-//! A bare signaling node (no workload) is [`start_node`]:
+//! With the `internals` feature, a bare signaling node (no workload) is
+//! `start_node`:
 //!
-//! ```no_run
+//! ```ignore
 //! # async fn demo(register: actr_core::ais::RegisterRequest) -> Result<(), actr_core::ActrError> {
 //! let node = actr_tokio::start_node(actr_tokio::NodeConfig::new("http://127.0.0.1:7480", register))?;
 //! let me = node.wait_connected(std::time::Duration::from_secs(10)).await?;
@@ -31,9 +32,11 @@ use tokio::runtime::Handle;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 pub use actr_driver::{
-    ActrRef, Attached, Context, HyperConfig, Init, NetworkEventHandle, NodeConfig, NodeEvent, NodeState, NodeStats,
-    Registered, Request, RpcStats, Runtime, SignalingHandle, SignalingNode, StreamWriter, Workload, bytes,
+    ActrRef, Attached, Context, DataChunk, DeliveryPolicy, HyperConfig, Init, MediaSample, MediaType,
+    NetworkEventHandle, NodeState, Registered, Request, RpcStats, Runtime, StreamWriter, Workload, bytes,
 };
+#[cfg(feature = "internals")]
+pub use actr_driver::{NodeConfig, NodeEvent, NodeStats, SignalingHandle, SignalingNode};
 
 /// Makes nodes on tokio: `hyper.node().link(workload).register().await?.start().await?`.
 pub type Hyper = actr_driver::Hyper<TokioRuntime>;
@@ -134,6 +137,7 @@ impl Runtime for TokioRuntime {
     }
 }
 
+#[cfg(feature = "internals")]
 /// Starts a signaling node on the current tokio runtime (see [`TokioRuntime::current`]).
 pub fn start_node(config: NodeConfig) -> Result<SignalingHandle, actr_core::ActrError> {
     SignalingNode::start(TokioRuntime::current(), config)

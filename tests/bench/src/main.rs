@@ -133,9 +133,7 @@ async fn signaling_figures<R: Runtime>(rt: R, name: &str, url: String, seed: u64
 }
 
 async fn start<R: Runtime>(rt: &R, url: &str, name: &str, seed: u64) -> SignalingHandle {
-    let mut config = NodeConfig::new(url, register_request(name));
-    config.seed = Some(seed);
-    config.event_capacity = RELAYS + 1024;
+    let config = NodeConfig::new(url, register_request(name)).with_seed(seed).with_event_capacity(RELAYS + 1024);
     let node = SignalingNode::start(rt.clone(), config).expect("node starts");
     node.wait_connected(WAIT).await.expect("node connects");
     node

@@ -90,7 +90,7 @@ pub async fn start_node<R: Runtime>(rt: &R, url: &str, name: &str, wires: Wires)
         config = config.with_ws_listen("127.0.0.1:0".parse().expect("addr"));
     }
     // Tells arrive in bursts larger than the default bound.
-    config.max_in_flight = 1 << 20;
+    let config = config.with_max_in_flight(1 << 20);
     let registered = Hyper::new(rt.clone(), config).node().link(actor).register().await.expect("registers");
     (registered.start().await.expect("starts"), arrivals)
 }

@@ -157,13 +157,12 @@ async fn relay(ctx: Context, req: &Request) -> Result<Bytes, ActrError> {
 /// listener on a free loopback port, and off the process-local registry
 /// unless `share_process`.
 pub fn node_config(server: &str, seed: u64, share_process: bool) -> HyperConfig {
-    let mut config = HyperConfig::new(server, Realm(1))
+    HyperConfig::new(server, Realm(1))
         .with_seed(seed)
         .with_ws_listen("127.0.0.1:0".parse().expect("addr"))
-        .with_share_process(share_process);
-    config.signaling = test_client_config();
-    config.drain_timeout = Duration::from_secs(5);
-    config
+        .with_share_process(share_process)
+        .with_signaling(test_client_config())
+        .with_drain_timeout(Duration::from_secs(5))
 }
 
 /// Links, registers and starts `actor`.

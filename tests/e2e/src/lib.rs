@@ -88,9 +88,7 @@ pub fn test_client_config() -> ClientConfig {
 
 /// Starts a node of type `acme:{name}:1.0.0` in realm 1 and waits until it is connected.
 pub async fn start_node<R: Runtime>(rt: &R, server: &str, name: &str, seed: u64) -> SignalingHandle {
-    let mut config = NodeConfig::new(server, register_request(name));
-    config.client = test_client_config();
-    config.seed = Some(seed);
+    let config = NodeConfig::new(server, register_request(name)).with_client(test_client_config()).with_seed(seed);
     let node = SignalingNode::start(rt.clone(), config).expect("node starts");
     node.wait_connected(WAIT).await.expect("node connects");
     node

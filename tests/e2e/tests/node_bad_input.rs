@@ -8,11 +8,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use actr_core::ais::RegisterOk;
+use actr_core::node::hello::{DirectHello, DirectReply, MAX_HELLO};
 use actr_core::transport::RpcEnvelope;
 use actr_core::transport::envelope::MAX_ENVELOPE;
 use actr_core::{ActrError, ActrId};
 use actr_driver::bytes::Bytes;
-use actr_driver::node::hello::{DirectHello, DirectReply, MAX_HELLO};
 use actr_driver::{Runtime, run_blocking};
 use actr_e2e::actors::{TestActor, node_config, start_actor};
 use actr_e2e::raw::{DirectReceived, RawDirect, register, ws_authority};

@@ -1,12 +1,13 @@
 //! In-process delivery: the app calling its own workload, and two actors of
-//! one process calling each other, move `Bytes` handles — the callee sees the
+//! one `Hyper` calling each other, move `Bytes` handles — the callee sees the
 //! caller's buffer and the caller gets the callee's back, never a copy — and
-//! skip the ACL. Each scenario runs under tokio and smol.
+//! skip the ACL. Actors of two `Hyper`s in one process reach each other only
+//! over the network. Each scenario runs under tokio and smol.
 
 use actr_core::ActrError;
 use actr_core::acl::Acl;
 use actr_driver::bytes::Bytes;
-use actr_driver::{Runtime, with_deadline};
+use actr_driver::{ActrRef, Hyper, Runtime, with_deadline};
 use actr_e2e::actors::{Seen, TestActor, node_config, start_actor};
 use actr_e2e::{TempDir, WAIT, base_url, on_smol, on_tokio, serve};
 
@@ -28,6 +29,22 @@ fn actors_of_one_process_call_in_process_on_tokio() {
 #[test]
 fn actors_of_one_process_call_in_process_on_smol() {
     on_smol(actors_of_one_process_call_in_process);
+}
+
+#[test]
+fn actors_of_two_hypers_call_over_the_network_on_tokio() {
+    on_tokio(actors_of_two_hypers_call_over_the_network);
+}
+
+#[test]
+fn actors_of_two_hypers_call_over_the_network_on_smol() {
+    on_smol(actors_of_two_hypers_call_over_the_network);
+}
+
+/// Links, registers and starts `actor` as a node of `hyper` with `config`.
+async fn start_on<R: Runtime>(hyper: &Hyper<R>, config: actr_driver::HyperConfig, actor: TestActor) -> ActrRef {
+    let registered = hyper.node_with(config).link(actor).register().await.expect("registers");
+    registered.start().await.expect("starts")
 }
 
 async fn app_calls_its_workload_without_copying<R: Runtime>(rt: R) {
@@ -57,11 +74,12 @@ async fn actors_of_one_process_call_in_process<R: Runtime>(rt: R) {
     let dir = TempDir::new("inproc-pair");
     let server = serve(&dir);
     let url = base_url(&server);
+    let hyper = Hyper::new(rt.clone(), node_config(&url, 22, true));
     let (alpha, _) = TestActor::new("alpha");
-    let alpha = start_actor(&rt, node_config(&url, 22, true), alpha).await;
+    let alpha = start_on(&hyper, node_config(&url, 22, true), alpha).await;
     // An empty ACL refuses every remote caller; in-process callers are still admitted.
     let (beta, beta_probe) = TestActor::new("beta");
-    let beta = start_actor(&rt, node_config(&url, 23, true), beta.with_acl(Acl::default())).await;
+    let beta = start_on(&hyper, node_config(&url, 23, true), beta.with_acl(Acl::default())).await;
 
     let payload = Bytes::from(vec![1u8; 1 << 20]);
     let reply = alpha.call(beta.id().clone(), "echo", payload.clone(), WAIT).await.unwrap();
@@ -85,5 +103,35 @@ async fn actors_of_one_process_call_in_process<R: Runtime>(rt: R) {
     assert_eq!(b.in_process_delivered, 4);
     alpha.shutdown().await;
     beta.shutdown().await;
+    server.stop();
+}
+
+/// Two `Hyper`s in one process keep separate registries: a call between
+/// their actors is encoded and goes over the WebSocket wire, and the
+/// callee's ACL applies.
+async fn actors_of_two_hypers_call_over_the_network<R: Runtime>(rt: R) {
+    let dir = TempDir::new("inproc-two-hypers");
+    let server = serve(&dir);
+    let url = base_url(&server);
+    let (alpha, _) = TestActor::new("alpha");
+    let alpha = start_actor(&rt, node_config(&url, 24, true), alpha).await;
+    let (beta, _) = TestActor::new("beta");
+    let beta = start_actor(&rt, node_config(&url, 25, true), beta).await;
+    let (gamma, _) = TestActor::new("gamma");
+    let gamma = start_actor(&rt, node_config(&url, 26, true), gamma.with_acl(Acl::default())).await;
+
+    let payload = Bytes::from(vec![3u8; 4096]);
+    let reply = alpha.call(beta.id().clone(), "echo", payload.clone(), WAIT).await.unwrap();
+    assert_eq!(reply, payload);
+    assert_ne!(reply.as_ptr(), payload.as_ptr(), "the reply was decoded from the wire");
+    let refused = alpha.call(gamma.id().clone(), "echo", payload.clone(), WAIT).await.unwrap_err();
+    assert!(matches!(refused, ActrError::PermissionDenied(_)), "the ACL applies: {refused:?}");
+
+    let (a, b) = (alpha.stats().await.unwrap(), beta.stats().await.unwrap());
+    assert!(a.endpoint.calls >= 1, "the call went through the RPC endpoint: {a:?}");
+    assert_eq!(b.in_process_delivered, 0, "nothing reached beta in-process");
+    alpha.shutdown().await;
+    beta.shutdown().await;
+    gamma.shutdown().await;
     server.stop();
 }

@@ -84,12 +84,12 @@ fn cut_path_falls_back_then_recovers_on_smol() {
 /// A node with WebRTC and no WebSocket listener (`direct` false), so a call
 /// that succeeds between two such nodes went over WebRTC.
 fn config(url: &str, seed: u64, direct: bool) -> HyperConfig {
-    let mut config = node_config(url, seed, false);
+    let mut config = node_config(url, seed, false)
+        .with_network_debounce(Duration::from_millis(200))
+        .with_webrtc_recovery_timeout(Duration::from_secs(60));
     if !direct {
-        config.ws_listen = None;
+        config = config.without_ws_listen();
     }
-    config.network_debounce = Duration::from_millis(200);
-    config.webrtc_recovery_timeout = Duration::from_secs(60);
     config
 }
 
@@ -264,7 +264,7 @@ async fn reliable_stream_arrives_intact<R: Runtime>(rt: R) {
 /// The offering side adds an audio track; samples reach the other side's
 /// handler in order. Media without WebRTC is a typed error.
 async fn media_samples_reach_the_handler<R: Runtime>(rt: R) {
-    use actr_driver::webrtc::{MediaSample, MediaType};
+    use actr_driver::{MediaSample, MediaType};
 
     let dir = TempDir::new("webrtc-media");
     let server = serve(&dir);

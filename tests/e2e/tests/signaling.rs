@@ -157,8 +157,7 @@ async fn refused_registration_is_reported<R: Runtime>(rt: R) {
     let server = serve(&dir);
     let mut register = register_request("lost");
     register.realm = Realm(99);
-    let mut config = NodeConfig::new(base_url(&server), register);
-    config.client = test_client_config();
+    let config = NodeConfig::new(base_url(&server), register).with_client(test_client_config());
     let node = SignalingNode::start(rt.clone(), config).unwrap();
     let err = node.wait_connected(actr_e2e::WAIT).await.unwrap_err();
     assert!(matches!(err, ActrError::NotFound(_)), "{err:?}");

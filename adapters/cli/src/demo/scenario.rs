@@ -130,8 +130,7 @@ async fn start_node(server: &str, name: &str, seed: u64, listen: bool, webrtc: b
     if listen {
         config = config.with_ws_listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     }
-    config.max_in_flight = MAX_IN_FLIGHT;
-    config.drain_timeout = Duration::from_secs(2);
+    let config = config.with_max_in_flight(MAX_IN_FLIGHT).with_drain_timeout(Duration::from_secs(2));
     let actor = actr_tokio::hyper(config).node().link(actor).register().await?.start().await?;
     Ok(DemoNode { actor, tells })
 }

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use actr_core::signaling::is_offerer;
 use actr_core::transport::{DataChunk, DeliveryPolicy};
 use actr_core::{ActrError, ActrId};
-use actr_driver::webrtc::{MediaSample, MediaType};
 use actr_tokio::ActrRef;
+use actr_tokio::{MediaSample, MediaType};
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 

@@ -10,9 +10,10 @@ use futures::future::BoxFuture;
 
 use crate::node::data_stream::StreamWriter;
 use crate::node::network::NetworkEventHandle;
-use crate::node::ops::{NodeOps, Origin, Outgoing, RpcStats};
-use crate::node::rpc_io::MediaOp;
-use crate::webrtc::{MediaSample, MediaType};
+use crate::node::ops::{NodeOps, Origin, Outgoing};
+use crate::node::stats::RpcStats;
+use crate::task::io::MediaOp;
+use crate::wire::webrtc::{MediaSample, MediaType};
 
 /// A cloneable handle to a running actor.
 ///
@@ -182,8 +183,8 @@ impl ActrRef {
     }
 
     /// Test hook: while `cut`, every WebRTC datagram of this node is dropped
-    /// in both directions, as a broken network path would.
-    #[doc(hidden)]
+    /// in both directions, as a broken network path would. Feature `internals`.
+    #[cfg(feature = "internals")]
     pub fn debug_cut_webrtc(&self, cut: bool) {
         self.inner.0.cut_webrtc(cut);
     }

@@ -1,5 +1,4 @@
-//! [`HyperConfig`]: everything a node needs besides its workload, and
-//! [`Hyper`], the entry point that makes nodes on a runtime.
+//! [`HyperConfig`]: everything a node needs besides its workload.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -7,9 +6,6 @@ use std::time::Duration;
 use actr_core::Realm;
 use actr_core::keeper::KeeperConfig;
 use actr_core::signaling::ClientConfig;
-
-use crate::node::lifecycle::{Init, Node};
-use crate::runtime::Runtime;
 
 /// Default deadline of a call.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,9 +37,11 @@ pub struct HyperConfig {
     pub drain_timeout: Duration,
     /// Most requests handled at once; more are refused with `ResourceExhausted`.
     pub max_in_flight: usize,
-    /// Join the process-wide registry: actors of this process then reach this
-    /// node in-process, and this node reaches them in-process. Turn off to
-    /// force every call between actors of one process onto the network.
+    /// Join the in-process registry of the [`crate::Hyper`] that makes the
+    /// node: the other nodes of that `Hyper` then reach this node
+    /// in-process, and this node reaches them in-process. Turn off to force
+    /// every call between them onto the network. Nodes of another `Hyper`
+    /// are always reached over the network.
     pub share_process: bool,
     /// Seed of the node's RNGs (request ids, trace ids, backoff); random when `None`.
     pub seed: Option<u64>,
@@ -115,6 +113,72 @@ impl HyperConfig {
         self
     }
 
+    /// Accepts no direct WebSocket connections (the default).
+    pub fn without_ws_listen(mut self) -> Self {
+        self.ws_listen = None;
+        self
+    }
+
+    pub fn with_ws_advertised_host(mut self, host: impl Into<String>) -> Self {
+        self.ws_advertised_host = Some(host.into());
+        self
+    }
+
+    pub fn with_signaling(mut self, signaling: ClientConfig) -> Self {
+        self.signaling = signaling;
+        self
+    }
+
+    pub fn with_keeper(mut self, keeper: KeeperConfig) -> Self {
+        self.keeper = keeper;
+        self
+    }
+
+    pub fn with_call_timeout(mut self, timeout: Duration) -> Self {
+        self.call_timeout = timeout;
+        self
+    }
+
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    pub fn with_hook_timeout(mut self, timeout: Duration) -> Self {
+        self.hook_timeout = timeout;
+        self
+    }
+
+    pub fn with_drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    pub fn with_max_in_flight(mut self, max: usize) -> Self {
+        self.max_in_flight = max;
+        self
+    }
+
+    pub fn with_webrtc_ip(mut self, ip: IpAddr) -> Self {
+        self.webrtc_ip = ip;
+        self
+    }
+
+    pub fn with_webrtc_setup_timeout(mut self, timeout: Duration) -> Self {
+        self.webrtc_setup_timeout = timeout;
+        self
+    }
+
+    pub fn with_webrtc_recovery_timeout(mut self, timeout: Duration) -> Self {
+        self.webrtc_recovery_timeout = timeout;
+        self
+    }
+
+    pub fn with_network_debounce(mut self, debounce: Duration) -> Self {
+        self.network_debounce = debounce;
+        self
+    }
+
     /// The `ws://host:port` to advertise for a listener bound to `bound`.
     pub fn advertised_ws_address(&self, bound: SocketAddr) -> String {
         let host = match &self.ws_advertised_host {
@@ -124,37 +188,6 @@ impl HyperConfig {
             None => bound.ip().to_string(),
         };
         format!("ws://{host}:{}", bound.port())
-    }
-}
-
-/// Makes nodes on one runtime from one configuration.
-///
-/// ```no_run
-/// # async fn demo<R: actr_driver::Runtime>(rt: R, echo: impl actr_driver::Workload) -> Result<(), actr_core::ActrError> {
-/// use actr_driver::{Hyper, HyperConfig};
-/// let hyper = Hyper::new(rt, HyperConfig::new("http://127.0.0.1:7480", actr_core::Realm(1)));
-/// let actor = hyper.node().link(echo).register().await?.start().await?;
-/// let reply = actor.call_local("echo.Echo.Say", b"hi".to_vec()).await?;
-/// # let _ = reply; Ok(()) }
-/// ```
-#[derive(Debug, Clone)]
-pub struct Hyper<R: Runtime> {
-    rt: R,
-    config: HyperConfig,
-}
-
-impl<R: Runtime> Hyper<R> {
-    pub fn new(rt: R, config: HyperConfig) -> Self {
-        Self { rt, config }
-    }
-
-    pub fn config(&self) -> &HyperConfig {
-        &self.config
-    }
-
-    /// A fresh node; link a workload to it next.
-    pub fn node(&self) -> Node<R, Init> {
-        Node::new(self.rt.clone(), self.config.clone())
     }
 }
 
@@ -168,7 +201,7 @@ mod tests {
         assert_eq!(c.advertised_ws_address("0.0.0.0:9".parse().unwrap()), "ws://127.0.0.1:9");
         assert_eq!(c.advertised_ws_address("10.0.0.2:9".parse().unwrap()), "ws://10.0.0.2:9");
         assert_eq!(c.advertised_ws_address("[::1]:9".parse().unwrap()), "ws://[::1]:9");
-        let named = HyperConfig { ws_advertised_host: Some("node.example".into()), ..c };
+        let named = c.with_ws_advertised_host("node.example");
         assert_eq!(named.advertised_ws_address("0.0.0.0:9".parse().unwrap()), "ws://node.example:9");
     }
 }

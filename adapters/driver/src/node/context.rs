@@ -11,8 +11,8 @@ use futures::future::BoxFuture;
 
 use crate::node::data_stream::StreamWriter;
 use crate::node::ops::{NodeOps, Origin, Outgoing};
-use crate::node::rpc_io::MediaOp;
-use crate::webrtc::{MediaSample, MediaType};
+use crate::task::io::MediaOp;
+use crate::wire::webrtc::{MediaSample, MediaType};
 
 /// The invocation context of one handler or hook.
 ///

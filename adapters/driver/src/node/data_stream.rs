@@ -27,8 +27,8 @@ use actr_core::transport::{DataChunk, DeliveryPolicy, StreamSender};
 use actr_core::{ActrError, ActrId, Dest};
 use bytes::Bytes;
 
+use crate::dispatch::streams::DataStreamRegistry;
 use crate::node::ops::{NodeOps, Origin, Outgoing};
-use crate::streams::DataStreamRegistry;
 
 /// Largest payload of one chunk: big chunks keep per-call overhead low,
 /// while staying far below the envelope limit.

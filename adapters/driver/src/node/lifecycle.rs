@@ -21,21 +21,22 @@ use actr_core::signaling::ActorProfile;
 use actr_core::{ActrError, ActrId};
 use async_channel::Sender;
 
-use crate::handle::{NodeConfig, SignalingHandle, SignalingNode};
+use crate::dispatch::mailbox::Mailbox;
+use crate::dispatch::streams::{DataStreamRegistry, RegistryConfig};
+use crate::gate::in_process::InProcessRegistry;
+use crate::gate::remote::RpcHandle;
 use crate::node::actr_ref::ActrRef;
 use crate::node::config::HyperConfig;
 use crate::node::drain::Admission;
-use crate::node::link_pump;
-use crate::node::mailbox::Mailbox;
 use crate::node::network::NetworkEventHandle;
-use crate::node::rpc_handle::RpcHandle;
-use crate::node::rtc_wire::{RtcSettings, RtcWire};
 use crate::node::shared::{Hook, NodeShared, Settings};
 use crate::node::trace::TraceIds;
 use crate::node::workload::Workload;
-use crate::node_task::Input;
 use crate::runtime::Runtime;
-use crate::streams::{DataStreamRegistry, RegistryConfig};
+use crate::signaling::handle::{NodeConfig, SignalingHandle, SignalingNode};
+use crate::task::io::Input;
+use crate::wire::link_pump;
+use crate::wire::rtc_wire::{RtcSettings, RtcWire};
 
 mod sealed {
     pub trait Sealed {}
@@ -96,6 +97,10 @@ pub struct RegisteredParts<R: Runtime> {
     registration: RegisterOk,
     /// The bound listener and the address advertised for it.
     listener: Option<(R::Listener, String)>,
+    /// Handlers of inbound data streams.
+    streams: DataStreamRegistry,
+    /// The WebRTC wire the node task uses once the node opens.
+    rtc: Option<Arc<RtcWire<R>>>,
 }
 
 impl<R: Runtime> std::fmt::Debug for RegisteredParts<R> {
@@ -112,6 +117,8 @@ impl<R: Runtime> std::fmt::Debug for RegisteredParts<R> {
 pub struct Node<R: Runtime, S: NodeState> {
     rt: R,
     config: HyperConfig,
+    /// The registry of the `Hyper` that made the node.
+    registry: Arc<InProcessRegistry>,
     parts: S::Parts<R>,
     state: PhantomData<S>,
 }
@@ -124,8 +131,8 @@ impl<R: Runtime, S: NodeState> std::fmt::Debug for Node<R, S> {
 }
 
 impl<R: Runtime> Node<R, Init> {
-    pub(crate) fn new(rt: R, config: HyperConfig) -> Self {
-        Self { rt, config, parts: (), state: PhantomData }
+    pub(crate) fn new(rt: R, config: HyperConfig, registry: Arc<InProcessRegistry>) -> Self {
+        Self { rt, config, registry, parts: (), state: PhantomData }
     }
 
     /// Links a native workload into this node.
@@ -135,7 +142,8 @@ impl<R: Runtime> Node<R, Init> {
 
     /// Links a workload the application keeps a handle to.
     pub fn link_shared(self, workload: Arc<dyn Workload>) -> Node<R, Attached> {
-        Node { rt: self.rt, config: self.config, parts: AttachedParts { workload }, state: PhantomData }
+        let parts = AttachedParts { workload };
+        Node { rt: self.rt, config: self.config, registry: self.registry, parts, state: PhantomData }
     }
 }
 
@@ -165,7 +173,16 @@ impl<R: Runtime> Node<R, Attached> {
         node.keeper = self.config.keeper;
         node.seed = self.config.seed;
         let hub = hub_config(&self.config, &node);
-        let (signaling, inputs) = SignalingNode::start_hub(self.rt.clone(), &node, hub)?;
+        let streams = DataStreamRegistry::new(self.rt.clone(), RegistryConfig::default());
+        let rtc = self.config.webrtc.then(|| {
+            let settings = RtcSettings {
+                ip: self.config.webrtc_ip,
+                setup_timeout: self.config.webrtc_setup_timeout,
+                recovery_timeout: self.config.webrtc_recovery_timeout,
+            };
+            Arc::new(RtcWire::new(self.rt.clone(), streams.clone(), settings))
+        });
+        let (signaling, inputs) = SignalingNode::start_hub(self.rt.clone(), &node, hub, rtc.clone())?;
         let registration = match signaling.wait_registered(self.config.connect_timeout).await {
             Ok(ok) => ok,
             Err(e) => {
@@ -173,8 +190,8 @@ impl<R: Runtime> Node<R, Attached> {
                 return Err(e);
             }
         };
-        let parts = RegisteredParts { workload, signaling, inputs, registration, listener };
-        Ok(Node { rt: self.rt, config: self.config, parts, state: PhantomData })
+        let parts = RegisteredParts { workload, signaling, inputs, registration, listener, streams, rtc };
+        Ok(Node { rt: self.rt, config: self.config, registry: self.registry, parts, state: PhantomData })
     }
 }
 
@@ -223,8 +240,8 @@ impl<R: Runtime> Node<R, Registered> {
     ///    its WebSocket listener;
     /// 5. runs `on_ready` (an error is logged).
     pub async fn start(self) -> Result<ActrRef, ActrError> {
-        let Node { rt, config, parts, .. } = self;
-        let RegisteredParts { workload, signaling, inputs, registration, listener } = parts;
+        let Node { rt, config, registry, parts, .. } = self;
+        let RegisteredParts { workload, signaling, inputs, registration, listener, streams, rtc } = parts;
         let id = match signaling.wait_connected(config.connect_timeout).await {
             Ok(id) => id,
             Err(e) => {
@@ -233,7 +250,8 @@ impl<R: Runtime> Node<R, Registered> {
             }
         };
         let ws_address = listener.as_ref().map(|l| l.1.clone());
-        let shared = assemble(rt, &config, id, workload, (signaling, inputs), &registration, ws_address);
+        let wires = Wires { signaling, inputs, registry, streams, rtc };
+        let shared = assemble(rt, &config, id, workload, wires, &registration, ws_address);
         if let Err(e) = shared.run_hook(Hook::Start).await {
             shared.close().await;
             return Err(e);
@@ -251,26 +269,28 @@ impl<R: Runtime> Node<R, Registered> {
     }
 }
 
+/// What a registered node is connected to: its node task, its `Hyper`'s
+/// registry, its stream handlers and its WebRTC wire.
+struct Wires<R: Runtime> {
+    signaling: SignalingHandle,
+    inputs: Sender<Input<R>>,
+    registry: Arc<InProcessRegistry>,
+    streams: DataStreamRegistry,
+    rtc: Option<Arc<RtcWire<R>>>,
+}
+
 /// Builds the started node's state around its running node task.
 fn assemble<R: Runtime>(
     rt: R,
     config: &HyperConfig,
     id: ActrId,
     workload: Arc<dyn Workload>,
-    (signaling, inputs): (SignalingHandle, Sender<Input<R>>),
+    wires: Wires<R>,
     registration: &RegisterOk,
     ws_address: Option<String>,
 ) -> Arc<NodeShared<R>> {
+    let Wires { signaling, inputs, registry, streams, rtc } = wires;
     let seed = config.seed.unwrap_or_else(random_seed);
-    let streams = DataStreamRegistry::new(rt.clone(), RegistryConfig::default());
-    let rtc = config.webrtc.then(|| {
-        let settings = RtcSettings {
-            ip: config.webrtc_ip,
-            setup_timeout: config.webrtc_setup_timeout,
-            recovery_timeout: config.webrtc_recovery_timeout,
-        };
-        Arc::new(RtcWire::new(rt.clone(), streams.clone(), settings))
-    });
     let settings = Settings {
         call_timeout: config.call_timeout,
         hook_timeout: config.hook_timeout,
@@ -288,6 +308,7 @@ fn assemble<R: Runtime>(
         id,
         workload,
         signaling,
+        registry,
         rtc,
         network: NetworkEventHandle::new(commands),
         admission: Admission::new(config.max_in_flight),

@@ -11,7 +11,7 @@ use actr_core::ActrError;
 use actr_core::node::NetworkChange;
 use async_channel::{Sender, TrySendError};
 
-use crate::node_task::Command;
+use crate::task::io::Command;
 
 /// Reports network changes to one node. Cheap to clone.
 #[derive(Debug, Clone)]

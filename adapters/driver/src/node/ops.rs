@@ -6,12 +6,13 @@ use std::future::Ready;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actr_core::transport::{EndpointStats, TraceContext};
+use actr_core::transport::TraceContext;
 use actr_core::{ActrError, ActrId, ActrType, Dest};
 use bytes::Bytes;
 use futures::future::{BoxFuture, Either};
 
-use crate::node::rpc_io::MediaOp;
+use crate::node::stats::RpcStats;
+use crate::task::io::MediaOp;
 
 /// A tell being handed over: finished already (in-process, or refused), or
 /// on its way to the RPC loop.
@@ -49,51 +50,6 @@ pub(crate) struct LocalRequest {
     pub tell: bool,
 }
 
-impl From<LocalRequest> for crate::node::workload::Request {
-    fn from(req: LocalRequest) -> Self {
-        let LocalRequest { caller, route_key, payload, trace, tell } = req;
-        Self { route_key, payload, caller, trace, tell }
-    }
-}
-
-/// Counters of one node's messaging.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RpcStats {
-    /// The core endpoint's counters (remote calls, dispatches, ACL denials, malformed input…).
-    pub endpoint: EndpointStats,
-    /// Requests and tells this node's workload received in-process.
-    pub in_process_delivered: u64,
-    /// Direct WebSocket links open now.
-    pub links_open: u64,
-    /// Direct connections authenticated and accepted / refused.
-    pub accepted: u64,
-    pub refused: u64,
-    /// Outgoing direct connections established / failed.
-    pub dialed: u64,
-    pub dial_failures: u64,
-    /// Responses that could not be sent (no link to the caller, or a full link).
-    pub responses_dropped: u64,
-    /// WebRTC connections whose RPC channel opened (again, after a recovery).
-    pub webrtc_connections_up: u64,
-    /// WebRTC connections that ended before their RPC channel opened.
-    pub webrtc_connection_failures: u64,
-    /// RPC envelopes sent / received over WebRTC data channels.
-    pub webrtc_sent: u64,
-    pub webrtc_received: u64,
-    /// WebRTC connections that lost connectivity.
-    pub ice_disconnects: u64,
-    /// ICE restarts started (offerer) or asked for (answerer).
-    pub ice_restarts: u64,
-    /// Connections whose connectivity came back (by itself or by a restart).
-    pub ice_recovered: u64,
-    /// Latency-first stream chunks sent / received on WebRTC's stream lane,
-    /// and dropped (full queue, or older than one already delivered).
-    pub stream_chunks_sent: u64,
-    pub stream_chunks_received: u64,
-    pub stream_chunks_dropped: u64,
-}
-
 /// What a running node offers to handles, contexts and other local nodes.
 pub(crate) trait NodeOps: Send + Sync + 'static {
     fn id(&self) -> &ActrId;
@@ -124,17 +80,18 @@ pub(crate) trait NodeOps: Send + Sync + 'static {
     /// A media operation towards `dest` over WebRTC, within `limit`.
     fn media(self: Arc<Self>, dest: ActrId, op: MediaOp, limit: Duration) -> BoxFuture<'static, Result<(), ActrError>>;
     /// The handlers of inbound media; `None` when WebRTC is off.
-    fn media_frames(&self) -> Option<crate::streams::MediaFrameRegistry>;
+    fn media_frames(&self) -> Option<crate::dispatch::streams::MediaFrameRegistry>;
 
     /// Sends a latency-first chunk on WebRTC's stream lane;
     /// `ConnectionNotReady` when WebRTC to `dest` is not up.
     fn stream_chunk(self: Arc<Self>, dest: ActrId, bytes: Vec<u8>) -> BoxFuture<'static, Result<(), ActrError>>;
 
     /// The handlers of inbound data streams.
-    fn data_streams(&self) -> crate::streams::DataStreamRegistry;
+    fn data_streams(&self) -> crate::dispatch::streams::DataStreamRegistry;
 
     /// Where the application reports network changes.
     fn network(&self) -> crate::node::network::NetworkEventHandle;
     /// Test hook: drop (or stop dropping) every WebRTC datagram of this node.
+    #[cfg(feature = "internals")]
     fn cut_webrtc(&self, cut: bool);
 }

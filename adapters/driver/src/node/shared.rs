@@ -1,6 +1,6 @@
 //! The state of one started node and the gates its messages take: the
-//! in-process gate for actors of this process (nothing is encoded; the ACL
-//! does not apply) and the RPC loop for everyone else.
+//! in-process gate for the other nodes of its `Hyper` (nothing is encoded;
+//! the ACL does not apply) and the node task for everyone else.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,19 +18,22 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Either};
 use tracing::{Instrument, Span};
 
-use crate::handle::SignalingHandle;
+use crate::dispatch::mailbox::Mailbox;
+use crate::dispatch::streams::{DataStreamRegistry, MediaFrameRegistry};
+use crate::gate::in_process::InProcessRegistry;
+use crate::gate::remote::RpcHandle;
 use crate::node::context::Context;
 use crate::node::data_stream::receive_chunk;
 use crate::node::drain::{Admission, InFlight, Phase};
-use crate::node::host_gate;
-use crate::node::mailbox::Mailbox;
-use crate::node::ops::{LocalRequest, NodeOps, Origin, Outgoing, RpcStats, Tell};
-use crate::node::rpc_handle::RpcHandle;
-use crate::node::rpc_io::{Dispatch, MediaOp};
+use crate::node::network::NetworkEventHandle;
+use crate::node::ops::{LocalRequest, NodeOps, Origin, Outgoing, Tell};
+use crate::node::stats::RpcStats;
 use crate::node::trace::{TraceIds, call_span, handle_span};
 use crate::node::workload::{Request, Workload};
-use crate::node_task::Input;
 use crate::runtime::{Runtime, with_deadline};
+use crate::signaling::handle::SignalingHandle;
+use crate::task::io::{Dispatch, Input, MediaOp};
+use crate::wire::rtc_wire::RtcWire;
 
 /// Bounds and switches copied from the configuration.
 #[derive(Debug, Clone, Copy)]
@@ -67,20 +70,22 @@ pub(crate) struct NodeShared<R: Runtime> {
     pub self_id: Arc<ActrId>,
     pub workload: Arc<dyn Workload>,
     pub signaling: SignalingHandle,
+    /// The registry of the `Hyper` that made this node.
+    pub registry: Arc<InProcessRegistry>,
     pub rpc: RpcHandle,
     /// Inputs of the node task (the workload opens through it).
     pub inputs: Sender<Input<R>>,
     /// The WebRTC wire; `None` when WebRTC is off.
-    pub rtc: Option<Arc<crate::node::rtc_wire::RtcWire<R>>>,
-    pub network: crate::node::network::NetworkEventHandle,
-    pub streams: crate::streams::DataStreamRegistry,
+    pub rtc: Option<Arc<RtcWire<R>>>,
+    pub network: NetworkEventHandle,
+    pub streams: DataStreamRegistry,
     pub admission: Arc<Admission>,
     /// Where in-process tells for the workload queue.
     pub mailbox: Mailbox,
     pub traces: TraceIds,
     pub settings: Settings,
     pub ws_address: Option<String>,
-    /// The public key of the AIS that issued `id`: scopes the process registry.
+    /// The public key of the AIS that issued `id`: scopes the registry.
     pub ais_key: Vec<u8>,
     /// Dropped to stop the listener's accept loop.
     pub listener_stop: Mutex<Option<Sender<()>>>,
@@ -103,13 +108,13 @@ impl<R: Runtime> NodeShared<R> {
     pub async fn open(&self) {
         self.admission.set_running();
         if let Some(me) = self.me.upgrade() {
-            let open = Input::Open { sink: me, rtc: self.rtc.clone() };
+            let open = Input::Open { sink: me };
             if self.inputs.send(open).await.is_err() {
                 tracing::warn!(actor = %self.id, "the node task has stopped");
             }
         }
         if self.settings.share_process
-            && let Err(e) = host_gate::register(&self.ais_key, &self.id, self.me_dyn())
+            && let Err(e) = self.registry.register(&self.ais_key, &self.id, self.me_dyn())
         {
             tracing::warn!(actor = %self.id, "reachable over the network only: {e}");
         }
@@ -177,11 +182,12 @@ impl<R: Runtime> NodeShared<R> {
             )),
             Dest::Workload => Ok(Target::Local { node: self.clone(), caller: own_caller }),
             Dest::Peer(id) if *id == self.id => Ok(Target::Local { node: self.clone(), caller: own_caller }),
-            Dest::Peer(id) => match self.settings.share_process.then(|| host_gate::lookup(&self.ais_key, id)).flatten()
-            {
-                Some(node) => Ok(Target::Local { node, caller: Some(self.id.clone()) }),
-                None => Ok(Target::Remote(id.clone())),
-            },
+            Dest::Peer(id) => {
+                match self.settings.share_process.then(|| self.registry.lookup(&self.ais_key, id)).flatten() {
+                    Some(node) => Ok(Target::Local { node, caller: Some(self.id.clone()) }),
+                    None => Ok(Target::Remote(id.clone())),
+                }
+            }
         }
     }
 
@@ -232,7 +238,7 @@ impl<R: Runtime> NodeShared<R> {
     /// Refuses new work, drains, runs `on_stop`, then closes the wire and
     /// leaves signaling. Only the first caller runs it.
     async fn stop_sequence(&self) {
-        host_gate::unregister(&self.ais_key, &self.id);
+        self.registry.unregister(&self.ais_key, &self.id);
         self.listener_stop.lock().unwrap_or_else(|p| p.into_inner()).take();
         let drained = with_deadline(&self.rt, self.settings.drain_timeout, self.admission.wait_idle()).await;
         if drained.is_err() {
@@ -337,7 +343,7 @@ impl<R: Runtime> NodeOps for NodeShared<R> {
     }
 
     fn add_route(&self, peer: ActrId, ws_address: String) -> Result<(), ActrError> {
-        crate::node::hello::parse_ws_address(&ws_address)?;
+        actr_core::node::hello::parse_ws_address(&ws_address)?;
         self.rpc.add_route(peer, ws_address)
     }
 
@@ -389,7 +395,7 @@ impl<R: Runtime> NodeOps for NodeShared<R> {
         Box::pin(async move { self.rpc.media(dest, op, limit).await })
     }
 
-    fn media_frames(&self) -> Option<crate::streams::MediaFrameRegistry> {
+    fn media_frames(&self) -> Option<MediaFrameRegistry> {
         self.rtc.as_ref().map(|rtc| rtc.media.clone())
     }
 
@@ -397,14 +403,15 @@ impl<R: Runtime> NodeOps for NodeShared<R> {
         Box::pin(async move { self.rpc.stream_chunk(dest, bytes).await })
     }
 
-    fn data_streams(&self) -> crate::streams::DataStreamRegistry {
+    fn data_streams(&self) -> DataStreamRegistry {
         self.streams.clone()
     }
 
-    fn network(&self) -> crate::node::network::NetworkEventHandle {
+    fn network(&self) -> NetworkEventHandle {
         self.network.clone()
     }
 
+    #[cfg(feature = "internals")]
     fn cut_webrtc(&self, cut: bool) {
         if let Some(rtc) = &self.rtc {
             rtc.cut.store(cut, Ordering::Relaxed);

@@ -25,6 +25,7 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use crate::node::context::Context;
+use crate::node::ops::LocalRequest;
 
 /// One request or tell delivered to a workload.
 #[derive(Debug, Clone)]
@@ -85,5 +86,12 @@ pub trait Workload: Send + Sync + 'static {
     fn on_stop(&self, ctx: Context) -> BoxFuture<'static, Result<(), ActrError>> {
         let _ = ctx;
         Box::pin(async { Ok(()) })
+    }
+}
+
+impl From<LocalRequest> for Request {
+    fn from(req: LocalRequest) -> Self {
+        let LocalRequest { caller, route_key, payload, trace, tell } = req;
+        Self { route_key, payload, caller, trace, tell }
     }
 }

@@ -3,7 +3,7 @@ use super::*;
 const MAX: usize = 1024;
 
 /// Moves bytes both ways until neither side has output left.
-fn pump(a: &mut WsEndpoint, b: &mut WsEndpoint) {
+fn pump(a: &mut WsCodec, b: &mut WsCodec) {
     for _ in 0..16 {
         let ab = a.take_output();
         let ba = b.take_output();
@@ -20,7 +20,7 @@ fn pump(a: &mut WsEndpoint, b: &mut WsEndpoint) {
     panic!("endpoints never went quiet");
 }
 
-fn drain(end: &mut WsEndpoint) -> Vec<Vec<u8>> {
+fn drain(end: &mut WsCodec) -> Vec<Vec<u8>> {
     let mut got = Vec::new();
     while let Some(m) = end.next_message().unwrap() {
         got.push(m);
@@ -28,9 +28,9 @@ fn drain(end: &mut WsEndpoint) -> Vec<Vec<u8>> {
     got
 }
 
-fn open_pair() -> (WsEndpoint, WsEndpoint) {
-    let mut client = WsEndpoint::client("ws://127.0.0.1:7480/signaling", MAX).unwrap();
-    let mut server = WsEndpoint::server(MAX).unwrap();
+fn open_pair() -> (WsCodec, WsCodec) {
+    let mut client = WsCodec::client("ws://127.0.0.1:7480/signaling", MAX).unwrap();
+    let mut server = WsCodec::server(MAX).unwrap();
     assert!(!client.is_open() && !server.is_open());
     pump(&mut client, &mut server);
     assert!(client.is_open() && server.is_open());
@@ -57,8 +57,8 @@ fn handshake_then_batched_frames_both_ways() {
 
 #[test]
 fn handshake_survives_small_chunks() {
-    let mut client = WsEndpoint::client("ws://localhost:1/signaling", MAX).unwrap();
-    let mut server = WsEndpoint::server(MAX).unwrap();
+    let mut client = WsCodec::client("ws://localhost:1/signaling", MAX).unwrap();
+    let mut server = WsCodec::server(MAX).unwrap();
     // Small, not single-byte: tungstenite refuses a flood of tiny reads as an attack.
     for chunk in client.take_output().chunks(5) {
         server.receive(chunk).unwrap();
@@ -78,8 +78,8 @@ fn handshake_survives_small_chunks() {
 
 #[test]
 fn oversized_message_is_refused_by_the_receiver() {
-    let mut client = WsEndpoint::client("ws://127.0.0.1:7480/signaling", 4 * MAX).unwrap();
-    let mut server = WsEndpoint::server(MAX).unwrap();
+    let mut client = WsCodec::client("ws://127.0.0.1:7480/signaling", 4 * MAX).unwrap();
+    let mut server = WsCodec::server(MAX).unwrap();
     pump(&mut client, &mut server);
     client.send(vec![7; 2 * MAX]).unwrap();
     server.receive(&client.take_output()).unwrap();
@@ -103,7 +103,7 @@ fn close_handshake_ends_both_sides() {
 
 #[test]
 fn garbage_instead_of_a_handshake_fails() {
-    let mut client = WsEndpoint::client("ws://127.0.0.1:7480/signaling", MAX).unwrap();
+    let mut client = WsCodec::client("ws://127.0.0.1:7480/signaling", MAX).unwrap();
     let _request = client.take_output();
     let err = client.receive(b"HTTP/1.1 500 Nope\r\nContent-Length: 0\r\n\r\n").unwrap_err();
     assert!(matches!(err, WsError::Handshake(_)), "{err:?}");
@@ -112,10 +112,10 @@ fn garbage_instead_of_a_handshake_fails() {
 
 #[test]
 fn sending_before_the_handshake_is_refused() {
-    let mut client = WsEndpoint::client("ws://127.0.0.1:7480/signaling", MAX).unwrap();
+    let mut client = WsCodec::client("ws://127.0.0.1:7480/signaling", MAX).unwrap();
     assert_eq!(client.send(vec![1]), Err(WsError::NotOpen));
     assert_eq!(client.next_message(), Ok(None));
-    let mut server = WsEndpoint::server(MAX).unwrap();
+    let mut server = WsCodec::server(MAX).unwrap();
     server.receive_eof();
     assert!(!server.has_output());
 }

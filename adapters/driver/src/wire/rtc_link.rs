@@ -27,17 +27,16 @@ use actr_core::{ActrError, ActrId};
 use async_channel::{Receiver, Sender};
 use futures::{FutureExt, select_biased};
 
-use crate::node::rpc_io::MediaOp;
-use crate::node::rtc_streams::LatencyInbox;
-use crate::node::rtc_wire::RtcWire;
-use crate::node_task::Input;
 use crate::runtime::Runtime;
-use crate::webrtc::{MediaType, RtcEvent, RtcPeer, SendError};
+use crate::task::io::{Input, MediaOp};
+use crate::wire::rtc_streams::LatencyInbox;
+use crate::wire::rtc_wire::RtcWire;
+use crate::wire::webrtc::{MediaType, RtcEvent, RtcPeer, SendError};
 
 /// Bound of a task's command queue.
-pub(crate) const TASK_COMMANDS: usize = 64;
+const TASK_COMMANDS: usize = 64;
 /// Bound of RPC envelopes waiting for the peer task.
-pub(crate) const OUTBOUND_QUEUE: usize = 256;
+const OUTBOUND_QUEUE: usize = 256;
 /// Tracks being negotiated with callers waiting for them.
 const MAX_TRACK_WAITERS: usize = 16;
 /// Receive buffer: larger than any datagram str0m sends.
@@ -66,9 +65,35 @@ enum Wake {
     Timer,
 }
 
+/// Starts the task of connection `rtc` to `remote`. Returns its command
+/// and RPC queues; dropping them closes the connection. It ends with
+/// `RtcReport::Ended` on `reports`.
+pub(crate) fn start<R: Runtime>(
+    wire: &Arc<RtcWire<R>>,
+    remote: ActrId,
+    rtc: RtcId,
+    offerer: bool,
+    first_exchange_id: u64,
+    reports: Sender<Input<R>>,
+) -> (Sender<RtcCmd>, Sender<Vec<u8>>) {
+    let (tx, rx) = async_channel::bounded(TASK_COMMANDS);
+    let (out_tx, out_rx) = async_channel::bounded(OUTBOUND_QUEUE);
+    let task_wire = wire.clone();
+    wire.rt.spawn(Box::pin(async move {
+        let open = RtcOpen { rtc, remote: remote.clone(), offerer, first_exchange_id };
+        let error = match PeerTask::open(task_wire, open, rx, out_rx, reports.clone()) {
+            Ok(peer) => peer.run().await,
+            Err(e) => e,
+        };
+        tracing::debug!(peer = %remote, "webrtc connection ended: {error}");
+        let _ = reports.send(Input::Rtc(rtc, RtcReport::Ended(error))).await;
+    }));
+    (tx, out_tx)
+}
+
 /// How a connection task is opened; see [`actr_core::node::RtcOutput::Open`].
 #[derive(Debug, Clone)]
-pub(crate) struct RtcOpen {
+struct RtcOpen {
     pub rtc: RtcId,
     pub remote: ActrId,
     pub offerer: bool,
@@ -76,7 +101,7 @@ pub(crate) struct RtcOpen {
 }
 
 /// The state of one connection task.
-pub(crate) struct PeerTask<R: Runtime> {
+struct PeerTask<R: Runtime> {
     wire: Arc<RtcWire<R>>,
     remote: ActrId,
     rtc: RtcId,

@@ -55,6 +55,10 @@
 //! [`generate_certificate`] makes one that many peers can share through
 //! [`RtcPeerConfig::certificate`].
 
+// Public under `internals` (the simulator and benchmarks drive `RtcPeer`
+// directly); without it, the node uses only part of it.
+#![cfg_attr(not(feature = "internals"), allow(dead_code, unused_imports))]
+
 mod channels;
 mod drive;
 mod errors;
@@ -62,6 +66,7 @@ mod events;
 mod media;
 mod negotiation;
 mod peer;
+mod tracks;
 
 #[cfg(test)]
 mod test_pair;

@@ -16,7 +16,7 @@ use futures::future::BoxFuture;
 use futures::task::{LocalSpawnExt, SpawnExt};
 
 use super::*;
-use crate::webrtc::{MediaSample, MediaType};
+use crate::wire::webrtc::{MediaSample, MediaType};
 
 /// Spawns onto a [`TestPool`]; its timer either fires at once or never.
 #[derive(Clone)]

@@ -8,7 +8,7 @@ use futures::future::BoxFuture;
 
 use super::workers::{KeyedWorkers, Overflow};
 use super::{RegistryConfig, RegistryError, RegistryKey, RegistryStats, Spawner};
-use crate::webrtc::{MediaSample, MediaType};
+use crate::wire::webrtc::{MediaSample, MediaType};
 
 impl From<MediaType> for RegistryKey {
     fn from(track: MediaType) -> Self {

@@ -2,7 +2,7 @@
 //! writer task pumping frames between the socket and the run loop.
 //!
 //! The run loop owns the outbound queue's only sender; dropping it (or sending
-//! [`Outbound::Close`]) closes the socket gracefully. Every outcome is
+//! [`SocketCmd::Close`]) closes the socket gracefully. Every outcome is
 //! reported to the loop tagged with the connection's id, ending with exactly
 //! one `ConnectFailed` or `Closed`.
 
@@ -18,15 +18,15 @@ use async_channel::{Receiver, Sender};
 use futures::future::{Either, select};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::endpoint::ServerEndpoint;
-use crate::node_task::Input;
 use crate::runtime::{Runtime, run_blocking, with_deadline};
-use crate::ws::WsEndpoint;
-use crate::ws_pump::{SharedWs, encode_close, lock, write_step};
+use crate::task::io::{ConnReport, Input};
+use crate::wire::server_address::ServerAddress;
+use crate::wire::ws_codec::WsCodec;
+use crate::wire::ws_pump::{SharedWs, encode_close, lock, write_step};
 
 /// Frames queued for one socket. Sized above the core's pending-request
 /// bound, so a full queue means the socket is stalled.
-pub(crate) const OUTBOUND_CAPACITY: usize = 1024;
+pub(crate) const SOCKET_QUEUE: usize = 1024;
 /// Most messages encoded into one flush.
 const WRITE_BATCH: usize = 256;
 const READ_CHUNK: usize = 64 * 1024;
@@ -35,18 +35,9 @@ const MAX_ADDRESSES: usize = 4;
 
 /// What the run loop asks of a socket.
 #[derive(Debug)]
-pub(crate) enum Outbound {
+pub(crate) enum SocketCmd {
     Frame(Vec<u8>),
     Close,
-}
-
-/// What a socket tells the run loop.
-#[derive(Debug)]
-pub(crate) enum ConnReport {
-    Connected,
-    ConnectFailed(String),
-    Frame(Vec<u8>),
-    Closed,
 }
 
 /// Everything one connection attempt needs.
@@ -54,11 +45,11 @@ pub(crate) enum ConnReport {
 pub(crate) struct ConnectionTask<R: Runtime> {
     pub rt: R,
     pub conn: ConnId,
-    pub endpoint: Arc<ServerEndpoint>,
+    pub server: Arc<ServerAddress>,
     /// Bound on TCP connect plus WebSocket handshake.
     pub connect_timeout: Duration,
     pub report: Sender<Input<R>>,
-    pub outbound: Receiver<Outbound>,
+    pub outbound: Receiver<SocketCmd>,
 }
 
 impl<R: Runtime> ConnectionTask<R> {
@@ -68,8 +59,8 @@ impl<R: Runtime> ConnectionTask<R> {
     }
 
     async fn run(self) {
-        let Self { rt, conn, endpoint, connect_timeout, report, outbound } = self;
-        let established = with_deadline(&rt, connect_timeout, establish(&rt, &endpoint)).await;
+        let Self { rt, conn, server, connect_timeout, report, outbound } = self;
+        let established = with_deadline(&rt, connect_timeout, establish(&rt, &server)).await;
         let (tcp, ws) = match established {
             Ok(Ok(pair)) => pair,
             Ok(Err(why)) => return send_report(&report, conn, ConnReport::ConnectFailed(why)).await,
@@ -99,9 +90,9 @@ async fn send_report<R: Runtime>(report: &Sender<Input<R>>, conn: ConnId, what: 
 }
 
 /// Resolves, connects and completes the client handshake.
-async fn establish<R: Runtime>(rt: &R, endpoint: &ServerEndpoint) -> Result<(R::Tcp, WsEndpoint), String> {
-    let mut tcp = connect_any(rt, &endpoint.authority).await?;
-    let mut ws = WsEndpoint::client(&endpoint.ws_url, MAX_SIGNALING_FRAME).map_err(|e| e.to_string())?;
+async fn establish<R: Runtime>(rt: &R, server: &ServerAddress) -> Result<(R::Tcp, WsCodec), String> {
+    let mut tcp = connect_any(rt, &server.authority).await?;
+    let mut ws = WsCodec::client(&server.ws_url, MAX_SIGNALING_FRAME).map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let out = ws.take_output();
@@ -206,7 +197,7 @@ fn take_frames(ws: &SharedWs) -> (Vec<Vec<u8>>, bool) {
 }
 
 enum WriterWake {
-    Outbound(Option<Outbound>),
+    Cmd(Option<SocketCmd>),
     Kick(bool),
 }
 
@@ -215,21 +206,21 @@ async fn write_loop<R: Runtime, Wr: AsyncWrite + Unpin>(
     rt: R,
     mut wr: Wr,
     ws: SharedWs,
-    outbound: Receiver<Outbound>,
+    outbound: Receiver<SocketCmd>,
     kick: Receiver<()>,
     _alive: Sender<()>,
 ) {
     loop {
         let wake = match select(pin!(outbound.recv()), pin!(kick.recv())).await {
-            Either::Left((next, _)) => WriterWake::Outbound(next.ok()),
+            Either::Left((next, _)) => WriterWake::Cmd(next.ok()),
             Either::Right((kicked, _)) => WriterWake::Kick(kicked.is_ok()),
         };
         let (bytes, closing, reader_gone) = match wake {
-            WriterWake::Outbound(Some(first)) => {
+            WriterWake::Cmd(Some(first)) => {
                 let (bytes, closing) = encode_batch(&ws, first, &outbound);
                 (bytes, closing, false)
             }
-            WriterWake::Outbound(None) => (encode_close(&ws), true, false),
+            WriterWake::Cmd(None) => (encode_close(&ws), true, false),
             WriterWake::Kick(alive) => (lock(&ws).take_output(), false, !alive),
         };
         if !write_step(&rt, &mut wr, &kick, &bytes, closing, reader_gone).await {
@@ -239,18 +230,18 @@ async fn write_loop<R: Runtime, Wr: AsyncWrite + Unpin>(
 }
 
 /// Encodes `first` and whatever else is queued, up to one batch.
-fn encode_batch(ws: &SharedWs, first: Outbound, outbound: &Receiver<Outbound>) -> (Vec<u8>, bool) {
+fn encode_batch(ws: &SharedWs, first: SocketCmd, outbound: &Receiver<SocketCmd>) -> (Vec<u8>, bool) {
     let mut ws = lock(ws);
     let mut next = Some(first);
     let mut count = 0;
     while let Some(item) = next.take() {
         match item {
-            Outbound::Frame(bytes) => {
+            SocketCmd::Frame(bytes) => {
                 if let Err(e) = ws.send(bytes) {
                     tracing::debug!("signaling frame not sent: {e}");
                 }
             }
-            Outbound::Close => {
+            SocketCmd::Close => {
                 ws.close();
                 return (ws.take_output(), true);
             }

@@ -1,5 +1,10 @@
-//! The public face of a signaling node: start it, then talk to it through a
-//! cloneable [`SignalingHandle`].
+//! A signaling node: start it, then talk to it through a cloneable
+//! [`SignalingHandle`]. The same start builds the node task of every
+//! [`crate::Node`]; on its own it is the signaling-only API, public under
+//! the `internals` feature.
+
+// Without `internals` only the part every `Node` needs is used.
+#![cfg_attr(not(feature = "internals"), allow(dead_code))]
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -8,16 +13,17 @@ use actr_core::ais::{RegisterOk, RegisterRequest};
 use actr_core::keeper::KeeperConfig;
 use actr_core::node::{HubConfig, NodeHub};
 use actr_core::signaling::messages::MAX_QUERY_LIMIT;
-use actr_core::signaling::{
-    ActorProfile, Candidate, ClientConfig, ClientRequest, DisconnectReason, ServerReply, SignalingStats,
-};
+use actr_core::signaling::{ActorProfile, Candidate, ClientConfig, ClientRequest, ServerReply};
 use actr_core::{ActrError, ActrId, ActrType};
 use async_channel::{Receiver, Sender};
 
-use crate::ais_http::AisHttpClient;
-use crate::endpoint::ServerEndpoint;
-use crate::node_task::{Command, INPUT_CAPACITY, Input, NodeTask};
 use crate::runtime::{Runtime, Sleeper, with_deadline};
+use crate::signaling::events::{NodeEvent, NodeStats};
+use crate::task::NodeTask;
+use crate::task::io::{Command, INPUT_CAPACITY, Input};
+use crate::wire::ais_http::AisHttpClient;
+use crate::wire::rtc_wire::RtcWire;
+use crate::wire::server_address::ServerAddress;
 
 /// Capacity of the command queue from handles to the loop.
 const COMMAND_CAPACITY: usize = 1024;
@@ -28,6 +34,7 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
 /// Everything a node needs to register and connect.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct NodeConfig {
     /// Base address of `actr serve`, e.g. `http://127.0.0.1:7480`; the
     /// signaling URL `ws://…/signaling` is derived from it.
@@ -55,41 +62,32 @@ impl NodeConfig {
             event_capacity: 4096,
         }
     }
-}
 
-/// What a node tells its application.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum NodeEvent {
-    /// Welcomed by the server as `actor`.
-    Connected {
-        actor: ActrId,
-    },
-    Disconnected {
-        reason: DisconnectReason,
-    },
-    Relay {
-        source: ActrId,
-        payload: Vec<u8>,
-    },
-    Presence {
-        actor: ActrId,
-        up: bool,
-    },
-    /// The identity service refused for good; the node cannot renew its credential.
-    Failed(ActrError),
-}
+    pub fn with_profile(mut self, profile: ActorProfile) -> Self {
+        self.profile = profile;
+        self
+    }
 
-/// Counters of the core client and of the driver around it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NodeStats {
-    pub signaling: SignalingStats,
-    /// Events not delivered because the event queue was full.
-    pub events_dropped: u64,
-    pub ais_calls: u64,
-    pub ais_failures: u64,
-    /// Sockets closed because their outbound queue stayed full.
-    pub connections_stalled: u64,
+    pub fn with_client(mut self, client: ClientConfig) -> Self {
+        self.client = client;
+        self
+    }
+
+    pub fn with_keeper(mut self, keeper: KeeperConfig) -> Self {
+        self.keeper = keeper;
+        self
+    }
+
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Capacity of the event queue (at least 1).
+    pub fn with_event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity;
+        self
+    }
 }
 
 /// Starts signaling nodes on a runtime.
@@ -106,17 +104,19 @@ impl SignalingNode {
         hub.client = config.client;
         hub.keeper = config.keeper;
         hub.webrtc = false;
-        Ok(Self::start_hub(rt, &config, hub)?.0)
+        Ok(Self::start_hub(rt, &config, hub, None)?.0)
     }
 
-    /// Spawns the task of a node with the hub configured as `hub`; returns
-    /// its handle and the sender of its inputs.
+    /// Spawns the task of a node with the hub configured as `hub` and
+    /// WebRTC connections on `webrtc`; returns its handle and the sender of
+    /// its inputs.
     pub(crate) fn start_hub<R: Runtime>(
         rt: R,
         config: &NodeConfig,
         hub: HubConfig,
+        webrtc: Option<Arc<RtcWire<R>>>,
     ) -> Result<(SignalingHandle, Sender<Input<R>>), ActrError> {
-        let endpoint = ServerEndpoint::parse(&config.server)?;
+        let server = ServerAddress::parse(&config.server)?;
         let seed = config.seed.unwrap_or_else(random_seed);
         let (commands_tx, commands_rx) = async_channel::bounded(COMMAND_CAPACITY);
         let (inputs_tx, inputs_rx) = async_channel::bounded(INPUT_CAPACITY);
@@ -128,8 +128,9 @@ impl SignalingNode {
         let task = NodeTask {
             rt: rt.clone(),
             hub: NodeHub::new(hub, seed, unix_origin),
-            ais: Arc::new(AisHttpClient::new(&endpoint.http_base)),
-            endpoint: Arc::new(endpoint),
+            ais: Arc::new(AisHttpClient::new(&server.http_base)),
+            server: Arc::new(server),
+            webrtc,
             connect_timeout,
             commands: commands_rx,
             inputs_tx: inputs_tx.clone(),

@@ -1,5 +1,5 @@
 //! What the two WebSocket pumps (the signaling connection and a node's
-//! direct links) share: one [`WsEndpoint`] locked by a reader and a writer
+//! direct links) share: one [`WsCodec`] locked by a reader and a writer
 //! task, and the writer's step of writing a batch and, when closing,
 //! half-closing and lingering for the peer's close.
 
@@ -12,15 +12,15 @@ use futures::future::select;
 use futures::io::{AsyncWrite, AsyncWriteExt};
 
 use crate::runtime::Runtime;
-use crate::ws::WsEndpoint;
+use crate::wire::ws_codec::WsCodec;
 
 /// How long a closing socket waits for the peer's close before dropping.
 pub(crate) const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 /// The framing state shared by a socket's reader and writer tasks.
-pub(crate) type SharedWs = Arc<Mutex<WsEndpoint>>;
+pub(crate) type SharedWs = Arc<Mutex<WsCodec>>;
 
-pub(crate) fn lock(ws: &SharedWs) -> MutexGuard<'_, WsEndpoint> {
+pub(crate) fn lock(ws: &SharedWs) -> MutexGuard<'_, WsCodec> {
     // A panic while holding the lock leaves framing state we can still close.
     ws.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -11,7 +11,9 @@
 //! in front of the data registry: it turns chunks from an unordered lane into
 //! the in-order sequence the registry then delivers.
 //!
-//! ```no_run
+//! (With the `internals` feature, where the registries are public:)
+//!
+//! ```ignore
 //! # async fn demo<R: actr_driver::Runtime>(rt: R, chunk: actr_core::transport::DataChunk, from: actr_core::ActrId) {
 //! use actr_core::transport::DeliveryPolicy;
 //! use actr_driver::streams::{DataStreamRegistry, RegistryConfig};
@@ -29,6 +31,10 @@
 //! Handlers run on the runtime's tasks. A handler that panics is counted in
 //! [`RegistryStats::panics`] and its worker goes on with the next item.
 
+// Public under `internals`; without it, the node uses only part of the
+// registries' API (which their tests cover whole).
+#![cfg_attr(not(feature = "internals"), allow(dead_code))]
+
 mod data;
 mod media;
 mod workers;
@@ -43,9 +49,8 @@ use actr_core::error::{ActrError, Classify, ErrorKind};
 use futures::future::BoxFuture;
 
 use crate::runtime::Runtime;
-use crate::webrtc::MediaType;
+use crate::wire::webrtc::MediaType;
 
-pub use actr_core::transport::{DataChunk, DeliveryPolicy};
 pub use data::DataStreamRegistry;
 pub use media::MediaFrameRegistry;
 

@@ -14,8 +14,9 @@ use super::RtcPeerConfig;
 use super::channels::LaneChannels;
 use super::errors::{RtcPeerError, SendError};
 use super::events::{RtcEvent, RtcPeerStats, event_bytes};
-use super::media::{MediaSample, MediaTracks, MediaType, configure_codecs};
+use super::media::{MediaSample, MediaType};
 use super::negotiation::Negotiator;
+use super::tracks::{MediaTracks, configure_codecs};
 use actr_core::node::signal::RtcSignal;
 
 /// The peer's own timers.

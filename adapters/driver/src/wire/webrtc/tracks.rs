@@ -7,55 +7,14 @@
 
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-use str0m::format::Codec;
 use str0m::media::{MediaData, MediaKind, MediaTime, Mid};
 use str0m::{Rtc, RtcConfig};
 
 use super::errors::SendError;
+use super::media::{MediaSample, MediaType};
 
 /// Most tracks one peer keeps; further remote tracks are ignored.
 pub const MAX_TRACKS: usize = 16;
-
-/// The kind of a media track.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum MediaType {
-    /// Opus, 48 kHz RTP clock.
-    Audio,
-    /// VP8, 90 kHz RTP clock.
-    Video,
-}
-
-impl MediaType {
-    pub(super) fn kind(self) -> MediaKind {
-        match self {
-            MediaType::Audio => MediaKind::Audio,
-            MediaType::Video => MediaKind::Video,
-        }
-    }
-
-    fn from_kind(kind: MediaKind) -> Self {
-        match kind {
-            MediaKind::Audio => MediaType::Audio,
-            MediaKind::Video => MediaType::Video,
-        }
-    }
-
-    fn codec(self) -> Codec {
-        match self {
-            MediaType::Audio => Codec::Opus,
-            MediaType::Video => Codec::Vp8,
-        }
-    }
-}
-
-/// One encoded frame and its RTP timestamp (in the codec's clock).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MediaSample {
-    pub media_type: MediaType,
-    pub timestamp: u32,
-    pub data: Vec<u8>,
-}
 
 /// Restricts str0m's codecs to the two actr uses, so both sides agree.
 pub(super) fn configure_codecs(config: RtcConfig) -> RtcConfig {

@@ -7,7 +7,7 @@ pub const SIGNALING_PATH: &str = "/signaling";
 
 /// The server's addresses, derived from one base such as `http://127.0.0.1:7480`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerEndpoint {
+pub struct ServerAddress {
     /// `http://host:port`, no trailing slash: AIS paths are appended to it.
     pub http_base: String,
     /// `ws://host:port/signaling`.
@@ -16,7 +16,7 @@ pub struct ServerEndpoint {
     pub authority: String,
 }
 
-impl ServerEndpoint {
+impl ServerAddress {
     /// Parses `http://host[:port]` or `host:port`. The port defaults to 80.
     /// TLS (`https`) is refused until the driver speaks it on the WebSocket too.
     pub fn parse(base: &str) -> Result<Self, ActrError> {
@@ -53,19 +53,19 @@ mod tests {
 
     #[test]
     fn derives_both_urls() {
-        let e = ServerEndpoint::parse("http://127.0.0.1:7480/").unwrap();
+        let e = ServerAddress::parse("http://127.0.0.1:7480/").unwrap();
         assert_eq!(e.http_base, "http://127.0.0.1:7480");
         assert_eq!(e.ws_url, "ws://127.0.0.1:7480/signaling");
         assert_eq!(e.authority, "127.0.0.1:7480");
-        assert_eq!(ServerEndpoint::parse("localhost").unwrap().authority, "localhost:80");
-        assert_eq!(ServerEndpoint::parse("[::1]:9").unwrap().ws_url, "ws://[::1]:9/signaling");
-        assert_eq!(ServerEndpoint::parse("[::1]").unwrap().authority, "[::1]:80");
+        assert_eq!(ServerAddress::parse("localhost").unwrap().authority, "localhost:80");
+        assert_eq!(ServerAddress::parse("[::1]:9").unwrap().ws_url, "ws://[::1]:9/signaling");
+        assert_eq!(ServerAddress::parse("[::1]").unwrap().authority, "[::1]:80");
     }
 
     #[test]
     fn refuses_what_it_cannot_serve() {
         for bad in ["https://a:1", "http://a:1/x", "a:port", "", "http://", "a b:1"] {
-            assert!(matches!(ServerEndpoint::parse(bad), Err(ActrError::InvalidArgument(_))), "{bad}");
+            assert!(matches!(ServerAddress::parse(bad), Err(ActrError::InvalidArgument(_))), "{bad}");
         }
     }
 }

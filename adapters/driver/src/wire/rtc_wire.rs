@@ -1,23 +1,17 @@
 //! The WebRTC wire of one node: what its connection tasks (see
-//! [`crate::node::rtc_link`]) share: the runtime, one DTLS certificate, the
+//! [`crate::wire::rtc_link`]) share: the runtime, one DTLS certificate, the
 //! settings, the media and stream handlers, and counters of the data plane.
-//! The node task starts a task per connection when the hub asks.
+//! The node task starts a task per connection when the hub asks
+//! ([`crate::wire::rtc_link::start`]).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use actr_core::ActrId;
-use actr_core::node::{RtcId, RtcReport};
-use async_channel::Sender;
-
-use crate::node::ops::RpcStats;
-use crate::node::rtc_link::{OUTBOUND_QUEUE, PeerTask, RtcCmd, RtcOpen, TASK_COMMANDS};
-use crate::node_task::Input;
+use crate::dispatch::streams::{DataStreamRegistry, MediaFrameRegistry, RegistryConfig};
+use crate::node::stats::RpcStats;
 use crate::runtime::Runtime;
-use crate::streams::{DataStreamRegistry, MediaFrameRegistry, RegistryConfig};
-use crate::webrtc::{DtlsCert, RtcPeerConfig};
+use crate::wire::webrtc::{DtlsCert, RtcPeerConfig};
 
 /// How the node's WebRTC connections are set up.
 #[derive(Debug, Clone)]
@@ -59,7 +53,7 @@ impl<R: Runtime> std::fmt::Debug for RtcWire<R> {
 impl<R: Runtime> RtcWire<R> {
     /// One DTLS certificate serves all of the node's connections.
     pub fn new(rt: R, streams: DataStreamRegistry, settings: RtcSettings) -> Self {
-        let cert = crate::webrtc::generate_certificate()
+        let cert = crate::wire::webrtc::generate_certificate()
             .inspect_err(|e| tracing::warn!("no shared DTLS certificate, one per connection: {e}"))
             .ok();
         let counters = RtcCounters::default();
@@ -78,32 +72,6 @@ impl<R: Runtime> RtcWire<R> {
             first_exchange_id,
             ..RtcPeerConfig::default()
         }
-    }
-
-    /// Starts the task of connection `rtc` to `remote`. Returns its command
-    /// and RPC queues; dropping them closes the connection. It ends with
-    /// `RtcReport::Ended` on `reports`.
-    pub fn start(
-        self: &Arc<Self>,
-        remote: ActrId,
-        rtc: RtcId,
-        offerer: bool,
-        first_exchange_id: u64,
-        reports: Sender<Input<R>>,
-    ) -> (Sender<RtcCmd>, Sender<Vec<u8>>) {
-        let (tx, rx) = async_channel::bounded(TASK_COMMANDS);
-        let (out_tx, out_rx) = async_channel::bounded(OUTBOUND_QUEUE);
-        let wire = self.clone();
-        self.rt.spawn(Box::pin(async move {
-            let open = RtcOpen { rtc, remote: remote.clone(), offerer, first_exchange_id };
-            let error = match PeerTask::open(wire, open, rx, out_rx, reports.clone()) {
-                Ok(peer) => peer.run().await,
-                Err(e) => e,
-            };
-            tracing::debug!(peer = %remote, "webrtc connection ended: {error}");
-            let _ = reports.send(Input::Rtc(rtc, RtcReport::Ended(error))).await;
-        }));
-        (tx, out_tx)
     }
 
     pub fn bump(counter: &AtomicU64) {

@@ -8,6 +8,7 @@
 //! which slows a fast peer down) and ends with exactly one [`LoopInput::LinkDown`].
 
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use actr_core::ActrError;
@@ -18,11 +19,25 @@ use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use actr_core::node::LinkId;
 
-use crate::node::link_pump::LinkCmd;
-use crate::node_task::{Input, QueuedBytes, release};
 use crate::runtime::Runtime;
-use crate::ws::WsEndpoint;
-use crate::ws_pump::{SharedWs, encode_close, lock, write_step};
+use crate::task::io::Input;
+use crate::wire::ws_codec::WsCodec;
+use crate::wire::ws_pump::{SharedWs, encode_close, lock, write_step};
+
+/// What the node task asks of a link's writer.
+#[derive(Debug)]
+pub(crate) enum LinkCmd {
+    Send(Vec<u8>),
+    /// The hello verified: larger messages may come.
+    SetMaxMessage(usize),
+}
+
+/// Bytes queued on one link's writer and not yet written.
+pub(crate) type QueuedBytes = Arc<AtomicUsize>;
+
+pub(crate) fn release(queued: &QueuedBytes, n: usize) {
+    queued.fetch_sub(n, Ordering::Relaxed);
+}
 
 /// Frames queued for one link's writer.
 pub(crate) const LINK_QUEUE: usize = 256;
@@ -37,7 +52,7 @@ fn io_error(what: &str, e: std::io::Error) -> ActrError {
 /// A TCP stream with its WebSocket framing, before the pump tasks start.
 pub(crate) struct WsStream<T> {
     tcp: T,
-    ws: WsEndpoint,
+    ws: WsCodec,
     buf: Vec<u8>,
 }
 
@@ -51,14 +66,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WsStream<T> {
     /// Completes the client handshake for `url` on `tcp`.
     pub async fn client(tcp: T, url: &str) -> Result<Self, ActrError> {
         // Until the welcome, the listener may send no more than a hello's worth.
-        let ws = WsEndpoint::client(url, MAX_HELLO)?;
+        let ws = WsCodec::client(url, MAX_HELLO)?;
         Self { tcp, ws, buf: vec![0; READ_CHUNK] }.handshake().await
     }
 
     /// Completes the server handshake on an accepted `tcp`, accepting
     /// messages of at most `max_message` bytes until [`WsStream::set_max_message`].
     pub async fn server(tcp: T, max_message: usize) -> Result<Self, ActrError> {
-        let ws = WsEndpoint::server(max_message)?;
+        let ws = WsCodec::server(max_message)?;
         Self { tcp, ws, buf: vec![0; READ_CHUNK] }.handshake().await
     }
 

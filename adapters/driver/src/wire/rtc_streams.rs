@@ -14,8 +14,8 @@ use actr_core::ActrId;
 use actr_core::transport::DataChunk;
 use async_channel::Sender;
 
-use crate::node::rtc_wire::RtcWire;
 use crate::runtime::Runtime;
+use crate::wire::rtc_wire::RtcWire;
 
 /// Chunks waiting for the forwarder.
 const INBOX_DEPTH: usize = 256;

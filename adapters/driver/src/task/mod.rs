@@ -12,142 +12,43 @@
 //!    WebRTC connection tasks, deliveries to the workload (each handler in
 //!    its own task, never on this one), answers to their callers.
 //!
-//! Socket tasks are byte pumps (see [`crate::connection`] and
-//! [`crate::node::link_pump`]); WebRTC connection tasks move datagrams and
-//! str0m events (see [`crate::node::rtc_link`]).
+//! Socket tasks are byte pumps (see [`crate::wire::signaling_socket`] and
+//! [`crate::wire::link_pump`]); WebRTC connection tasks move datagrams and
+//! str0m events (see [`crate::wire::rtc_link`]).
+
+pub(crate) mod io;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use actr_core::ais::{AisReply, RegisterOk};
+use actr_core::ais::RegisterOk;
 use actr_core::node::{
-    CallId, DeliveryId, LinkId, LinkOutput, NetworkChange, NodeEvent as HubEvent, NodeHub, NodeOutput, QueryId, RtcId,
-    RtcOutput, RtcReport, TellId,
+    CallId, LinkId, LinkOutput, NodeEvent as HubEvent, NodeHub, NodeOutput, QueryId, RtcId, RtcOutput, RtcReport,
+    TellId,
 };
-use actr_core::signaling::{ClientRequest, ClientTransmit, ConnId, ServerReply};
-use actr_core::transport::{LaneKind, TraceContext};
+use actr_core::signaling::{ClientTransmit, ConnId, ServerReply};
+use actr_core::transport::LaneKind;
 use actr_core::{ActrError, ActrId, Instant};
 use async_channel::{Receiver, Sender, TrySendError};
 use futures::future::BoxFuture;
 use futures::{FutureExt, select_biased};
 
-use crate::ais_http::AisHttpClient;
-use crate::connection::{ConnReport, ConnectionTask, OUTBOUND_CAPACITY, Outbound};
-use crate::endpoint::ServerEndpoint;
-use crate::handle::{NodeEvent, NodeStats};
-use crate::node::link_pump::{LinkCmd, LinkQueue};
-use crate::node::ops::RpcStats;
-use crate::node::rpc_io::{Dispatch, MediaOp};
-use crate::node::rtc_link::RtcCmd;
-use crate::node::rtc_wire::RtcWire;
+use crate::node::stats::RpcStats;
 use crate::runtime::Runtime;
+use crate::signaling::events::{NodeEvent, NodeStats};
+use crate::task::io::{Command, ConnReport, Dispatch, Input, MediaOp};
+use crate::wire::ais_http::AisHttpClient;
+use crate::wire::link_pump::LinkQueue;
+use crate::wire::rtc_link::{self, RtcCmd};
+use crate::wire::rtc_wire::RtcWire;
+use crate::wire::server_address::ServerAddress;
+use crate::wire::signaling_socket::{ConnectionTask, SOCKET_QUEUE, SocketCmd};
+use crate::wire::ws_link::LinkCmd;
 
-/// Capacity of the channel carrying inputs into the task.
-pub(crate) const INPUT_CAPACITY: usize = 1024;
 /// Most tasks waiting in `wait_connected` or `wait_registered` at once.
 const MAX_WAITERS: usize = 64;
 /// Inputs handled back to back before the task yields to the executor.
 const MAX_BURST: usize = 64;
-
-/// Requests from handles; each carries its reply channel.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Request {
-        request: ClientRequest,
-        reply: Sender<Result<ServerReply, ActrError>>,
-    },
-    WaitConnected {
-        reply: Sender<Result<ActrId, ActrError>>,
-    },
-    WaitRegistered {
-        reply: Sender<Result<RegisterOk, ActrError>>,
-    },
-    Stats {
-        reply: Sender<NodeStats>,
-    },
-    RpcStats {
-        reply: Sender<RpcStats>,
-    },
-    Call {
-        dest: ActrId,
-        route_key: String,
-        payload: Vec<u8>,
-        timeout: actr_core::Duration,
-        trace: TraceContext,
-        reply: Sender<Result<Vec<u8>, ActrError>>,
-    },
-    Tell {
-        dest: ActrId,
-        route_key: String,
-        payload: Vec<u8>,
-        trace: TraceContext,
-        reply: Sender<Result<(), ActrError>>,
-    },
-    AddRoute {
-        peer: ActrId,
-        ws_address: String,
-        reply: Sender<Result<(), ActrError>>,
-    },
-    Network(NetworkChange),
-    StreamChunk {
-        dest: ActrId,
-        bytes: Vec<u8>,
-        reply: Sender<Result<(), ActrError>>,
-    },
-    Media {
-        dest: ActrId,
-        op: MediaOp,
-        reply: Sender<Result<(), ActrError>>,
-    },
-    /// Refuse new remote requests; in-flight ones finish.
-    Drain,
-    Shutdown {
-        done: Sender<()>,
-    },
-}
-
-/// Reports from socket tasks, WebRTC connection tasks, AIS calls and handlers.
-pub(crate) enum Input<R: Runtime> {
-    Conn(ConnId, ConnReport),
-    Ais {
-        id: u64,
-        reply: Result<AisReply, ActrError>,
-    },
-    /// A dialed link finished its WebSocket handshake.
-    LinkUp(LinkId),
-    LinkMessage(LinkId, Vec<u8>),
-    LinkClosed(LinkId, ActrError),
-    /// The listener accepted a connection.
-    Accepted(R::Tcp, SocketAddr),
-    Rtc(RtcId, RtcReport),
-    /// A handler finished.
-    Respond(DeliveryId, Result<Vec<u8>, ActrError>),
-    /// The workload may be reached: deliveries go to `sink`; WebRTC
-    /// connections use `rtc`.
-    Open {
-        sink: Arc<dyn Dispatch<R>>,
-        rtc: Option<Arc<RtcWire<R>>>,
-    },
-}
-
-impl<R: Runtime> std::fmt::Debug for Input<R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let name = match self {
-            Input::Conn(..) => "Conn",
-            Input::Ais { .. } => "Ais",
-            Input::LinkUp(_) => "LinkUp",
-            Input::LinkMessage(..) => "LinkMessage",
-            Input::LinkClosed(..) => "LinkClosed",
-            Input::Accepted(..) => "Accepted",
-            Input::Rtc(..) => "Rtc",
-            Input::Respond(..) => "Respond",
-            Input::Open { .. } => "Open",
-        };
-        f.write_str(name)
-    }
-}
 
 enum Wake<R: Runtime> {
     Command(Option<Command>),
@@ -155,12 +56,15 @@ enum Wake<R: Runtime> {
     Timer,
 }
 
-/// Everything the task needs; built by [`crate::SignalingNode`].
+/// Everything the task needs; built by [`crate::signaling::SignalingNode`].
 pub(crate) struct NodeTask<R: Runtime> {
     pub rt: R,
     pub hub: NodeHub,
     pub ais: Arc<AisHttpClient>,
-    pub endpoint: Arc<ServerEndpoint>,
+    pub server: Arc<ServerAddress>,
+    /// The node's WebRTC wire, used once the workload opens; `None` when
+    /// WebRTC is off.
+    pub webrtc: Option<Arc<RtcWire<R>>>,
     pub connect_timeout: std::time::Duration,
     pub commands: Receiver<Command>,
     pub inputs_tx: Sender<Input<R>>,
@@ -171,7 +75,7 @@ pub(crate) struct NodeTask<R: Runtime> {
 /// What the task keeps beyond the hub.
 struct Running<R: Runtime> {
     parts: NodeTask<R>,
-    conns: BTreeMap<ConnId, Sender<Outbound>>,
+    conns: BTreeMap<ConnId, Sender<SocketCmd>>,
     links: BTreeMap<LinkId, LinkQueue>,
     rtcs: BTreeMap<RtcId, (Sender<RtcCmd>, Sender<Vec<u8>>)>,
     sink: Option<Arc<dyn Dispatch<R>>>,
@@ -368,9 +272,9 @@ impl<R: Runtime> Running<R> {
                 hub.handle_rtc_report(now, rtc, report);
             }
             Input::Respond(delivery, result) => hub.respond(now, delivery, result),
-            Input::Open { sink, rtc } => {
+            Input::Open { sink } => {
                 self.sink = Some(sink);
-                self.rtc = rtc;
+                self.rtc = self.parts.webrtc.clone();
                 hub.open(now);
             }
         }
@@ -424,12 +328,12 @@ impl<R: Runtime> Running<R> {
     fn on_transmit(&mut self, transmit: ClientTransmit) {
         match transmit {
             ClientTransmit::Connect { conn } => {
-                let (tx, rx) = async_channel::bounded(OUTBOUND_CAPACITY);
+                let (tx, rx) = async_channel::bounded(SOCKET_QUEUE);
                 self.conns.insert(conn, tx);
                 ConnectionTask {
                     rt: self.parts.rt.clone(),
                     conn,
-                    endpoint: self.parts.endpoint.clone(),
+                    server: self.parts.server.clone(),
                     connect_timeout: self.parts.connect_timeout,
                     report: self.parts.inputs_tx.clone(),
                     outbound: rx,
@@ -438,7 +342,7 @@ impl<R: Runtime> Running<R> {
             }
             ClientTransmit::Send { conn, bytes } => {
                 let Some(tx) = self.conns.get(&conn) else { return };
-                if let Err(e) = tx.try_send(Outbound::Frame(bytes)) {
+                if let Err(e) = tx.try_send(SocketCmd::Frame(bytes)) {
                     // Full means the socket has stalled; closed means its task ended.
                     if matches!(e, TrySendError::Full(_)) {
                         self.stats.connections_stalled += 1;
@@ -450,7 +354,7 @@ impl<R: Runtime> Running<R> {
             ClientTransmit::Close { conn } => {
                 if let Some(tx) = self.conns.remove(&conn) {
                     // Dropping the sender closes the socket even if this does not fit.
-                    let _ = tx.try_send(Outbound::Close);
+                    let _ = tx.try_send(SocketCmd::Close);
                 }
             }
         }
@@ -489,7 +393,8 @@ impl<R: Runtime> Running<R> {
                     let off = ActrError::Unavailable("webrtc is off".into());
                     return self.parts.hub.handle_rtc_report(self.parts.rt.now(), rtc, RtcReport::Ended(off));
                 };
-                let channels = wire.start(peer, rtc, offerer, first_exchange_id, self.parts.inputs_tx.clone());
+                let channels =
+                    rtc_link::start(&wire, peer, rtc, offerer, first_exchange_id, self.parts.inputs_tx.clone());
                 self.rtcs.insert(rtc, channels);
             }
             RtcOutput::Send { rtc, lane: LaneKind::Rpc, bytes } => {
@@ -657,7 +562,7 @@ impl<R: Runtime> Running<R> {
             answer(&reply, Err(gone.clone()));
         }
         for (_, tx) in std::mem::take(&mut self.conns) {
-            let _ = tx.try_send(Outbound::Close);
+            let _ = tx.try_send(SocketCmd::Close);
         }
         self.links.clear();
         self.rtcs.clear();
@@ -671,11 +576,4 @@ impl<R: Runtime> Running<R> {
 /// Answers a one-shot reply channel; a caller that gave up is no error.
 fn answer<T>(reply: &Sender<T>, value: T) {
     let _ = reply.try_send(value);
-}
-
-/// Bytes queued on one link's writer and not yet written.
-pub(crate) type QueuedBytes = Arc<AtomicUsize>;
-
-pub(crate) fn release(queued: &QueuedBytes, n: usize) {
-    queued.fetch_sub(n, Ordering::Relaxed);
 }

@@ -19,20 +19,12 @@ use actr_core::node::hello::{MAX_HELLO, parse_ws_address};
 use async_channel::{Receiver, Sender, TrySendError};
 use futures::future::{Either, select};
 
-use crate::node::ws_link::{LINK_QUEUE, WsStream};
-use crate::node_task::{Input, QueuedBytes};
 use crate::runtime::{Runtime, run_blocking};
+use crate::task::io::Input;
+use crate::wire::ws_link::{LINK_QUEUE, LinkCmd, QueuedBytes, WsStream};
 
 /// Bytes a link's writer may hold before the link counts as stalled.
 pub const MAX_LINK_QUEUE_BYTES: usize = 32 * 1024 * 1024;
-
-/// What the node task asks of a link's writer.
-#[derive(Debug)]
-pub(crate) enum LinkCmd {
-    Send(Vec<u8>),
-    /// The hello verified: larger messages may come.
-    SetMaxMessage(usize),
-}
 
 /// The node task's end of one link.
 #[derive(Debug)]

@@ -1,5 +1,5 @@
-//! The node's side of its RPC loop: commands with reply channels, each
-//! bounded in time even if the loop misbehaves.
+//! The remote gate: a started node's commands to its node task, each with
+//! a reply channel and bounded in time even if the task misbehaves.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,10 +8,9 @@ use actr_core::transport::TraceContext;
 use actr_core::{ActrError, ActrId};
 use async_channel::Sender;
 
-use crate::node::ops::RpcStats;
-use crate::node::rpc_io::MediaOp;
-use crate::node_task::Command as LoopCmd;
+use crate::node::stats::RpcStats;
 use crate::runtime::{Sleeper, with_deadline};
+use crate::task::io::{Command as LoopCmd, MediaOp};
 
 /// Waited beyond a call's own deadline before the handle gives up by itself;
 /// the endpoint normally answers `TimedOut` at the deadline.

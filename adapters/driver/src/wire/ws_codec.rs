@@ -1,14 +1,14 @@
 //! WebSocket framing with tungstenite, sans-IO.
 //!
-//! [`WsEndpoint`] owns a tungstenite handshake or socket over a
+//! [`WsCodec`] owns a tungstenite handshake or socket over a
 //! [`MemoryStream`]: the caller moves bytes between it and the real transport.
 //!
-//! 1. Create a [`WsEndpoint::client`] (or [`WsEndpoint::server`]).
-//! 2. Write [`WsEndpoint::take_output`] to the transport whenever it is non-empty.
-//! 3. Feed every chunk read from the transport to [`WsEndpoint::receive`]
-//!    ([`WsEndpoint::receive_eof`] at end of stream), then drain
-//!    [`WsEndpoint::next_message`] until it returns `Ok(None)`.
-//! 4. Once [`WsEndpoint::is_open`], queue messages with [`WsEndpoint::send`];
+//! 1. Create a [`WsCodec::client`] (or [`WsCodec::server`]).
+//! 2. Write [`WsCodec::take_output`] to the transport whenever it is non-empty.
+//! 3. Feed every chunk read from the transport to [`WsCodec::receive`]
+//!    ([`WsCodec::receive_eof`] at end of stream), then drain
+//!    [`WsCodec::next_message`] until it returns `Ok(None)`.
+//! 4. Once [`WsCodec::is_open`], queue messages with [`WsCodec::send`];
 //!    they leave in one batch at the next `take_output`.
 
 use std::io::{self, Read, Write};
@@ -109,11 +109,11 @@ enum State {
 }
 
 /// One end of a WebSocket, driven by the caller's bytes.
-pub struct WsEndpoint {
+pub struct WsCodec {
     state: State,
 }
 
-impl std::fmt::Debug for WsEndpoint {
+impl std::fmt::Debug for WsCodec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = match self.state {
             State::Client(_) => "client-handshake",
@@ -121,7 +121,7 @@ impl std::fmt::Debug for WsEndpoint {
             State::Open(_) => "open",
             State::Failed => "failed",
         };
-        f.debug_struct("WsEndpoint").field("state", &state).finish()
+        f.debug_struct("WsCodec").field("state", &state).finish()
     }
 }
 
@@ -134,7 +134,7 @@ pub fn ws_config(max_message: usize) -> WebSocketConfig {
         .read_buffer_size(64 * 1024)
 }
 
-impl WsEndpoint {
+impl WsCodec {
     /// Starts a client handshake for `url` (`ws://host:port/path`).
     pub fn client(url: &str, max_message: usize) -> Result<Self, WsError> {
         let started =
@@ -208,7 +208,7 @@ impl WsEndpoint {
         }
     }
 
-    /// Queues one binary message; it leaves at the next [`WsEndpoint::take_output`].
+    /// Queues one binary message; it leaves at the next [`WsCodec::take_output`].
     pub fn send(&mut self, message: Vec<u8>) -> Result<(), WsError> {
         let State::Open(ws) = &mut self.state else { return Err(WsError::NotOpen) };
         ws.write(Message::Binary(message.into())).map_err(WsError::from)
@@ -222,7 +222,7 @@ impl WsEndpoint {
         }
     }
 
-    /// Whether [`WsEndpoint::take_output`] would return bytes without a flush.
+    /// Whether [`WsCodec::take_output`] would return bytes without a flush.
     pub fn has_output(&self) -> bool {
         self.stream().is_some_and(|s| !s.output.is_empty())
     }
@@ -281,5 +281,4 @@ fn step<R: HandshakeRole<InternalStream = MemoryStream>>(
 }
 
 #[cfg(test)]
-#[path = "ws_tests.rs"]
 mod tests;

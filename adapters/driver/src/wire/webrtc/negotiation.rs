@@ -14,7 +14,8 @@ use str0m::media::{Direction, Mid};
 use super::CHANNEL_LANES;
 use super::channels::channel_config;
 use super::errors::RtcPeerError;
-use super::media::{MAX_TRACKS, MediaType};
+use super::media::MediaType;
+use super::tracks::MAX_TRACKS;
 use actr_core::node::signal::RtcSignal;
 
 /// An offer sent and not yet answered.
