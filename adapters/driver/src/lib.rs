@@ -31,7 +31,7 @@
 //!   message is a hello carrying its id and AIS credential, verified with the
 //!   AIS public key and the listener's clock; after a welcome, each message is
 //!   one encoded `RpcEnvelope`. One `RpcEndpoint` per node does correlation,
-//!   deadlines, retries of identical bytes, ACL and dedup. The RPC loop polls
+//!   deadlines, retries of identical bytes, ACL and dedup. The node task polls
 //!   each remote request's handler once and answers at once if it is done;
 //!   a handler still pending goes on in its own task.
 //! - WebRTC (on unless [`HyperConfig::webrtc`] is off), preferred for remote

@@ -1,7 +1,7 @@
 //! What an async executor provides to the driver, and nothing more.
 //!
 //! [`Runtime`] is implemented by actr-tokio and actr-smol. Everything else in
-//! the driver (run loops, WebSocket framing, HTTP) is written once against it.
+//! the driver (the node task, WebSocket framing, HTTP) is written once against it.
 
 use std::future::Future;
 use std::io;

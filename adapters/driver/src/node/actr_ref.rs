@@ -17,7 +17,7 @@ use crate::wire::webrtc::{MediaSample, MediaType};
 
 /// A cloneable handle to a running actor.
 ///
-/// Calls to an actor of this process go in-process; others go over the
+/// Calls to an actor of the same `Hyper` go in-process; others go over the
 /// node's wires. When the last clone is dropped the node shuts down in the
 /// background, as if [`ActrRef::shutdown`] had been called.
 #[derive(Clone)]

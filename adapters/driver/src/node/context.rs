@@ -74,8 +74,8 @@ impl Context {
         self.node.upgrade().map(|n| n.default_timeout()).unwrap_or_default()
     }
 
-    /// Calls `dest` and waits at most `timeout` for the reply. An actor of
-    /// this process is called in-process, without copying `payload`.
+    /// Calls `dest` and waits at most `timeout` for the reply. An actor of the
+    /// same `Hyper` is called in-process, without copying `payload`.
     pub async fn call(
         &self,
         dest: impl Into<Dest>,

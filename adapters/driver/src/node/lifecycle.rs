@@ -233,10 +233,10 @@ impl<R: Runtime> Node<R, Registered> {
     /// Brings the node up, in this order:
     ///
     /// 1. waits (at most `connect_timeout`) until signaling has welcomed it;
-    /// 2. starts the RPC loop, so calls can go out;
+    /// 2. connects the workload to its node task, so calls can go out;
     /// 3. runs `on_start` — an error (or a panic, or passing `hook_timeout`)
     ///    stops everything and is returned; the node never becomes reachable;
-    /// 4. becomes reachable: joins the process-local registry and accepts on
+    /// 4. becomes reachable: joins its `Hyper`'s in-process registry and accepts on
     ///    its WebSocket listener;
     /// 5. runs `on_ready` (an error is logged).
     pub async fn start(self) -> Result<ActrRef, ActrError> {

@@ -1,5 +1,5 @@
 //! The object-safe face of a running node, shared by [`crate::ActrRef`],
-//! [`crate::Context`] and the process-local registry, so none of them is
+//! [`crate::Context`] and the in-process registry, so none of them is
 //! generic over the runtime.
 
 use std::future::Ready;
@@ -15,7 +15,7 @@ use crate::node::stats::RpcStats;
 use crate::task::io::MediaOp;
 
 /// A tell being handed over: finished already (in-process, or refused), or
-/// on its way to the RPC loop.
+/// on its way to the node task.
 pub(crate) type Tell = Either<Ready<Result<(), ActrError>>, BoxFuture<'static, Result<(), ActrError>>>;
 
 /// Who originates an outbound message.
@@ -58,7 +58,7 @@ pub(crate) trait NodeOps: Send + Sync + 'static {
     fn is_shutting_down(&self) -> bool;
 
     fn call(self: Arc<Self>, out: Outgoing) -> BoxFuture<'static, Result<Bytes, ActrError>>;
-    /// Done at once in-process; a boxed future when the RPC loop takes it.
+    /// Done at once in-process; a boxed future when the node task takes it.
     fn tell(self: Arc<Self>, out: Outgoing) -> Tell;
     fn discover(self: Arc<Self>, ty: ActrType) -> BoxFuture<'static, Result<Vec<ActrId>, ActrError>>;
     /// Remembers a direct address for `peer` (from discovery or configuration).

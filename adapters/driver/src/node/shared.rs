@@ -54,7 +54,7 @@ pub(crate) enum Hook {
 
 /// Where a message for a destination goes.
 enum Target {
-    /// A workload of this process: this node's own, or another started node's.
+    /// A workload in reach in-process: this node's own, or another started node's of its `Hyper`.
     Local {
         node: Arc<dyn NodeOps>,
         caller: Option<ActrId>,
@@ -212,7 +212,7 @@ impl<R: Runtime> NodeShared<R> {
         }
     }
 
-    /// Hands a tell over: in-process at once, or to the RPC loop. `span` is
+    /// Hands a tell over: in-process at once, or to the node task. `span` is
     /// the caller's, entered while a local handler starts so its span nests.
     fn tell_target(self: Arc<Self>, target: Target, out: Outgoing, trace: TraceContext, span: Span) -> Tell {
         match target {
@@ -250,7 +250,7 @@ impl<R: Runtime> NodeShared<R> {
         self.close().await;
     }
 
-    /// Stops the RPC loop and leaves signaling; the node is stopped after.
+    /// Stops the node task and leaves signaling; the node is stopped after.
     pub async fn close(&self) {
         self.admission.begin_drain();
         self.rpc.drain();

@@ -1,7 +1,7 @@
 //! One signaling WebSocket: TCP connect, handshake, then a reader and a
-//! writer task pumping frames between the socket and the run loop.
+//! writer task pumping frames between the socket and the node task.
 //!
-//! The run loop owns the outbound queue's only sender; dropping it (or sending
+//! The node task owns the outbound queue's only sender; dropping it (or sending
 //! [`SocketCmd::Close`]) closes the socket gracefully. Every outcome is
 //! reported to the loop tagged with the connection's id, ending with exactly
 //! one `ConnectFailed` or `Closed`.
@@ -33,7 +33,7 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Most resolved addresses tried for one connection.
 const MAX_ADDRESSES: usize = 4;
 
-/// What the run loop asks of a socket.
+/// What the node task asks of a socket.
 #[derive(Debug)]
 pub(crate) enum SocketCmd {
     Frame(Vec<u8>),

@@ -1,11 +1,12 @@
 //! One direct WebSocket link over a TCP stream: the handshake and opening
 //! exchange in the setting-up task, then a reader (that same task) and a
-//! writer task pumping messages between the socket and the node's RPC loop.
+//! writer task pumping messages between the socket and the node task.
 //!
-//! The RPC loop owns the link's only frame sender; dropping it closes the
-//! socket gracefully after the queued frames are written. The reader reports
-//! every message as [`LoopInput::Frame`] (awaiting room in the loop's queue,
-//! which slows a fast peer down) and ends with exactly one [`LoopInput::LinkDown`].
+//! The node task owns the link's only command sender ([`LinkCmd`]);
+//! dropping it closes the socket gracefully after the queued frames are
+//! written. The reader reports every message as [`Input::LinkMessage`]
+//! (awaiting room in the task's queue, which slows a fast peer down) and
+//! ends with exactly one [`Input::LinkClosed`].
 
 use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
