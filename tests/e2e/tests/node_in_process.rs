@@ -124,6 +124,8 @@ async fn actors_of_two_hypers_call_over_the_network<R: Runtime>(rt: R) {
     let reply = alpha.call(beta.id().clone(), "echo", payload.clone(), WAIT).await.unwrap();
     assert_eq!(reply, payload);
     assert_ne!(reply.as_ptr(), payload.as_ptr(), "the reply was decoded from the wire");
+    // Signaling hides gamma from alpha; given its address, the call is refused by gamma's endpoint.
+    alpha.add_route(gamma.id().clone(), gamma.ws_address().unwrap()).unwrap();
     let refused = alpha.call(gamma.id().clone(), "echo", payload.clone(), WAIT).await.unwrap_err();
     assert!(matches!(refused, ActrError::PermissionDenied(_)), "the ACL applies: {refused:?}");
 
