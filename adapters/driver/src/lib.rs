@@ -31,9 +31,8 @@
 //!   message is a hello carrying its id and AIS credential, verified with the
 //!   AIS public key and the listener's clock; after a welcome, each message is
 //!   one encoded `RpcEnvelope`. One `RpcEndpoint` per node does correlation,
-//!   deadlines, retries of identical bytes, ACL and dedup. The node task polls
-//!   each remote request's handler once and answers at once if it is done;
-//!   a handler still pending goes on in its own task.
+//!   deadlines, retries of identical bytes, ACL and dedup. Each remote
+//!   request's handler runs in a task of its own, never on the node task.
 //! - WebRTC (on unless [`HyperConfig::webrtc`] is off), preferred for remote
 //!   actors: one str0m connection per peer, on its own UDP socket bound to
 //!   [`HyperConfig::webrtc_ip`] (its host candidate), negotiated through the
@@ -71,10 +70,11 @@
 //! # Feature `internals`
 //!
 //! Off by default. It makes public what tests, the simulator and the
-//! benchmarks drive directly: the signaling-only node ([`SignalingNode`],
-//! [`SignalingHandle`], [`NodeConfig`], [`NodeEvent`], [`NodeStats`]), the
-//! modules [`webrtc`] (the str0m bridge), [`ws_codec`] and [`ais_http`], and
-//! the test hook `ActrRef::debug_cut_webrtc`. None of it is a stable API.
+//! benchmarks drive directly: the signaling-only node (`SignalingNode`,
+//! `SignalingHandle`, `NodeConfig`, `NodeEvent`, `NodeStats`), the modules
+//! `webrtc` (the str0m bridge), `ws_codec`, `ais_http` and `streams` (the
+//! stream and media handler registries), and the test hook
+//! `ActrRef::debug_cut_webrtc`. None of it is a stable API.
 
 mod dispatch;
 mod gate;

@@ -18,7 +18,7 @@ pub struct AisHttpClient {
 }
 
 impl AisHttpClient {
-    /// `base` is `http://host:port` (see [`crate::wire::server_address::ServerAddress::http_base`]).
+    /// `base` is `http://host:port` (the `http_base` of the server's address).
     pub fn new(base: &str) -> Self {
         let config =
             ureq::Agent::config_builder().timeout_global(Some(AIS_HTTP_TIMEOUT)).http_status_as_error(false).build();
