@@ -170,6 +170,8 @@ pub struct HubStats {
     pub keepalives_sent: u64,
     pub links_timed_out: u64,
     pub responses_dropped: u64,
+    /// Tells a WebRTC connection could not send after they were handed over.
+    pub tells_lost: u64,
     pub requests_refused: u64,
     pub webrtc_connections_up: u64,
     pub webrtc_connection_failures: u64,

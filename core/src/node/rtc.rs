@@ -85,6 +85,11 @@ impl NodeHub {
     fn rtc_send_failed(&mut self, now: Instant, rtc: RtcId, bytes: Vec<u8>) {
         let Some((peer, _)) = self.peers.rtc_mut(rtc) else { return };
         let Ok(envelope) = crate::transport::RpcEnvelope::decode(&bytes) else { return };
+        if envelope.direction == crate::transport::Direction::Tell {
+            // Its teller already heard it left: a tell is handed over, not acknowledged.
+            self.stats.tells_lost += 1;
+            return;
+        }
         let out = crate::transport::Outbound {
             dest: peer,
             lane: crate::transport::LaneKind::Rpc,

@@ -20,7 +20,7 @@ use async_channel::{Receiver, Sender};
 use crate::runtime::{Runtime, Sleeper, with_deadline};
 use crate::signaling::events::{NodeEvent, NodeStats};
 use crate::task::NodeTask;
-use crate::task::io::{Command, INPUT_CAPACITY, Input};
+use crate::task::io::{Command, INPUT_CAPACITY, Input, InputBudget};
 use crate::wire::ais_http::AisHttpClient;
 use crate::wire::rtc_wire::RtcWire;
 use crate::wire::server_address::ServerAddress;
@@ -124,17 +124,16 @@ impl SignalingNode {
         let now = rt.now();
         let unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let unix_origin = unix.saturating_sub(now.as_micros() / 1_000_000);
-        let connect_timeout = Duration::from_micros(config.client.connect_timeout.as_micros());
         let task = NodeTask {
             rt: rt.clone(),
             hub: NodeHub::new(hub, seed, unix_origin),
             ais: Arc::new(AisHttpClient::new(&server.http_base)),
             server: Arc::new(server),
             webrtc,
-            connect_timeout,
             commands: commands_rx,
             inputs_tx: inputs_tx.clone(),
             inputs: inputs_rx,
+            budget: InputBudget::new(),
             events: events_tx,
         };
         rt.spawn(Box::pin(task.run()));

@@ -13,7 +13,7 @@ use actr_core::node::{Delivery, DeliveryId, LinkId, NetworkChange, RtcId, RtcRep
 use actr_core::signaling::{ClientRequest, ConnId, ServerReply};
 use actr_core::transport::TraceContext;
 use actr_core::{ActrError, ActrId};
-use async_channel::Sender;
+use async_channel::{Receiver, Sender};
 
 use crate::node::stats::RpcStats;
 use crate::runtime::Runtime;
@@ -146,4 +146,92 @@ pub(crate) trait Dispatch<R: Runtime>: Send + Sync + 'static {
     /// task) and reports its result as [`Input::Respond`] on `results`
     /// (tells too, which frees their budget).
     fn dispatch(self: Arc<Self>, delivery: Delivery, results: Sender<Input<R>>);
+}
+
+/// Where a pump hands its inputs: the node task's queue and its budget.
+pub(crate) type Inlet<R> = (Sender<Input<R>>, InputBudget);
+
+/// Bytes of messages on their way into the node task, bounded: a reader
+/// takes permits for a message before handing it over, and the node task
+/// gives them back once the hub has it. Readers wait (and so stop reading
+/// their socket) while the node task is behind, so a flood of large
+/// messages cannot grow the node's memory past [`MAX_INPUT_BYTES`].
+#[derive(Debug, Clone)]
+pub(crate) struct InputBudget {
+    permits: (Sender<()>, Receiver<()>),
+    /// One reader takes its permits at a time, so two large messages
+    /// cannot each hold half of what both need.
+    turn: (Sender<()>, Receiver<()>),
+}
+
+/// Bytes one permit stands for.
+const PERMIT_BYTES: usize = 64 * 1024;
+/// What the node task's input queue may hold in message bytes (about).
+pub(crate) const MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
+const PERMITS: usize = MAX_INPUT_BYTES / PERMIT_BYTES;
+
+impl InputBudget {
+    pub fn new() -> Self {
+        let permits = async_channel::bounded(PERMITS);
+        for _ in 0..PERMITS {
+            let _ = permits.0.try_send(());
+        }
+        let turn = async_channel::bounded(1);
+        let _ = turn.0.try_send(());
+        Self { permits, turn }
+    }
+
+    fn permits_for(len: usize) -> usize {
+        (1 + len / PERMIT_BYTES).min(PERMITS)
+    }
+
+    /// Waits until a message of `len` bytes fits. Returns at once once the
+    /// node task has stopped.
+    pub async fn take(&self, len: usize) {
+        if self.turn.1.recv().await.is_err() {
+            return;
+        }
+        for _ in 0..Self::permits_for(len) {
+            if self.permits.1.recv().await.is_err() {
+                break;
+            }
+        }
+        let _ = self.turn.0.try_send(());
+    }
+
+    /// The node task handled a message of `len` bytes.
+    pub fn give(&self, len: usize) {
+        for _ in 0..Self::permits_for(len) {
+            let _ = self.permits.0.try_send(());
+        }
+    }
+
+    /// The node task stopped: nobody waits any more.
+    pub fn close(&self) {
+        self.permits.0.close();
+        self.turn.0.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    #[test]
+    fn a_full_budget_holds_readers_back_until_the_node_task_catches_up() {
+        let budget = InputBudget::new();
+        // Four 16 MiB messages fill the budget.
+        for _ in 0..4 {
+            assert!(budget.take(16 * 1024 * 1024 - 1).now_or_never().is_some());
+        }
+        let mut fifth = Box::pin(budget.take(100));
+        assert!(fifth.as_mut().now_or_never().is_none(), "the fifth message waits");
+        budget.give(16 * 1024 * 1024 - 1);
+        assert!(fifth.as_mut().now_or_never().is_some(), "it goes once one was handled");
+        let mut waiting = Box::pin(budget.take(MAX_INPUT_BYTES));
+        assert!(waiting.as_mut().now_or_never().is_none());
+        budget.close();
+        assert!(waiting.as_mut().now_or_never().is_some(), "a stopped node lets every reader go");
+    }
 }

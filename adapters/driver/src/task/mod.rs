@@ -36,10 +36,10 @@ use futures::{FutureExt, select_biased};
 use crate::node::stats::RpcStats;
 use crate::runtime::Runtime;
 use crate::signaling::events::{NodeEvent, NodeStats};
-use crate::task::io::{Command, ConnReport, Dispatch, Input, MediaOp};
+use crate::task::io::{Command, ConnReport, Dispatch, Inlet, Input, InputBudget, MediaOp};
 use crate::wire::ais_http::AisHttpClient;
 use crate::wire::link_pump::LinkQueue;
-use crate::wire::rtc_link::{self, RtcCmd};
+use crate::wire::rtc_link::{self, RpcQueue, RtcCmd};
 use crate::wire::rtc_wire::RtcWire;
 use crate::wire::server_address::ServerAddress;
 use crate::wire::signaling_socket::{ConnectionTask, SOCKET_QUEUE, SocketCmd};
@@ -65,10 +65,11 @@ pub(crate) struct NodeTask<R: Runtime> {
     /// The node's WebRTC wire, used once the workload opens; `None` when
     /// WebRTC is off.
     pub webrtc: Option<Arc<RtcWire<R>>>,
-    pub connect_timeout: std::time::Duration,
     pub commands: Receiver<Command>,
     pub inputs_tx: Sender<Input<R>>,
     pub inputs: Receiver<Input<R>>,
+    /// Bounds the bytes of link and WebRTC messages queued in `inputs`.
+    pub budget: InputBudget,
     pub events: Sender<NodeEvent>,
 }
 
@@ -77,7 +78,7 @@ struct Running<R: Runtime> {
     parts: NodeTask<R>,
     conns: BTreeMap<ConnId, Sender<SocketCmd>>,
     links: BTreeMap<LinkId, LinkQueue>,
-    rtcs: BTreeMap<RtcId, (Sender<RtcCmd>, Sender<Vec<u8>>)>,
+    rtcs: BTreeMap<RtcId, (Sender<RtcCmd>, RpcQueue)>,
     sink: Option<Arc<dyn Dispatch<R>>>,
     rtc: Option<Arc<RtcWire<R>>>,
     queries: BTreeMap<QueryId, Sender<Result<ServerReply, ActrError>>>,
@@ -133,6 +134,11 @@ impl<R: Runtime> NodeTask<R> {
 impl<R: Runtime> Running<R> {
     fn now(&self) -> Instant {
         self.parts.rt.now()
+    }
+
+    /// Where a new pump hands its inputs.
+    fn inlet(&self) -> Inlet<R> {
+        (self.parts.inputs_tx.clone(), self.parts.budget.clone())
     }
 
     fn on_wake(&mut self, wake: Wake<R>) {
@@ -253,19 +259,25 @@ impl<R: Runtime> Running<R> {
                 hub.handle_ais_reply(now, id, reply);
             }
             Input::LinkUp(link) => hub.handle_link_up(now, link),
-            Input::LinkMessage(link, bytes) => hub.handle_link_message(now, link, &bytes),
+            Input::LinkMessage(link, bytes) => {
+                hub.handle_link_message(now, link, &bytes);
+                self.parts.budget.give(bytes.len());
+            }
             Input::LinkClosed(link, error) => {
                 self.links.remove(&link);
                 hub.handle_link_closed(now, link, error);
             }
             Input::Accepted(tcp, from) => match hub.handle_link_accepted(now, from.ip()) {
                 Ok(link) => {
-                    let queue = LinkQueue::accept(&self.parts.rt, link, tcp, self.parts.inputs_tx.clone());
+                    let queue = LinkQueue::accept(&self.parts.rt, link, tcp, self.inlet());
                     self.links.insert(link, queue);
                 }
                 Err(e) => tracing::debug!(%from, "direct connection refused: {e}"),
             },
             Input::Rtc(rtc, report) => {
+                if let RtcReport::Message(bytes) = &report {
+                    self.parts.budget.give(bytes.len());
+                }
                 if let RtcReport::Ended(_) = report {
                     self.rtcs.remove(&rtc);
                 }
@@ -334,7 +346,6 @@ impl<R: Runtime> Running<R> {
                     rt: self.parts.rt.clone(),
                     conn,
                     server: self.parts.server.clone(),
-                    connect_timeout: self.parts.connect_timeout,
                     report: self.parts.inputs_tx.clone(),
                     outbound: rx,
                 }
@@ -363,7 +374,7 @@ impl<R: Runtime> Running<R> {
     fn on_link(&mut self, out: LinkOutput) {
         match out {
             LinkOutput::Dial { link, peer: _, address } => {
-                let queue = LinkQueue::dial(&self.parts.rt, link, address, self.parts.inputs_tx.clone());
+                let queue = LinkQueue::dial(&self.parts.rt, link, address, self.inlet());
                 self.links.insert(link, queue);
             }
             LinkOutput::Send { link, bytes } => {
@@ -393,16 +404,16 @@ impl<R: Runtime> Running<R> {
                     let off = ActrError::Unavailable("webrtc is off".into());
                     return self.parts.hub.handle_rtc_report(self.parts.rt.now(), rtc, RtcReport::Ended(off));
                 };
-                let channels =
-                    rtc_link::start(&wire, peer, rtc, offerer, first_exchange_id, self.parts.inputs_tx.clone());
+                let channels = rtc_link::start(&wire, peer, rtc, offerer, first_exchange_id, self.inlet());
                 self.rtcs.insert(rtc, channels);
             }
             RtcOutput::Send { rtc, lane: LaneKind::Rpc, bytes } => {
                 if let Some((_, data)) = self.rtcs.get(&rtc)
-                    && data.try_send(bytes).is_err()
+                    && let Err(bytes) = data.send(bytes)
                 {
-                    // The envelope is lost; the endpoint's deadline answers its caller.
-                    tracing::debug!(?rtc, "webrtc rpc queue full");
+                    // A full queue hands the envelope back: the hub retries a call's request.
+                    let now = self.parts.rt.now();
+                    self.parts.hub.handle_rtc_report(now, rtc, RtcReport::SendFailed(bytes));
                 }
             }
             RtcOutput::Send { rtc, lane, bytes } => self.rtc_cmd(rtc, RtcCmd::Lane(lane, bytes)),
@@ -536,6 +547,7 @@ impl<R: Runtime> Running<R> {
 
     /// Sends what handlers answered meanwhile, then fails what is left.
     fn finish(&mut self) {
+        self.parts.budget.close();
         while let Ok(input) = self.parts.inputs.try_recv() {
             if let Input::Respond(delivery, result) = input {
                 self.parts.hub.respond(self.parts.rt.now(), delivery, result);

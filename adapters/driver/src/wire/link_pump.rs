@@ -20,7 +20,7 @@ use async_channel::{Receiver, Sender, TrySendError};
 use futures::future::{Either, select};
 
 use crate::runtime::{Runtime, run_blocking};
-use crate::task::io::Input;
+use crate::task::io::{Inlet, Input};
 use crate::wire::ws_link::{LINK_QUEUE, LinkCmd, QueuedBytes, WsStream};
 
 /// Bytes a link's writer may hold before the link counts as stalled.
@@ -62,7 +62,7 @@ impl LinkQueue {
     }
 
     /// Dials `address` for link `link`; reports `LinkUp` then pumps.
-    pub fn dial<R: Runtime>(rt: &R, link: LinkId, address: String, events: Sender<Input<R>>) -> Self {
+    pub fn dial<R: Runtime>(rt: &R, link: LinkId, address: String, (events, budget): Inlet<R>) -> Self {
         let (queue, cmds) = Self::new();
         let queued = queue.queued.clone();
         let task_rt = rt.clone();
@@ -76,13 +76,13 @@ impl LinkQueue {
             if events.send(Input::LinkUp(link)).await.is_err() {
                 return stream.close().await;
             }
-            stream.run(&rt, link, cmds, queued, &events).await;
+            stream.run(&rt, link, cmds, queued, (&events, &budget)).await;
         }));
         queue
     }
 
     /// Serves an accepted connection as link `link`.
-    pub fn accept<R: Runtime>(rt: &R, link: LinkId, tcp: R::Tcp, events: Sender<Input<R>>) -> Self {
+    pub fn accept<R: Runtime>(rt: &R, link: LinkId, tcp: R::Tcp, (events, budget): Inlet<R>) -> Self {
         let (queue, cmds) = Self::new();
         let queued = queue.queued.clone();
         let task_rt = rt.clone();
@@ -94,7 +94,7 @@ impl LinkQueue {
                 Ok(stream) => stream,
                 Err(error) => return drop(events.send(Input::LinkClosed(link, error)).await),
             };
-            stream.run(&rt, link, cmds, queued, &events).await;
+            stream.run(&rt, link, cmds, queued, (&events, &budget)).await;
         }));
         queue
     }

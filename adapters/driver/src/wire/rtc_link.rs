@@ -28,15 +28,41 @@ use async_channel::{Receiver, Sender};
 use futures::{FutureExt, select_biased};
 
 use crate::runtime::Runtime;
-use crate::task::io::{Input, MediaOp};
+use crate::task::io::{Inlet, Input, InputBudget, MediaOp};
 use crate::wire::rtc_streams::LatencyInbox;
 use crate::wire::rtc_wire::RtcWire;
 use crate::wire::webrtc::{MediaType, RtcEvent, RtcPeer, SendError};
+use crate::wire::ws_link::{QueuedBytes, release};
 
 /// Bound of a task's command queue.
 const TASK_COMMANDS: usize = 64;
 /// Bound of RPC envelopes waiting for the peer task.
-const OUTBOUND_QUEUE: usize = 256;
+const OUTBOUND_QUEUE: usize = 4096;
+/// Bytes of RPC envelopes waiting for the connection task.
+pub(crate) const MAX_RPC_QUEUE_BYTES: usize = 32 * 1024 * 1024;
+
+/// The node task's end of a connection's RPC queue, bounded in envelopes
+/// and in bytes. A full queue hands the envelope back (the hub retries it).
+#[derive(Debug)]
+pub(crate) struct RpcQueue {
+    tx: Sender<Vec<u8>>,
+    queued: QueuedBytes,
+}
+
+impl RpcQueue {
+    pub fn send(&self, bytes: Vec<u8>) -> Result<(), Vec<u8>> {
+        let len = bytes.len();
+        let queued = self.queued.load(std::sync::atomic::Ordering::Relaxed);
+        if queued > 0 && queued + len > MAX_RPC_QUEUE_BYTES {
+            return Err(bytes);
+        }
+        self.queued.fetch_add(len, std::sync::atomic::Ordering::Relaxed);
+        self.tx.try_send(bytes).map_err(|e| {
+            release(&self.queued, len);
+            e.into_inner()
+        })
+    }
+}
 /// Tracks being negotiated with callers waiting for them.
 const MAX_TRACK_WAITERS: usize = 16;
 /// Receive buffer: larger than any datagram str0m sends.
@@ -74,21 +100,23 @@ pub(crate) fn start<R: Runtime>(
     rtc: RtcId,
     offerer: bool,
     first_exchange_id: u64,
-    reports: Sender<Input<R>>,
-) -> (Sender<RtcCmd>, Sender<Vec<u8>>) {
+    (reports, budget): Inlet<R>,
+) -> (Sender<RtcCmd>, RpcQueue) {
     let (tx, rx) = async_channel::bounded(TASK_COMMANDS);
     let (out_tx, out_rx) = async_channel::bounded(OUTBOUND_QUEUE);
+    let queued = QueuedBytes::default();
     let task_wire = wire.clone();
+    let task_queued = queued.clone();
     wire.rt.spawn(Box::pin(async move {
         let open = RtcOpen { rtc, remote: remote.clone(), offerer, first_exchange_id };
-        let error = match PeerTask::open(task_wire, open, rx, out_rx, reports.clone()) {
+        let error = match PeerTask::open(task_wire, open, rx, (out_rx, task_queued), (reports.clone(), budget)) {
             Ok(peer) => peer.run().await,
             Err(e) => e,
         };
         tracing::debug!(peer = %remote, "webrtc connection ended: {error}");
         let _ = reports.send(Input::Rtc(rtc, RtcReport::Ended(error))).await;
     }));
-    (tx, out_tx)
+    (tx, RpcQueue { tx: out_tx, queued })
 }
 
 /// How a connection task is opened; see [`actr_core::node::RtcOutput::Open`].
@@ -110,7 +138,12 @@ struct PeerTask<R: Runtime> {
     local: SocketAddr,
     cmds: Receiver<RtcCmd>,
     out_rx: Receiver<Vec<u8>>,
+    /// Bytes waiting in `out_rx`, shared with the node task's [`RpcQueue`].
+    queued: QueuedBytes,
     reports: Sender<Input<R>>,
+    budget: InputBudget,
+    /// Envelopes the peer could not send, for the hub to retry.
+    failed: Vec<Vec<u8>>,
     /// An envelope the peer refused for lack of room; retried after each input.
     stalled: Option<Vec<u8>>,
     /// Whether the RPC channel is open and ICE is not recovering.
@@ -128,8 +161,8 @@ impl<R: Runtime> PeerTask<R> {
         wire: Arc<RtcWire<R>>,
         open: RtcOpen,
         cmds: Receiver<RtcCmd>,
-        out_rx: Receiver<Vec<u8>>,
-        reports: Sender<Input<R>>,
+        (out_rx, queued): (Receiver<Vec<u8>>, QueuedBytes),
+        (reports, budget): Inlet<R>,
     ) -> Result<Self, ActrError> {
         let unavailable = |e: std::io::Error| ActrError::Unavailable(format!("webrtc socket: {e}"));
         let socket = wire.rt.bind_udp(SocketAddr::new(wire.settings.ip, 0)).map_err(unavailable)?;
@@ -151,6 +184,9 @@ impl<R: Runtime> PeerTask<R> {
             local,
             cmds,
             out_rx,
+            queued,
+            budget,
+            failed: Vec::new(),
             reports,
             stalled: None,
             up: false,
@@ -181,6 +217,7 @@ impl<R: Runtime> PeerTask<R> {
                 }
                 Wake::Datagram(_) => Ok(()),
                 Wake::Out(Some(bytes)) => {
+                    release(&self.queued, bytes.len());
                     self.send(bytes);
                     Ok(())
                 }
@@ -257,13 +294,19 @@ impl<R: Runtime> PeerTask<R> {
         match self.peer.send(LaneKind::Rpc, &bytes) {
             Ok(()) => {}
             Err(SendError::Backpressure { .. }) => self.stalled = Some(bytes),
-            // The envelope is lost; the endpoint's deadline answers its caller.
-            Err(e) => tracing::debug!(peer = %self.remote, "webrtc send failed: {e}"),
+            // Handed back to the hub, whose endpoint retries a call's request.
+            Err(e) => {
+                tracing::debug!(peer = %self.remote, "webrtc send failed: {e}");
+                self.failed.push(bytes);
+            }
         }
     }
 
     /// Step 1 of the loop; `Err` ends the task.
     async fn flush(&mut self) -> Result<(), ActrError> {
+        for bytes in std::mem::take(&mut self.failed) {
+            self.report(RtcReport::SendFailed(bytes)).await?;
+        }
         loop {
             let mut moved = false;
             while let Some(signal) = self.peer.poll_signal() {
@@ -295,6 +338,9 @@ impl<R: Runtime> PeerTask<R> {
     }
 
     async fn report(&self, report: RtcReport) -> Result<(), ActrError> {
+        if let RtcReport::Message(bytes) = &report {
+            self.budget.take(bytes.len()).await;
+        }
         match self.reports.send(Input::Rtc(self.rtc, report)).await {
             Ok(()) => Ok(()),
             Err(_) => Err(ActrError::Unavailable("the node stopped".into())),

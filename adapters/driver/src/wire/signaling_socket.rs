@@ -10,7 +10,6 @@ use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use actr_core::signaling::ConnId;
 use actr_core::signaling::messages::MAX_SIGNALING_FRAME;
@@ -18,7 +17,7 @@ use async_channel::{Receiver, Sender};
 use futures::future::{Either, select};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::runtime::{Runtime, run_blocking, with_deadline};
+use crate::runtime::{Runtime, run_blocking};
 use crate::task::io::{ConnReport, Input};
 use crate::wire::server_address::ServerAddress;
 use crate::wire::ws_codec::WsCodec;
@@ -46,8 +45,6 @@ pub(crate) struct ConnectionTask<R: Runtime> {
     pub rt: R,
     pub conn: ConnId,
     pub server: Arc<ServerAddress>,
-    /// Bound on TCP connect plus WebSocket handshake.
-    pub connect_timeout: Duration,
     pub report: Sender<Input<R>>,
     pub outbound: Receiver<SocketCmd>,
 }
@@ -59,15 +56,16 @@ impl<R: Runtime> ConnectionTask<R> {
     }
 
     async fn run(self) {
-        let Self { rt, conn, server, connect_timeout, report, outbound } = self;
-        let established = with_deadline(&rt, connect_timeout, establish(&rt, &server)).await;
+        let Self { rt, conn, server, report, outbound } = self;
+        // The deadline is the signaling client's (a core timer): when it
+        // passes, the node task drops this socket's queue and the attempt ends.
+        let established = match select(pin!(establish(&rt, &server)), pin!(outbound.recv())).await {
+            Either::Left((established, _)) => established,
+            Either::Right(_) => return, // given up: the client already counts it failed
+        };
         let (tcp, ws) = match established {
-            Ok(Ok(pair)) => pair,
-            Ok(Err(why)) => return send_report(&report, conn, ConnReport::ConnectFailed(why)).await,
-            Err(_) => {
-                let why = format!("no websocket within {connect_timeout:?}");
-                return send_report(&report, conn, ConnReport::ConnectFailed(why)).await;
-            }
+            Ok(pair) => pair,
+            Err(why) => return send_report(&report, conn, ConnReport::ConnectFailed(why)).await,
         };
         if report.send(Input::Conn(conn, ConnReport::Connected)).await.is_err() {
             return; // the loop is gone

@@ -21,7 +21,7 @@ use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use actr_core::node::LinkId;
 
 use crate::runtime::Runtime;
-use crate::task::io::Input;
+use crate::task::io::{Input, InputBudget};
 use crate::wire::ws_codec::WsCodec;
 use crate::wire::ws_pump::{SharedWs, encode_close, lock, write_step};
 
@@ -118,7 +118,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WsStream<T> {
         link: LinkId,
         cmds: Receiver<LinkCmd>,
         queued: QueuedBytes,
-        events: &Sender<Input<R>>,
+        (events, budget): (&Sender<Input<R>>, &InputBudget),
     ) {
         let Self { tcp, ws, .. } = self;
         let ws = Arc::new(Mutex::new(ws));
@@ -126,7 +126,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WsStream<T> {
         let (kick_tx, kick_rx) = async_channel::bounded(1);
         let (writer_alive, writer_gone) = async_channel::bounded::<()>(1);
         rt.spawn(Box::pin(write_loop(rt.clone(), wr, ws.clone(), cmds, queued, kick_rx, writer_alive)));
-        let error = read_loop(rd, &ws, link, events, &kick_tx, &writer_gone).await;
+        let error = read_loop(rd, &ws, link, (events, budget), &kick_tx, &writer_gone).await;
         drop(kick_tx);
         let _ = events.send(Input::LinkClosed(link, error)).await;
     }
@@ -137,7 +137,7 @@ async fn read_loop<R: Runtime, Rd: AsyncRead + Unpin>(
     mut rd: Rd,
     ws: &SharedWs,
     link: LinkId,
-    events: &Sender<Input<R>>,
+    (events, budget): (&Sender<Input<R>>, &InputBudget),
     kick: &Sender<()>,
     writer_gone: &Receiver<()>,
 ) -> ActrError {
@@ -145,6 +145,7 @@ async fn read_loop<R: Runtime, Rd: AsyncRead + Unpin>(
     loop {
         let (messages, ended) = take_messages(ws);
         for bytes in messages {
+            budget.take(bytes.len()).await;
             if events.send(Input::LinkMessage(link, bytes)).await.is_err() {
                 return ActrError::Unavailable("the node stopped".into());
             }
