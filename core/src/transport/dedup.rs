@@ -16,13 +16,16 @@ use crate::time::{Duration, Instant};
 pub struct DedupConfig {
     pub ttl: Duration,
     pub capacity: usize,
+    /// Bytes of stored results (weighed by the caller of `complete`): the
+    /// oldest finished entries make room for a new one past this.
+    pub max_bytes: usize,
     /// Duplicates that may wait on one running request.
     pub max_waiters: usize,
 }
 
 impl Default for DedupConfig {
     fn default() -> Self {
-        Self { ttl: Duration::from_secs(30), capacity: 4096, max_waiters: 8 }
+        Self { ttl: Duration::from_secs(30), capacity: 4096, max_bytes: 64 * 1024 * 1024, max_waiters: 8 }
     }
 }
 
@@ -50,6 +53,8 @@ enum State<R, W> {
 struct Entry<R, W> {
     state: State<R, W>,
     expires: Instant,
+    /// Bytes the stored result weighs.
+    weight: usize,
 }
 
 /// Dedup table keyed by `K` (caller and request id), storing results `R` and
@@ -59,11 +64,13 @@ pub struct DedupCache<K: Ord + Clone, R: Clone, W> {
     config: DedupConfig,
     entries: BTreeMap<K, Entry<R, W>>,
     order: VecDeque<(Instant, K)>,
+    /// Sum of the entries' weights.
+    bytes: usize,
 }
 
 impl<K: Ord + Clone, R: Clone, W> DedupCache<K, R, W> {
     pub fn new(config: DedupConfig) -> Self {
-        Self { config, entries: BTreeMap::new(), order: VecDeque::new() }
+        Self { config, entries: BTreeMap::new(), order: VecDeque::new(), bytes: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -103,11 +110,19 @@ impl<K: Ord + Clone, R: Clone, W> DedupCache<K, R, W> {
         Ok(DedupVerdict::Run)
     }
 
-    /// Stores the original's result and returns the duplicates waiting for it.
-    pub fn complete(&mut self, now: Instant, key: &K, result: R) -> Vec<W> {
+    /// Stores the original's result, which weighs `weight` bytes, and
+    /// returns the duplicates waiting for it. Older finished results make
+    /// room when the stored bytes would pass `max_bytes`.
+    pub fn complete(&mut self, now: Instant, key: &K, result: R, weight: usize) -> Vec<W> {
+        if !self.entries.contains_key(key) {
+            return Vec::new();
+        }
+        while self.bytes + weight > self.config.max_bytes && self.evict_finished(Some(key)) {}
         let Some(e) = self.entries.get_mut(key) else { return Vec::new() };
         let state = std::mem::replace(&mut e.state, State::Done(result));
         e.expires = now + self.config.ttl;
+        self.bytes = self.bytes - e.weight + weight;
+        e.weight = weight;
         match state {
             State::Running { waiters } => waiters,
             State::Done(_) => Vec::new(),
@@ -117,15 +132,22 @@ impl<K: Ord + Clone, R: Clone, W> DedupCache<K, R, W> {
     /// Forgets a request that will not complete (for example, the ACL refused it),
     /// so a later retry runs again.
     pub fn forget(&mut self, key: &K) -> Vec<W> {
-        match self.entries.remove(key).map(|e| e.state) {
-            Some(State::Running { waiters }) => waiters,
-            _ => Vec::new(),
+        let Some(e) = self.entries.remove(key) else { return Vec::new() };
+        self.bytes -= e.weight;
+        match e.state {
+            State::Running { waiters } => waiters,
+            State::Done(_) => Vec::new(),
         }
+    }
+
+    /// Bytes of stored results.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     fn insert(&mut self, now: Instant, key: K, state: State<R, W>) {
         self.order.push_back((now, key.clone()));
-        self.entries.insert(key, Entry { state, expires: now + self.config.ttl });
+        self.entries.insert(key, Entry { state, expires: now + self.config.ttl, weight: 0 });
     }
 
     fn expire(&mut self, now: Instant) {
@@ -134,7 +156,9 @@ impl<K: Ord + Clone, R: Clone, W> DedupCache<K, R, W> {
                 Some(e) if e.expires > now || matches!(e.state, State::Running { .. }) => break,
                 Some(_) => {
                     let key = key.clone();
-                    self.entries.remove(&key);
+                    if let Some(e) = self.entries.remove(&key) {
+                        self.bytes -= e.weight;
+                    }
                     self.order.pop_front();
                 }
                 None => {
@@ -145,18 +169,22 @@ impl<K: Ord + Clone, R: Clone, W> DedupCache<K, R, W> {
     }
 
     fn make_room(&mut self) -> Result<(), ActrError> {
-        if self.entries.len() < self.config.capacity {
+        if self.entries.len() < self.config.capacity || self.evict_finished(None) {
             return Ok(());
         }
-        let victim =
-            self.order.iter().position(|(_, k)| self.entries.get(k).is_some_and(|e| matches!(e.state, State::Done(_))));
-        match victim.and_then(|i| self.order.remove(i)) {
-            Some((_, key)) => {
-                self.entries.remove(&key);
-                Ok(())
-            }
-            None => Err(ActrError::ResourceExhausted(format!("{} requests in flight", self.config.capacity))),
+        Err(ActrError::ResourceExhausted(format!("{} requests in flight", self.config.capacity)))
+    }
+
+    /// Drops the oldest finished entry (other than `keep`); false if none.
+    fn evict_finished(&mut self, keep: Option<&K>) -> bool {
+        let finished =
+            |k: &K| Some(k) != keep && self.entries.get(k).is_some_and(|e| matches!(e.state, State::Done(_)));
+        let victim = self.order.iter().position(|(_, k)| finished(k));
+        let Some((_, key)) = victim.and_then(|i| self.order.remove(i)) else { return false };
+        if let Some(e) = self.entries.remove(&key) {
+            self.bytes -= e.weight;
         }
+        true
     }
 }
 
@@ -171,7 +199,7 @@ mod tests {
         let mut c = Cache::new(DedupConfig::default());
         assert_eq!(c.on_request(Instant::ZERO, 1, 10).unwrap(), DedupVerdict::Run);
         assert_eq!(c.on_request(Instant::ZERO, 1, 11).unwrap(), DedupVerdict::Joined);
-        assert_eq!(c.complete(Instant::ZERO, &1, "ok"), vec![11]);
+        assert_eq!(c.complete(Instant::ZERO, &1, "ok", 2), vec![11]);
         assert_eq!(c.on_request(Instant::ZERO, 1, 12).unwrap(), DedupVerdict::Replay("ok"));
     }
 
@@ -187,7 +215,7 @@ mod tests {
         let cfg = DedupConfig { ttl: Duration::from_secs(30), ..Default::default() };
         let mut c = Cache::new(cfg);
         c.on_request(Instant::ZERO, 1, 0).unwrap();
-        c.complete(Instant::ZERO, &1, "ok");
+        c.complete(Instant::ZERO, &1, "ok", 2);
         let later = Instant::ZERO + Duration::from_secs(31);
         assert_eq!(c.on_request(later, 1, 0).unwrap(), DedupVerdict::Run, "expired: runs again");
     }
@@ -197,7 +225,7 @@ mod tests {
         let cfg = DedupConfig { capacity: 2, ..Default::default() };
         let mut c = Cache::new(cfg);
         c.on_request(Instant::ZERO, 1, 0).unwrap();
-        c.complete(Instant::ZERO, &1, "a");
+        c.complete(Instant::ZERO, &1, "a", 1);
         c.on_request(Instant::ZERO, 2, 0).unwrap();
         assert_eq!(c.on_request(Instant::ZERO, 3, 0).unwrap(), DedupVerdict::Run, "evicts finished 1");
         assert_eq!(c.len(), 2);
@@ -213,5 +241,18 @@ mod tests {
         assert_eq!(c.on_request(Instant::ZERO, 1, 2).unwrap(), DedupVerdict::Drop);
         assert_eq!(c.forget(&1), vec![1]);
         assert_eq!(c.on_request(Instant::ZERO, 1, 3).unwrap(), DedupVerdict::Run);
+    }
+
+    #[test]
+    fn stored_results_are_bounded_in_bytes() {
+        let cfg = DedupConfig { max_bytes: 10, ..Default::default() };
+        let mut c = Cache::new(cfg);
+        for key in 1..=3 {
+            c.on_request(Instant::ZERO, key, 0).unwrap();
+            c.complete(Instant::ZERO, &key, "r", 4);
+        }
+        assert!(c.bytes() <= 10, "{} bytes stored", c.bytes());
+        assert_eq!(c.on_request(Instant::ZERO, 1, 0).unwrap(), DedupVerdict::Run, "the oldest made room");
+        assert_eq!(c.on_request(Instant::ZERO, 3, 0).unwrap(), DedupVerdict::Replay("r"), "the newest is kept");
     }
 }

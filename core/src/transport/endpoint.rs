@@ -229,7 +229,7 @@ impl RpcEndpoint {
             },
         };
         let key = (inbound.caller.clone(), inbound.envelope.request_id);
-        let waiters = self.dedup.complete(now, &key, bytes.clone());
+        let waiters = self.dedup.complete(now, &key, bytes.clone(), bytes.len());
         for _ in 0..=waiters.len() {
             self.push_response(&inbound.caller, inbound.envelope.request_id, bytes.clone());
         }

@@ -166,3 +166,30 @@ pub(crate) fn listen<R: Runtime>(rt: &R, listener: R::Listener, stop: Receiver<(
         }
     }));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_that_does_not_drain_refuses_past_its_byte_bound() {
+        let (queue, cmds) = LinkQueue::new();
+        let big = MAX_LINK_QUEUE_BYTES / 2 + 1;
+        queue.send(LinkCmd::Send(vec![0; big])).unwrap();
+        let refused = queue.send(LinkCmd::Send(vec![0; big]));
+        assert!(matches!(refused, Err(ActrError::ResourceExhausted(_))), "{refused:?}");
+        // Once the writer took the first message, the second fits.
+        let LinkCmd::Send(taken) = cmds.try_recv().unwrap() else { panic!("a message") };
+        crate::wire::ws_link::release(&queue.queued, taken.len());
+        queue.send(LinkCmd::Send(vec![0; big])).unwrap();
+    }
+
+    #[test]
+    fn a_link_refuses_past_its_message_bound() {
+        let (queue, _cmds) = LinkQueue::new();
+        for _ in 0..LINK_QUEUE {
+            queue.send(LinkCmd::Send(vec![1])).unwrap();
+        }
+        assert!(matches!(queue.send(LinkCmd::Send(vec![1])), Err(ActrError::ResourceExhausted(_))));
+    }
+}
