@@ -11,17 +11,19 @@
 //! - [`in_process`]: node tell and call in-process against tokio mpsc (+ oneshot),
 //!   with kameo's and ractor's tells against the same mpsc ([`peers`]);
 //! - [`ws_rpc`]: RPC over the WebSocket direct link against a raw tungstenite echo;
-//! - [`rtc`]: WebRTC connect time and bulk throughput, `RtcPeer` against raw str0m.
+//! - [`rtc`]: WebRTC connect time and bulk throughput, `RtcPeer` against raw str0m;
+//! - [`sim_hub`]: node-hub inputs handled per second in the simulator.
 //!
 //! Plain figures, no assertions: numbers depend on the machine. The whole run
 //! takes about a minute in release. `ACTR_BENCH_ONLY=in_process,ws` runs only
-//! the listed sections (`signaling`, `in_process`, `ws`, `rtc`).
+//! the listed sections (`signaling`, `in_process`, `ws`, `rtc`, `sim`).
 
 mod in_process;
 mod node_calls;
 mod peers;
 mod report;
 mod rtc;
+mod sim_hub;
 mod workload;
 mod ws_rpc;
 
@@ -64,6 +66,9 @@ fn main() {
     }
     if selected("rtc") {
         rows.extend(rtc::rows(&url));
+    }
+    if selected("sim") {
+        rows.extend(sim_hub::rows());
     }
     report::print(&rows);
 
