@@ -283,12 +283,20 @@ impl<R: Runtime> Dispatch<R> for NodeShared<R> {
             Ok(_) => self.run_handler(request_from(delivery, &self.traces), "remote", None),
             Err(e) => Box::pin(std::future::ready(Err(e.clone()))),
         };
-        let rt = self.rt.clone();
-        rt.spawn(Box::pin(async move {
+        // The node's mailbox worker runs it (off the node task, with no task
+        // spawned per request), as it runs in-process tells.
+        let job = Box::pin(async move {
             let result = handled.await.map(Vec::from);
             let _ = results.send(Input::Respond(id, result)).await;
             drop(admitted); // counted in flight until the answer is queued
-        }));
+            Ok(Bytes::new())
+        });
+        if let Err(job) = self.mailbox.post(job) {
+            // The worker is gone (the node is stopping): run it on its own.
+            self.rt.spawn(Box::pin(async move {
+                let _ = job.await;
+            }));
+        }
     }
 }
 
