@@ -32,7 +32,7 @@
 //!   AIS public key and the listener's clock; after a welcome, each message is
 //!   one encoded `RpcEnvelope`. One `RpcEndpoint` per node does correlation,
 //!   deadlines, retries of identical bytes, ACL and dedup. Each remote
-//!   request's handler runs in a task of its own, never on the node task.
+//!   request's handler runs on the node's mailbox worker, never on the node task.
 //! - WebRTC (on unless [`HyperConfig::webrtc`] is off), preferred for remote
 //!   actors: one str0m connection per peer, on its own UDP socket bound to
 //!   [`HyperConfig::webrtc_ip`] (its host candidate), negotiated through the

@@ -142,8 +142,8 @@ pub(crate) enum MediaOp {
 
 /// Where deliveries go: the node's workload.
 pub(crate) trait Dispatch<R: Runtime>: Send + Sync + 'static {
-    /// Runs the handler for `delivery` in its own task (never on the node
-    /// task) and reports its result as [`Input::Respond`] on `results`
+    /// Runs the handler for `delivery` on the node's mailbox worker (never
+    /// on the node task) and reports its result as [`Input::Respond`] on `results`
     /// (tells too, which frees their budget).
     fn dispatch(self: Arc<Self>, delivery: Delivery, results: Sender<Input<R>>);
 }

@@ -9,8 +9,8 @@
 //! 2. Hand it to the hub with [`Runtime::now`].
 //! 3. Drain [`NodeHub::poll_output`]: AIS calls go to the blocking pool,
 //!    signaling frames and link messages to their socket tasks, commands to
-//!    WebRTC connection tasks, deliveries to the workload (each handler in
-//!    its own task, never on this one), answers to their callers.
+//!    WebRTC connection tasks, deliveries to the workload (handlers run on
+//!    the node's mailbox worker, never on this task), answers to their callers.
 //!
 //! Socket tasks are byte pumps (see [`crate::wire::signaling_socket`] and
 //! [`crate::wire::link_pump`]); WebRTC connection tasks move datagrams and
