@@ -463,7 +463,7 @@ pub fn node_sequence(data: &[u8]) {
         let pick = |v: usize| usize::from(chunk.first().copied().unwrap_or(0)) % v.max(1);
         match op % 12 {
             0 => {
-                if let Ok(link) = hub.handle_link_accepted(now, std::net::IpAddr::from([10, 0, 0, op >> 6])) {
+                if let Ok(link) = hub.handle_link_accepted(now, core::net::IpAddr::from([10, 0, 0, op >> 6])) {
                     seen.links.push(link);
                 }
             }

@@ -3,7 +3,7 @@
 //! handshake deadlines, and what a link coming up or going down means for
 //! its peer's traffic.
 
-use std::net::IpAddr;
+use core::net::IpAddr;
 
 use crate::error::{ActrError, ErrorReply};
 use crate::id::ActrId;

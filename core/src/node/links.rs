@@ -4,8 +4,8 @@
 //! open links in all, links per peer, handshakes in all and per source
 //! address.
 
+use core::net::IpAddr;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 use crate::error::ActrError;
 use crate::id::ActrId;

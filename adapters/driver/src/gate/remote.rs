@@ -9,7 +9,7 @@ use actr_core::{ActrError, ActrId};
 use async_channel::Sender;
 
 use crate::node::stats::RpcStats;
-use crate::runtime::{Sleeper, with_deadline};
+use crate::runtime::Sleeper;
 use crate::task::io::{Command as LoopCmd, MediaOp};
 
 /// Waited beyond a call's own deadline before the handle gives up by itself;
@@ -106,14 +106,7 @@ impl RpcHandle {
         let _ = self.ask(LOOP_REPLY, |done| LoopCmd::Shutdown { done }).await;
     }
 
-    /// Sends a command and awaits its one reply, both within `limit`.
     async fn ask<T>(&self, limit: Duration, command: impl FnOnce(Sender<T>) -> LoopCmd) -> Result<T, ActrError> {
-        let (tx, rx) = async_channel::bounded(1);
-        let command = command(tx);
-        let exchange = async move {
-            self.commands.send(command).await.map_err(|_| stopped())?;
-            rx.recv().await.map_err(|_| stopped())
-        };
-        with_deadline(self.timer.as_ref(), limit, exchange).await?
+        crate::task::io::ask((&self.commands, self.timer.as_ref()), limit, command, stopped).await
     }
 }

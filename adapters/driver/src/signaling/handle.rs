@@ -17,7 +17,7 @@ use actr_core::signaling::{ActorProfile, Candidate, ClientConfig, ClientRequest,
 use actr_core::{ActrError, ActrId, ActrType};
 use async_channel::{Receiver, Sender};
 
-use crate::runtime::{Runtime, Sleeper, with_deadline};
+use crate::runtime::{Runtime, Sleeper};
 use crate::signaling::events::{NodeEvent, NodeStats};
 use crate::task::NodeTask;
 use crate::task::io::{Command, INPUT_CAPACITY, Input, InputBudget};
@@ -246,15 +246,8 @@ impl SignalingHandle {
         self.ask(self.request_bound, |reply| Command::Request { request, reply }).await?
     }
 
-    /// Sends a command and awaits its one reply, both within `limit`.
     async fn ask<T>(&self, limit: Duration, command: impl FnOnce(Sender<T>) -> Command) -> Result<T, ActrError> {
-        let (tx, rx) = async_channel::bounded(1);
-        let command = command(tx);
-        let exchange = async move {
-            self.commands.send(command).await.map_err(|_| stopped())?;
-            rx.recv().await.map_err(|_| stopped())
-        };
-        with_deadline(self.timer.as_ref(), limit, exchange).await?
+        crate::task::io::ask((&self.commands, self.timer.as_ref()), limit, command, stopped).await
     }
 }
 

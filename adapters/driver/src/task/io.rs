@@ -148,6 +148,24 @@ pub(crate) trait Dispatch<R: Runtime>: Send + Sync + 'static {
     fn dispatch(self: Arc<Self>, delivery: Delivery, results: Sender<Input<R>>);
 }
 
+/// Sends `command` to the node task and awaits its one reply, both within
+/// `limit`; `stopped` is the error once the task is gone. Shared by every
+/// handle on a node task.
+pub(crate) async fn ask<T>(
+    (commands, timer): (&Sender<Command>, &dyn crate::runtime::Sleeper),
+    limit: std::time::Duration,
+    command: impl FnOnce(Sender<T>) -> Command,
+    stopped: fn() -> ActrError,
+) -> Result<T, ActrError> {
+    let (tx, rx) = async_channel::bounded(1);
+    let command = command(tx);
+    let exchange = async move {
+        commands.send(command).await.map_err(|_| stopped())?;
+        rx.recv().await.map_err(|_| stopped())
+    };
+    crate::runtime::with_deadline(timer, limit, exchange).await?
+}
+
 /// Where a pump hands its inputs: the node task's queue and its budget.
 pub(crate) type Inlet<R> = (Sender<Input<R>>, InputBudget);
 
