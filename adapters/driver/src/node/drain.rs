@@ -12,17 +12,9 @@ const RUNNING: u8 = 1;
 const DRAINING: u8 = 2;
 const STOPPED: u8 = 3;
 
-/// Where a node is in its life after `start`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// `on_start` runs: the workload may call out; requests are refused.
-    Starting,
-    /// Serving.
-    Running,
-    /// Shutdown began: new requests are refused, in-flight ones finish.
-    Draining,
-    Stopped,
-}
+/// Where a node is in its life after `start`: the hub's phases, so the
+/// in-process side and the remote side speak of one thing.
+pub(crate) use actr_core::node::Phase;
 
 /// Phase, in-flight count and the stopped latch of one node.
 #[derive(Debug)]
