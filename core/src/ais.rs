@@ -5,9 +5,17 @@
 //! After a registration, [`AisService::next_serial`] is the high-water mark to
 //! persist so serials never repeat across restarts.
 //!
-//! Renewal tokens are stateless: an HMAC over the actor id and the token's
-//! expiry under a key derived from the signing seed, so they stay valid across
-//! a server restart without a token table.
+//! Renewal tokens are stateless: an HMAC over the actor id, its host key and
+//! the token's expiry under a key derived from the signing seed, so they stay
+//! valid across a server restart without a token table.
+//!
+//! Proof of possession: a registration carries the node's host public key
+//! and a signature by it ([`Statement::Register`]); the AIS binds that key
+//! into the credential's claims. A renewal carries a signature over the actor
+//! and the caller's clock ([`Statement::Renew`]), checked against the key the
+//! token binds and refused outside [`RENEW_WINDOW_SECS`] of the AIS's clock.
+//! Renewals are not single-use: a replayed one hands the replayer a
+//! credential bound to a key it does not hold, which no verifier accepts.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::credential::{Claims, Credential, KeyRing};
 use crate::error::{ActrError, ErrorReply};
 use crate::id::{ActrId, ActrType, Realm};
+use crate::proof::{self, RENEW_WINDOW_SECS, Statement};
 use crate::time::UnixSecs;
 
 /// HTTP paths, relative to the AIS base URL.
@@ -47,6 +56,25 @@ pub struct RegisterRequest {
     pub realm: Realm,
     pub realm_secret: Option<String>,
     pub auth: RegisterAuth,
+    /// The node's host public key, bound into the credential.
+    pub host_key: [u8; 32],
+    /// The host key's signature over [`Statement::Register`].
+    pub proof: Vec<u8>,
+}
+
+impl RegisterRequest {
+    /// A request for `actr_type` in `realm`, not yet signed: a node hub
+    /// fills in `host_key` and `proof` with [`RegisterRequest::sign`].
+    pub fn new(actr_type: ActrType, realm: Realm, realm_secret: Option<String>) -> Self {
+        Self { actr_type, realm, realm_secret, auth: RegisterAuth::Linked, host_key: [0; 32], proof: Vec::new() }
+    }
+
+    /// Binds `key` to this request.
+    pub fn sign(&mut self, key: &proof::HostKey) {
+        self.host_key = key.public();
+        self.proof =
+            key.sign(&Statement::Register { realm: self.realm, actr_type: &self.actr_type, host_key: &self.host_key });
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +82,23 @@ pub struct RenewRequest {
     pub actor: ActrId,
     pub renewal_token: Vec<u8>,
     pub renewal_token_expires_at: UnixSecs,
+    /// The host key the credential binds (the token covers it).
+    pub host_key: [u8; 32],
+    /// Whether the type was manufacturer-verified at registration (the token covers it).
+    pub verified: bool,
+    /// The caller's wall clock when it signed.
+    pub unix: UnixSecs,
+    /// The host key's signature over [`Statement::Renew`].
+    pub proof: Vec<u8>,
+}
+
+impl RenewRequest {
+    /// Signs the renewal with `key` at wall-clock time `unix`.
+    pub fn sign(&mut self, key: &proof::HostKey, unix: UnixSecs) {
+        self.host_key = key.public();
+        self.unix = unix;
+        self.proof = key.sign(&Statement::Renew { actor: &self.actor, unix });
+    }
 }
 
 /// What registration and renewal hand back.
@@ -212,24 +257,35 @@ impl AisService {
             }
             (Some(_), Some(_)) => {}
         }
-        match req.auth {
-            RegisterAuth::Linked => {}
-        }
+        let statement = Statement::Register { realm: req.realm, actr_type: &req.actr_type, host_key: &req.host_key };
+        proof::verify(&req.host_key, &statement, &req.proof)
+            .map_err(|e| ActrError::Unauthenticated(format!("registration: {e}")))?;
+        let verified = match req.auth {
+            RegisterAuth::Linked => false,
+        };
         let serial = self.next_serial;
         self.next_serial += 1;
         let actor = ActrId { realm: req.realm, serial, actr_type: req.actr_type };
         let token_expires_at = now + self.config.renewal_token_ttl_secs;
-        Ok(self.issue(now, actor, token_expires_at))
+        Ok(self.issue(now, actor, req.host_key, verified, token_expires_at))
     }
 
     fn renew(&mut self, now: UnixSecs, req: RenewRequest) -> Result<RegisterOk, ActrError> {
         if req.renewal_token_expires_at <= now {
             return Err(ActrError::Unauthenticated("renewal token expired".into()));
         }
-        let expected = self.renewal_token(&req.actor, req.renewal_token_expires_at);
+        let expected = self.renewal_token(&req.actor, &req.host_key, req.verified, req.renewal_token_expires_at);
         if !constant_time_eq(&expected, &req.renewal_token) {
             return Err(ActrError::Unauthenticated("renewal token rejected".into()));
         }
+        if req.unix.abs_diff(now) > RENEW_WINDOW_SECS {
+            return Err(ActrError::Unauthenticated(format!(
+                "renewal signed at {} is more than {RENEW_WINDOW_SECS} s from the AIS clock ({now})",
+                req.unix
+            )));
+        }
+        proof::verify(&req.host_key, &Statement::Renew { actor: &req.actor, unix: req.unix }, &req.proof)
+            .map_err(|e| ActrError::Unauthenticated(format!("renewal: {e}")))?;
         if !self.realms.contains_key(&req.actor.realm) {
             return Err(ActrError::PermissionDenied(format!("realm {} unavailable", req.actor.realm)));
         }
@@ -240,28 +296,39 @@ impl AisService {
         } else {
             now + self.config.renewal_token_ttl_secs
         };
-        Ok(self.issue(now, req.actor, token_expires_at))
+        // The token covers `verified`: a renewal keeps what the first
+        // registration established, so linked stays linked.
+        Ok(self.issue(now, req.actor, req.host_key, req.verified, token_expires_at))
     }
 
-    fn issue(&self, now: UnixSecs, actor: ActrId, token_expires_at: UnixSecs) -> RegisterOk {
+    fn issue(
+        &self,
+        now: UnixSecs,
+        actor: ActrId,
+        host_key: [u8; 32],
+        verified: bool,
+        token_expires_at: UnixSecs,
+    ) -> RegisterOk {
         let expires_at = now + self.config.credential_ttl_secs;
-        let claims = Claims { realm: actor.realm, actor: actor.clone(), expires_at };
+        let claims = Claims { realm: actor.realm, actor: actor.clone(), expires_at, host_key, verified };
         RegisterOk {
             credential: Credential::issue(&self.key, self.key_id, &claims),
             credential_expires_at: expires_at,
             heartbeat_interval_secs: self.config.heartbeat_interval_secs,
             signing_key_id: self.key_id,
             signing_pubkey: self.public_key().to_vec(),
-            renewal_token: self.renewal_token(&actor, token_expires_at),
+            renewal_token: self.renewal_token(&actor, &host_key, verified, token_expires_at),
             renewal_token_expires_at: token_expires_at,
             actor,
         }
     }
 
-    fn renewal_token(&self, actor: &ActrId, expires_at: UnixSecs) -> Vec<u8> {
+    fn renewal_token(&self, actor: &ActrId, host_key: &[u8; 32], verified: bool, expires_at: UnixSecs) -> Vec<u8> {
         // new_from_slice only fails for invalid key lengths, which HMAC does not have.
         let mut mac = <HmacSha256 as Mac>::new_from_slice(&self.renewal_key).expect("HMAC takes any key length");
-        mac.update(b"actr/ais/renewal/v1");
+        mac.update(b"actr/ais/renewal/v2");
+        mac.update(host_key);
+        mac.update(&[u8::from(verified)]);
         mac.update(actor.to_string().as_bytes());
         mac.update(&expires_at.to_be_bytes());
         mac.finalize().into_bytes().to_vec()
@@ -276,6 +343,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::credential::CredentialError;
+    use crate::proof::HostKey;
 
     fn service() -> AisService {
         let mut s = AisService::new([9; 32], 1, 1, AisConfig::default());
@@ -284,13 +352,28 @@ mod tests {
         s
     }
 
+    fn host() -> HostKey {
+        HostKey::from_seed([4; 32])
+    }
+
     fn reg(realm: u32, secret: Option<&str>) -> AisRequest {
-        AisRequest::Register(RegisterRequest {
-            actr_type: "acme:echo:1".parse().unwrap(),
-            realm: Realm(realm),
-            realm_secret: secret.map(Into::into),
-            auth: RegisterAuth::Linked,
-        })
+        let mut r = RegisterRequest::new("acme:echo:1".parse().unwrap(), Realm(realm), secret.map(Into::into));
+        r.sign(&host());
+        AisRequest::Register(r)
+    }
+
+    fn renew(ok: &RegisterOk, key: &HostKey, unix: UnixSecs) -> RenewRequest {
+        let mut r = RenewRequest {
+            actor: ok.actor.clone(),
+            renewal_token: ok.renewal_token.clone(),
+            renewal_token_expires_at: ok.renewal_token_expires_at,
+            host_key: [0; 32],
+            verified: false,
+            unix: 0,
+            proof: Vec::new(),
+        };
+        r.sign(key, unix);
+        r
     }
 
     fn ok(reply: AisReply) -> RegisterOk {
@@ -316,8 +399,23 @@ mod tests {
         let ring = s.key_ring();
         let claims = a.credential.verify(&ring, 1001, Some(&a.actor)).unwrap();
         assert_eq!(claims.expires_at, 1000 + 3600);
+        assert_eq!(claims.host_key, host().public(), "the host key is bound into the credential");
+        assert!(!claims.verified, "a linked registration is not manufacturer-verified");
         assert_eq!(a.credential_expires_at, claims.expires_at);
         assert_eq!(s.next_serial(), 3);
+    }
+
+    #[test]
+    fn registration_proves_the_host_key() {
+        let mut s = service();
+        let AisRequest::Register(mut r) = reg(1, None) else { unreachable!() };
+        r.host_key = HostKey::from_seed([5; 32]).public();
+        assert!(
+            matches!(err(s.handle(0, AisRequest::Register(r.clone()))), ActrError::Unauthenticated(_)),
+            "not signed by that key"
+        );
+        r.proof.clear();
+        assert!(matches!(err(s.handle(0, AisRequest::Register(r))), ActrError::Unauthenticated(_)), "unsigned");
     }
 
     #[test]
@@ -330,20 +428,14 @@ mod tests {
     }
 
     #[test]
-    fn renewal_keeps_id_and_extends_expiry() {
+    fn renewal_keeps_id_and_key_and_extends_expiry() {
         let mut s = service();
         let a = ok(s.handle(1000, reg(1, None)));
-        let renewed = ok(s.handle(
-            3000,
-            AisRequest::Renew(RenewRequest {
-                actor: a.actor.clone(),
-                renewal_token: a.renewal_token.clone(),
-                renewal_token_expires_at: a.renewal_token_expires_at,
-            }),
-        ));
+        let renewed = ok(s.handle(3000, AisRequest::Renew(renew(&a, &host(), 3000))));
         assert_eq!(renewed.actor, a.actor);
         assert_eq!(renewed.credential_expires_at, 3000 + 3600);
-        assert!(renewed.credential.verify(&s.key_ring(), 4700, Some(&a.actor)).is_ok());
+        let claims = renewed.credential.verify(&s.key_ring(), 4700, Some(&a.actor)).unwrap();
+        assert_eq!(claims.host_key, host().public());
         assert_eq!(
             a.credential.verify(&s.key_ring(), 4700, Some(&a.actor)),
             Err(CredentialError::Expired { expires_at: 4600, now: 4700 })
@@ -351,30 +443,48 @@ mod tests {
     }
 
     #[test]
+    fn renewal_reproves_possession() {
+        let mut s = service();
+        let a = ok(s.handle(1000, reg(1, None)));
+        // A thief with the token but not the key: its own key breaks the token's binding...
+        let thief = HostKey::from_seed([66; 32]);
+        assert!(matches!(
+            err(s.handle(1001, AisRequest::Renew(renew(&a, &thief, 1001)))),
+            ActrError::Unauthenticated(_)
+        ));
+        // ...and the right key id with its own signature does not verify.
+        let mut forged = renew(&a, &thief, 1001);
+        forged.host_key = host().public();
+        assert!(matches!(err(s.handle(1001, AisRequest::Renew(forged))), ActrError::Unauthenticated(_)));
+        // A renewal signed too long ago (or ahead) is refused.
+        let stale = renew(&a, &host(), 1001 - RENEW_WINDOW_SECS - 1);
+        assert!(matches!(err(s.handle(1001, AisRequest::Renew(stale))), ActrError::Unauthenticated(_)));
+        // Claiming a verified type the token does not cover fails the token.
+        let mut upgraded = renew(&a, &host(), 1001);
+        upgraded.verified = true;
+        assert!(matches!(err(s.handle(1001, AisRequest::Renew(upgraded))), ActrError::Unauthenticated(_)));
+        ok(s.handle(1001, AisRequest::Renew(renew(&a, &host(), 1001))));
+    }
+
+    #[test]
     fn renewal_refuses_forged_or_expired_tokens() {
         let mut s = service();
         let a = ok(s.handle(1000, reg(1, None)));
-        let mut other = a.actor.clone();
-        other.serial += 100;
-        let forged = RenewRequest {
-            actor: other,
-            renewal_token: a.renewal_token.clone(),
-            renewal_token_expires_at: a.renewal_token_expires_at,
-        };
-        assert!(matches!(err(s.handle(1001, AisRequest::Renew(forged))), ActrError::Unauthenticated(_)));
-        let stretched = RenewRequest {
-            actor: a.actor.clone(),
-            renewal_token: a.renewal_token.clone(),
-            renewal_token_expires_at: a.renewal_token_expires_at + 1,
-        };
-        assert!(matches!(err(s.handle(1001, AisRequest::Renew(stretched))), ActrError::Unauthenticated(_)));
-        let late = RenewRequest {
-            actor: a.actor,
-            renewal_token: a.renewal_token,
-            renewal_token_expires_at: a.renewal_token_expires_at,
-        };
+        let mut other = a.clone();
+        other.actor.serial += 100;
         assert!(matches!(
-            err(s.handle(a.renewal_token_expires_at, AisRequest::Renew(late))),
+            err(s.handle(1001, AisRequest::Renew(renew(&other, &host(), 1001)))),
+            ActrError::Unauthenticated(_)
+        ));
+        let mut stretched = a.clone();
+        stretched.renewal_token_expires_at += 1;
+        assert!(matches!(
+            err(s.handle(1001, AisRequest::Renew(renew(&stretched, &host(), 1001)))),
+            ActrError::Unauthenticated(_)
+        ));
+        let late = a.renewal_token_expires_at;
+        assert!(matches!(
+            err(s.handle(late, AisRequest::Renew(renew(&a, &host(), late)))),
             ActrError::Unauthenticated(_)
         ));
     }
@@ -395,13 +505,13 @@ mod tests {
             s.upsert_realm(RealmConfig { realm: Realm(2), secret: None }),
             Err(ActrError::ResourceExhausted(_))
         ));
-        let bad = AisRequest::Register(RegisterRequest {
-            actr_type: ActrType { manufacturer: "1x".into(), name: "y".into(), version: "1".into() },
-            realm: Realm(1),
-            realm_secret: None,
-            auth: RegisterAuth::Linked,
-        });
-        assert!(matches!(err(s.handle(0, bad)), ActrError::InvalidArgument(_)));
+        let mut bad = RegisterRequest::new(
+            ActrType { manufacturer: "1x".into(), name: "y".into(), version: "1".into() },
+            Realm(1),
+            None,
+        );
+        bad.sign(&host());
+        assert!(matches!(err(s.handle(0, AisRequest::Register(bad))), ActrError::InvalidArgument(_)));
         assert!(matches!(err(s.handle(0, AisRequest::SigningKey { key_id: 5 })), ActrError::NotFound(_)));
     }
 }

@@ -14,6 +14,7 @@
 //! - [`acl`]: allow/deny rules by type and realm.
 //! - [`credential`], [`ais`], [`keeper`]: identity credentials, the identity
 //!   service, and the client that keeps a credential fresh.
+//! - [`proof`]: the host key and the proofs of possession it signs.
 //! - [`signaling`]: discovery, presence and relay through the server.
 //! - [`transport`]: RPC envelopes, fragmentation, dedup, correlation, routes.
 
@@ -25,6 +26,7 @@ pub mod error;
 pub mod id;
 pub mod keeper;
 pub mod node;
+pub mod proof;
 pub mod rng;
 pub mod signaling;
 pub mod time;

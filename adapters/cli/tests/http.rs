@@ -106,11 +106,17 @@ fn restart_on_the_same_address_renews_an_old_credential() {
     again.listen = addr;
     let server = actr_cli::serve::ServeHandle::start(again).expect("restart on the same address");
     assert_eq!(server.local_addr(), addr);
-    let renew = AisRequest::Renew(RenewRequest {
+    let mut renew = RenewRequest {
         actor: old.actor.clone(),
         renewal_token: old.renewal_token.clone(),
         renewal_token_expires_at: old.renewal_token_expires_at,
-    });
+        host_key: [0; 32],
+        verified: false,
+        unix: 0,
+        proof: Vec::new(),
+    };
+    renew.sign(&common::host_key(), unix_now());
+    let renew = AisRequest::Renew(renew);
     let renewed = match ais_call(addr, ais::RENEW_PATH, &renew) {
         AisReply::Renewed(ok) => ok,
         other => panic!("expected Renewed, got {other:?}"),

@@ -3,7 +3,9 @@
 //! # Drive loop
 //!
 //! 1. On a new socket call [`SignalingServer::handle_connect`]; if it refuses,
-//!    close the socket.
+//!    close the socket. An accepted socket gets a [`ServerMsg::Challenge`]
+//!    at once: its hello must sign that nonce with the host key its
+//!    credential binds, so a credential captured elsewhere binds nothing.
 //! 2. Feed every binary message to [`SignalingServer::handle_frame`] and report
 //!    the end of a socket with [`SignalingServer::handle_disconnect`].
 //! 3. After each input, drain [`SignalingServer::poll_close`] (close those
@@ -22,6 +24,7 @@ use crate::acl::{Caller, check_optional};
 use crate::credential::{Credential, KeyRing};
 use crate::error::{ActrError, ErrorReply};
 use crate::id::{ActrId, ActrType};
+use crate::proof::{Nonce, NonceSource, Statement};
 use crate::signaling::messages::*;
 use crate::time::{Duration, Instant, UnixSecs};
 use crate::wire::{decode_message, encode_message};
@@ -91,6 +94,8 @@ struct Bound {
     /// The credential last verified in full; equal bytes need only an expiry check.
     verified: Credential,
     expires_at: UnixSecs,
+    /// The host key the hello proved possession of.
+    host_key: [u8; 32],
 }
 
 #[derive(Debug)]
@@ -103,6 +108,8 @@ struct Conn {
     subscriptions: BTreeSet<ActrType>,
     strikes: u32,
     closing: bool,
+    /// The nonce this connection's hello must sign.
+    challenge: Nonce,
 }
 
 /// Registry of connected actors and the relay between them.
@@ -115,6 +122,7 @@ pub struct SignalingServer {
     subscribers: BTreeMap<ActrType, BTreeSet<ServerConnId>>,
     wakeups: BTreeSet<ServerConnId>,
     closes: VecDeque<(ServerConnId, CloseReason)>,
+    nonces: NonceSource,
     stats: ServerStats,
 }
 
@@ -123,10 +131,14 @@ fn err_reply(e: &ActrError) -> ErrorReply {
 }
 
 impl SignalingServer {
-    pub fn new(config: ServerConfig, ring: KeyRing) -> Self {
+    /// A server checking credentials against `ring`. `challenge_key` (32
+    /// bytes from the OS; from the world's seed in the simulator) keys the
+    /// hello challenges, so nobody can predict the next one.
+    pub fn new(config: ServerConfig, ring: KeyRing, challenge_key: [u8; 32]) -> Self {
         Self {
             config,
             ring,
+            nonces: NonceSource::new(challenge_key),
             conns: BTreeMap::new(),
             by_actor: BTreeMap::new(),
             subscribers: BTreeMap::new(),
@@ -165,6 +177,7 @@ impl SignalingServer {
             return Err(ActrError::ResourceExhausted(format!("{} connections", self.config.max_connections)));
         }
         self.stats.connections_accepted += 1;
+        let challenge = self.nonces.next_nonce();
         self.conns.insert(
             conn,
             Conn {
@@ -176,8 +189,10 @@ impl SignalingServer {
                 subscriptions: BTreeSet::new(),
                 strikes: 0,
                 closing: false,
+                challenge,
             },
         );
+        self.send(conn, &ServerMsg::Challenge { nonce: challenge });
         Ok(())
     }
 
@@ -219,7 +234,9 @@ impl SignalingServer {
             }
         };
         match msg {
-            ClientMsg::Hello { actor, credential, profile } => self.on_hello(unix, conn, actor, credential, profile),
+            ClientMsg::Hello { actor, credential, profile, proof } => {
+                self.on_hello(unix, conn, actor, credential, profile, &proof)
+            }
             ClientMsg::Signed { source, credential, body } => self.on_signed(unix, conn, source, credential, body),
         }
     }
@@ -279,13 +296,16 @@ impl SignalingServer {
         actor: ActrId,
         credential: Credential,
         profile: ActorProfile,
+        proof: &[u8],
     ) {
-        if self.conns.get(&conn).is_some_and(|c| c.bound.is_some()) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        if c.bound.is_some() {
             let e = ActrError::InvalidArgument("hello on an already bound connection".into());
             self.strike(conn, &e);
             return;
         }
-        let claims = match credential.verify(&self.ring, unix, Some(&actor)) {
+        let statement = Statement::SignalingHello { nonce: &c.challenge, actor: &actor };
+        let claims = match credential.verify_possession(&self.ring, unix, Some(&actor), &statement, proof) {
             Ok(c) => c,
             Err(e) => {
                 self.stats.auth_failures += 1;
@@ -312,8 +332,13 @@ impl SignalingServer {
         }
         let acl = profile.acl.clone();
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.bound =
-                Some(Bound { actor: actor.clone(), profile, verified: credential, expires_at: claims.expires_at });
+            c.bound = Some(Bound {
+                actor: actor.clone(),
+                profile,
+                verified: credential,
+                expires_at: claims.expires_at,
+                host_key: claims.host_key,
+            });
         }
         self.stats.hellos_accepted += 1;
         let welcome = ServerMsg::Welcome {
@@ -381,6 +406,11 @@ impl SignalingServer {
             return Ok(());
         }
         match credential.verify(&self.ring, unix, Some(source)) {
+            Ok(claims) if claims.host_key != bound.host_key => {
+                // A renewal keeps the host key; another key means another host.
+                self.stats.auth_failures += 1;
+                Err(ActrError::Unauthenticated("the credential binds another host key than the hello proved".into()))
+            }
             Ok(claims) => {
                 if let Some(b) = self.conns.get_mut(&conn).and_then(|c| c.bound.as_mut()) {
                     b.verified = credential;

@@ -15,7 +15,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use actr_core::ais::{RegisterAuth, RegisterOk, RegisterRequest};
+use actr_core::ais::{RegisterOk, RegisterRequest};
 use actr_core::node::HubConfig;
 use actr_core::signaling::ActorProfile;
 use actr_core::{ActrError, ActrId};
@@ -160,12 +160,8 @@ impl<R: Runtime> Node<R, Attached> {
         let actr_type = workload.actor_type();
         actr_type.validate().map_err(|e| ActrError::InvalidArgument(format!("actor type {actr_type}: {e}")))?;
         let listener = bind_listener(&self.rt, &self.config)?;
-        let register = RegisterRequest {
-            actr_type,
-            realm: self.config.realm,
-            realm_secret: self.config.realm_secret.clone(),
-            auth: RegisterAuth::Linked,
-        };
+        // The node hub signs it with the host key.
+        let register = RegisterRequest::new(actr_type, self.config.realm, self.config.realm_secret.clone());
         let mut node = NodeConfig::new(self.config.server.clone(), register);
         node.profile =
             ActorProfile { acl: workload.acl(), ws_address: listener.as_ref().map(|l| l.1.clone()), service: None };

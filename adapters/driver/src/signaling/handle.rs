@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actr_core::ais::{RegisterOk, RegisterRequest};
+use actr_core::proof::HostKey;
 use actr_core::keeper::KeeperConfig;
 use actr_core::node::{HubConfig, NodeHub};
 use actr_core::signaling::messages::MAX_QUERY_LIMIT;
@@ -124,9 +125,10 @@ impl SignalingNode {
         let now = rt.now();
         let unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let unix_origin = unix.saturating_sub(now.as_micros() / 1_000_000);
+        let host_key = new_host_key()?;
         let task = NodeTask {
             rt: rt.clone(),
-            hub: NodeHub::new(hub, seed, unix_origin),
+            hub: NodeHub::new(hub, host_key, seed, unix_origin),
             ais: Arc::new(AisHttpClient::new(&server.http_base)),
             server: Arc::new(server),
             webrtc,
@@ -141,6 +143,14 @@ impl SignalingNode {
         let handle = SignalingHandle { commands: commands_tx, events: events_rx, timer: Arc::new(rt), request_bound };
         Ok((handle, inputs_tx))
     }
+}
+
+/// A fresh host key from the OS; it lives only in this node's hub and is
+/// never written anywhere (its `Debug` shows a fingerprint of the public half).
+fn new_host_key() -> Result<HostKey, ActrError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| ActrError::Internal(format!("no OS randomness for the host key: {e}")))?;
+    Ok(HostKey::from_seed(seed))
 }
 
 fn random_seed() -> u64 {
