@@ -332,8 +332,7 @@ impl NodeHub {
         if let Err(e) = self.check_signal(now, &source, &signal, proof.as_ref()) {
             self.stats.fingerprints_refused += 1;
             // The sender learns at once instead of at its setup deadline.
-            let mut reason = e.to_string();
-            reason.truncate(reason.floor_char_boundary(MAX_REFUSAL_REASON));
+            let reason: String = e.to_string().chars().take(MAX_REFUSAL_REASON).collect();
             self.relay_unsolicited(now, &source, RtcSignal::Refused { reason });
             return self.close_rtc(now, &source, e);
         }

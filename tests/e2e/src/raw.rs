@@ -37,7 +37,12 @@ pub fn host_key() -> HostKey {
 }
 
 /// A signaling hello as `actor` with `credential`, answering `nonce`, signed by `key`.
-pub fn signaling_hello(actor: &actr_core::ActrId, credential: &actr_core::credential::Credential, nonce: &Nonce, key: &HostKey) -> ClientMsg {
+pub fn signaling_hello(
+    actor: &actr_core::ActrId,
+    credential: &actr_core::credential::Credential,
+    nonce: &Nonce,
+    key: &HostKey,
+) -> ClientMsg {
     let proof = key.sign(&Statement::SignalingHello { nonce, actor });
     ClientMsg::Hello { actor: actor.clone(), credential: credential.clone(), profile: ActorProfile::default(), proof }
 }

@@ -15,9 +15,9 @@
 use std::collections::BTreeMap;
 
 use actr_core::ais::{RegisterOk, RegisterRequest};
-use actr_core::proof::HostKey;
 use actr_core::keeper::{AisCall, CredentialKeeper, KeeperConfig};
 use actr_core::node::{HubConfig, NodeEvent, NodeHub, NodeOutput};
+use actr_core::proof::HostKey;
 use actr_core::rng::SeededRng;
 use actr_core::signaling::{
     ClientConfig, ClientRequest, ClientTransmit, ConnId, DisconnectReason, RequestId, ServerMsg, ServerReply,

@@ -258,8 +258,7 @@ impl Sim {
         let c = &self.config;
         // A fresh challenge key per boot, as `actr serve` draws one from the OS.
         let challenge_key = crate::sweep::derive_key(c.seed, "challenge-key", u64::from(self.epoch));
-        self.server =
-            Some(SimServer::boot(self.persisted.clone(), c.ais, c.server, c.server_skew_secs, challenge_key));
+        self.server = Some(SimServer::boot(self.persisted.clone(), c.ais, c.server, c.server_skew_secs, challenge_key));
         self.after_server();
     }
 

@@ -195,7 +195,9 @@ pub async fn run(
 /// restart draws a new one, so no nonce repeats across restarts).
 fn challenge_key() -> Result<[u8; 32], ServeError> {
     let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| ServeError::Runtime(std::io::Error::other(format!("no OS randomness for hello challenges: {e}"))))?;
+    getrandom::fill(&mut key).map_err(|e| {
+        ServeError::Runtime(std::io::Error::other(format!("no OS randomness for hello challenges: {e}")))
+    })?;
     Ok(key)
 }
 

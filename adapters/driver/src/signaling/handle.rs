@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actr_core::ais::{RegisterOk, RegisterRequest};
-use actr_core::proof::HostKey;
 use actr_core::keeper::KeeperConfig;
 use actr_core::node::{HubConfig, NodeHub};
+use actr_core::proof::HostKey;
 use actr_core::signaling::messages::MAX_QUERY_LIMIT;
 use actr_core::signaling::{ActorProfile, Candidate, ClientConfig, ClientRequest, ServerReply};
 use actr_core::{ActrError, ActrId, ActrType};
