@@ -16,8 +16,9 @@
 //!
 //! Plain figures, no assertions: numbers depend on the machine. The whole run
 //! takes about a minute in release. `ACTR_BENCH_ONLY=in_process,ws` runs only
-//! the listed sections (`signaling`, `in_process`, `ws`, `rtc`, `sim`).
+//! the listed sections (`signaling`, `in_process`, `ws`, `rtc`, `sim`, `hello`).
 
+mod hello;
 mod in_process;
 mod node_calls;
 mod peers;
@@ -69,6 +70,9 @@ fn main() {
     }
     if selected("sim") {
         rows.extend(sim_hub::rows());
+    }
+    if selected("hello") {
+        rows.extend(hello::rows());
     }
     report::print(&rows);
 
