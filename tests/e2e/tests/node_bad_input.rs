@@ -2,15 +2,20 @@
 //! all, a garbage hello, a hello for another actor, a forged credential, then
 //! (authenticated) garbage, text, an orphan response, an unknown route and an
 //! oversized message. Each gets a typed refusal or a clean close, and the node
-//! keeps serving real callers. Runs under tokio and smol.
+//! keeps serving real callers. Then proof of possession: a real node's hello
+//! captured by a listener it dialed is useless replayed whole, re-targeted,
+//! re-signed, at signaling, and in WebRTC offers; an offer whose fingerprint
+//! was rewritten after signing is refused with a typed error. Runs under
+//! tokio and smol.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
 use actr_core::ais::RegisterOk;
 use actr_core::node::hello::{DirectChallenge, DirectHello, DirectReply, LinkNonces, MAX_HELLO};
-use actr_core::proof::{HostKey, Nonce};
-use actr_core::signaling::ServerMsg;
+use actr_core::node::signal::{RelaySignal, RtcSignal, SignalProof};
+use actr_core::proof::{HostKey, Nonce, Statement, sdp_fingerprints};
+use actr_core::signaling::{ClientBody, ClientMsg, ClientRequest, ServerMsg};
 use actr_core::transport::RpcEnvelope;
 use actr_core::transport::envelope::MAX_ENVELOPE;
 use actr_core::wire::decode_message;
@@ -71,6 +76,59 @@ fn refusals(address: &str, ok: &RegisterOk, target: &ActrId) {
     let mut forged = ok.clone();
     forged.credential.signature[0] ^= 1;
     assert!(matches!(refused(address, |n| hello(&forged, target, n)), ActrError::Unauthenticated(_)));
+}
+
+/// An SDP that declares `fingerprint` (the shape matters only to the proof check).
+fn sdp_with(fingerprint: &str) -> String {
+    format!("v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 {fingerprint}\r\n")
+}
+
+/// Raw signaling relays WebRTC offers to the target that it must refuse:
+/// a captured credential with the thief's signature, and the thief's own
+/// honest proof over a fingerprint changed afterwards. Each comes back as
+/// a `Refused` relay naming the fingerprint proof.
+fn forged_offers(signaling: std::net::SocketAddr, ok: &RegisterOk, target: &ActrId, captured: &DirectHello) {
+    let mut raw = RawClient::connect(signaling);
+    raw.hello(ok);
+    let thief = HostKey::from_seed([0x67; 32]);
+    let sign = |credential: &actr_core::credential::Credential, from: &ActrId, fingerprint: &str, key: &HostKey| {
+        let fingerprints = sdp_fingerprints(&sdp_with(fingerprint));
+        let statement = Statement::RtcFingerprint { from, to: target, exchange_id: 1 << 32 | 1, fingerprints: &fingerprints };
+        SignalProof { credential: credential.clone(), signature: key.sign(&statement) }
+    };
+    let honest_fp = "AB:CD:EF";
+    let offers = [
+        // The caller's credential, captured from its real hello, signed by the thief.
+        sign(&captured.credential, &captured.caller, honest_fp, &thief),
+        // The sender's own credential and key, but the SDP was rewritten after signing.
+        sign(&ok.credential, &ok.actor, honest_fp, &host_key()),
+    ];
+    for (i, proof) in offers.into_iter().enumerate() {
+        let offer = RtcSignal::Offer { sdp: sdp_with(if i == 1 { "66:66:66" } else { honest_fp }), exchange_id: 1 << 32 | 1 };
+        let payload = RelaySignal { signal: offer, proof: Some(proof) }.encode().unwrap();
+        let request = ClientRequest::Relay { target: target.clone(), payload };
+        let id = 100 + i as u64;
+        raw.send_msg(&ClientMsg::Signed {
+            source: ok.actor.clone(),
+            credential: ok.credential.clone(),
+            body: ClientBody::Request { id, request },
+        });
+        let mut refused = None;
+        while refused.is_none() {
+            match raw.recv() {
+                Received::Msg(ServerMsg::Reply { id: got, result }) if got == id => assert!(result.is_ok(), "{result:?}"),
+                Received::Msg(ServerMsg::Relay { source, payload }) if source == *target => {
+                    refused = Some(RelaySignal::decode(&payload).expect("a relay signal").signal);
+                }
+                Received::Msg(_) => continue,
+                other => panic!("offer {i}: {other:?}"),
+            }
+        }
+        match refused {
+            Some(RtcSignal::Refused { reason }) => assert!(reason.contains("fingerprint"), "offer {i}: {reason}"),
+            other => panic!("offer {i}: expected a refusal, got {other:?}"),
+        }
+    }
 }
 
 /// A listener of our own that a real node dials: it challenges, and keeps
@@ -184,7 +242,14 @@ async fn bad_direct_input_is_refused_and_the_node_keeps_serving<R: Runtime>(rt: 
     let captured = captured.unwrap();
     assert_eq!(captured.caller, *caller.id());
     let (address, target_id, signaling) = (address_again, target.id().clone(), server.local_addr());
-    run_blocking(&rt, move || replay_captured(&address, &captured, &target_id, signaling)).await.unwrap();
+    let raw_url = url.clone();
+    run_blocking(&rt, move || {
+        replay_captured(&address, &captured, &target_id, signaling);
+        let ok = register(&raw_url, register_request("raw-rtc"));
+        forged_offers(signaling, &ok, &target_id, &captured);
+    })
+    .await
+    .unwrap();
 
     let stats = target.stats().await.unwrap();
     assert_eq!(
@@ -192,6 +257,8 @@ async fn bad_direct_input_is_refused_and_the_node_keeps_serving<R: Runtime>(rt: 
         "not websocket, garbage, wrong target, forged, oversized hello; the captured hello replayed, re-targeted, re-signed"
     );
     assert_eq!(stats.accepted, 2, "the raw client once, the caller once");
+    assert_eq!(stats.fingerprints_refused, 2, "a captured credential, a rewritten fingerprint");
+    assert_eq!(stats.webrtc_connections_up, 1, "only the caller's own connection came up");
     assert_eq!(stats.endpoint.malformed, 2);
     assert_eq!(stats.endpoint.orphan_responses, 1);
     assert_eq!(probe.log(), ["start", "ready", "handle:nope", "handle:echo", "handle:echo"]);

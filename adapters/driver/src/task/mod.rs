@@ -530,6 +530,7 @@ impl<R: Runtime> Running<R> {
             ice_disconnects: hub.ice_disconnects,
             ice_restarts: hub.ice_restarts,
             ice_recovered: hub.ice_recovered,
+            fingerprints_refused: hub.fingerprints_refused,
             ..RpcStats::default()
         };
         if let Some(rtc) = &self.rtc {
