@@ -17,6 +17,7 @@
 //! - [`proof`]: the host key and the proofs of possession it signs.
 //! - [`signaling`]: discovery, presence and relay through the server.
 //! - [`transport`]: RPC envelopes, fragmentation, dedup, correlation, routes.
+//! - [`package`]: signed `.actr` packages, their verification and trust.
 
 pub mod acl;
 pub mod ais;
@@ -26,6 +27,7 @@ pub mod error;
 pub mod id;
 pub mod keeper;
 pub mod node;
+pub mod package;
 pub mod proof;
 pub mod rng;
 pub mod signaling;
