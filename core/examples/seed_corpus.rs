@@ -29,7 +29,7 @@ fn op(out: &mut Vec<u8>, op: u8, payload: &[u8]) {
 
 fn main() {
     let mut ais = AisService::new(FUZZ_AIS_SEED, 1, 1, AisConfig::default());
-    ais.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).expect("realm");
+    ais.upsert_realm(RealmConfig::new(Realm(1), None)).expect("realm");
     let host_key = HostKey::from_seed([21; 32]);
     let mut request = RegisterRequest::new("fz:node:1".parse().expect("type"), Realm(1), None);
     request.sign(&host_key);

@@ -247,7 +247,7 @@ mod tests {
 
     fn ais() -> AisService {
         let mut s = AisService::new([3; 32], 1, 1, AisConfig { credential_ttl_secs: 100, ..Default::default() });
-        s.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).unwrap();
+        s.upsert_realm(RealmConfig::new(Realm(1), None)).unwrap();
         s
     }
 
@@ -327,7 +327,7 @@ mod tests {
         let _ = k.poll_event();
         // A server with another key cannot validate the token.
         let mut other = AisService::new([4; 32], 2, 50, AisConfig::default());
-        other.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).unwrap();
+        other.upsert_realm(RealmConfig::new(Realm(1), None)).unwrap();
         k.renew_now(Instant::ZERO);
         serve(&mut k, &mut other, Instant::ZERO, 1001);
         match k.poll_event() {

@@ -129,6 +129,17 @@ pub enum Statement<'a> {
     LinkWelcome { listener_nonce: &'a Nonce, dialer_nonce: &'a Nonce, listener: &'a ActrId, caller: &'a ActrId },
     /// "These DTLS fingerprints are mine", in an offer or answer from `from` to `to`.
     RtcFingerprint { from: &'a ActrId, to: &'a ActrId, exchange_id: u64, fingerprints: &'a [String] },
+    /// Signed by a manufacturer's key, not a host key: "register this
+    /// unpublished package of mine in `realm`, for the host holding
+    /// `host_key`, once (`nonce`), at `signed_at`".
+    ManufacturerRegister {
+        realm: Realm,
+        actr_type: &'a ActrType,
+        manifest_sha256: &'a [u8; 32],
+        host_key: &'a [u8; 32],
+        signed_at: UnixSecs,
+        nonce: &'a Nonce,
+    },
 }
 
 impl Statement<'_> {
@@ -140,6 +151,7 @@ impl Statement<'_> {
             Statement::LinkHello { .. } => b"actr/pop/link-hello/v1",
             Statement::LinkWelcome { .. } => b"actr/pop/link-welcome/v1",
             Statement::RtcFingerprint { .. } => b"actr/pop/rtc-fingerprint/v1",
+            Statement::ManufacturerRegister { .. } => b"actr/pop/manufacturer-register/v1",
         }
     }
 

@@ -6,7 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
-use actr_core::ais::{AisConfig, AisReply, AisRequest, AisService, RealmConfig, RegisterOk, RegisterRequest};
+use actr_core::ais::{
+    AisConfig, AisReply, AisRequest, AisService, MemoryDirectory, PackageAuth, RealmConfig, RegisterAuth, RegisterOk,
+    RegisterRequest,
+};
 use actr_core::error::ErrorReply;
 use actr_core::node::hello::{DirectChallenge, DirectHello, DirectReply, LinkNonces, MAX_HELLO};
 use actr_core::node::signal::{RelaySignal, RtcSignal, SignalProof};
@@ -60,6 +63,8 @@ struct World {
     nodes: Vec<Node>,
     /// A signaling path that rewrites the WebRTC signals it relays.
     mitm: Option<fn(&mut RelaySignal)>,
+    /// Manufacturers and published packages the AIS knows.
+    dir: MemoryDirectory,
 }
 
 impl World {
@@ -69,7 +74,7 @@ impl World {
 
     fn with_ais(config: AisConfig) -> Self {
         let mut ais = AisService::new([7; 32], 1, 1, config);
-        ais.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).unwrap();
+        ais.upsert_realm(RealmConfig::new(Realm(1), None)).unwrap();
         let server = SignalingServer::new(ServerConfig::default(), ais.key_ring(), [8; 32]);
         World {
             now: Instant::ZERO,
@@ -80,6 +85,7 @@ impl World {
             next_sconn: 1,
             nodes: Vec::new(),
             mitm: None,
+            dir: MemoryDirectory::default(),
         }
     }
 
@@ -292,7 +298,7 @@ impl World {
                     AisRequest::Renew(_) if self.refuse_renewals.contains(&i) => {
                         AisReply::Error(ErrorReply::from(ActrError::Unauthenticated("renewal token rejected".into())))
                     }
-                    request => self.ais.handle(self.unix(), request),
+                    request => self.ais.handle_with(ORIGIN + now.as_micros() / 1_000_000, request, &mut self.dir),
                 };
                 self.nodes[i].hub.handle_ais_reply(now, call.id, Ok(reply));
             }
@@ -630,7 +636,7 @@ fn forged_hellos_are_refused_and_closed() {
     assert!(matches!(elsewhere, ActrError::NotFound(_)), "{elsewhere:?}");
     // Signed by an AIS this node does not know.
     let mut rogue = AisService::new([99; 32], 2, 1, AisConfig::default());
-    rogue.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).unwrap();
+    rogue.upsert_realm(RealmConfig::new(Realm(1), None)).unwrap();
     let z = register_with(&mut rogue, "acme:node:1", w.unix(), 77);
     let foreign = refused(try_hello(&mut w, &|n| hello(&z.ok.actor, &z, &idb, n)));
     assert!(matches!(foreign, ActrError::Unauthenticated(_)), "{foreign:?}");
@@ -662,7 +668,8 @@ fn forged_hellos_are_refused_and_closed() {
                 w.unix(),
             );
             let nonces = LinkNonces { listener: challenge.expect("the challenge").nonce, dialer: DIALER_NONCE };
-            assert_eq!(DirectReply::decode_outcome(bytes, &idb, &x.ok.actor, nonces, &ring, unix), Ok(()));
+            let claims = DirectReply::decode_outcome(bytes, &idb, &x.ok.actor, nonces, &ring, unix).unwrap();
+            assert_eq!(claims.actor, idb);
         }
         other => panic!("expected a welcome, got {other:?}"),
     }
@@ -751,6 +758,57 @@ fn handshake_slots_are_bounded_per_source_address() {
     w.input(b, |hub, now| hub.handle_link_message(now, first, &hello(&x.ok.actor, &x, &idb, &nonce)));
     assert_eq!(w.nodes[b].hub.stats().accepted, 1);
     w.nodes[b].hub.handle_link_accepted(w.now, one).expect("a slot freed for that source");
+}
+
+#[test]
+fn a_verified_only_acl_admits_the_package_and_refuses_a_linked_namesake() {
+    use actr_core::acl::{Acl, RealmSelector};
+    use actr_core::package::{PackageLimits, PackageSpec, pack, verify};
+    let mut w = World::new();
+    let mfr = ed25519_dalek::SigningKey::from_bytes(&[0x4d; 32]);
+    let billing: actr_core::ActrType = "acme:billing:1".parse().unwrap();
+    let bytes = pack(
+        &PackageSpec::new(billing.clone(), "wasm32-unknown-unknown").into_manifest(),
+        b"\0asm",
+        &[],
+        &mfr,
+        &mut |_| {},
+    )
+    .unwrap();
+    let package = verify(&bytes, &mfr.verifying_key(), &PackageLimits::default()).unwrap();
+    w.dir.add_manufacturer("acme", mfr.verifying_key().to_bytes());
+    w.dir.publish(billing.clone(), &package.manifest_raw);
+
+    let vault = w.add("acme:vault:1", |c| {
+        c.profile.acl = Some(Acl::default().allow_verified(billing.clone(), RealmSelector::Own))
+    });
+    let linked = w.add("acme:billing:1", |_| {});
+    let signed = w.add("acme:billing:1", |c| {
+        c.register.auth = RegisterAuth::Package(PackageAuth {
+            manifest: package.manifest_raw.clone(),
+            signature: package.signature.to_vec(),
+            manufacturer_proof: None,
+        })
+    });
+    w.open(vault);
+    w.open(linked);
+    w.open(signed);
+    // Signaling hides the vault from the linked namesake...
+    let hidden = w.call(linked, vault, b"let me in");
+    assert!(matches!(w.result(linked, hidden), Some(Err(ActrError::NotFound(_)))), "{:?}", w.result(linked, hidden));
+    // ...and the vault itself refuses it when it dials the address directly.
+    let (idv, address) = (w.id(vault), w.nodes[vault].hub.config().profile.ws_address.clone().unwrap());
+    w.input(linked, |hub, now| hub.add_route(now, &idv, address).unwrap());
+    let refused = w.call(linked, vault, b"let me in");
+    assert!(
+        matches!(w.result(linked, refused), Some(Err(ActrError::PermissionDenied(_)))),
+        "{:?}",
+        w.result(linked, refused)
+    );
+    assert_eq!(w.nodes[vault].hub.stats().endpoint.acl_denied, 1);
+    let admitted = w.call(signed, vault, b"let me in");
+    assert_eq!(w.result(signed, admitted), Some(Ok(b"let me in".to_vec())));
+    assert_eq!(w.nodes[vault].delivered.len(), 1, "only the verified caller reached the handler");
 }
 
 // ---- 3. pending calls fail when the last wire closes --------------------------

@@ -21,7 +21,7 @@ struct World {
 fn world(config: ServerConfig) -> World {
     let mut ais = AisService::new([1; 32], 1, 1, AisConfig::default());
     for r in [1, 2] {
-        ais.upsert_realm(RealmConfig { realm: Realm(r), secret: None }).unwrap();
+        ais.upsert_realm(RealmConfig::new(Realm(r), None)).unwrap();
     }
     let server = SignalingServer::new(config, ais.key_ring(), [3; 32]);
     World { ais, server, keys: BTreeMap::new() }
@@ -188,7 +188,7 @@ fn expired_or_foreign_credentials_are_refused() {
     assert!(matches!(w.server.poll_close(), Some((1, CloseReason::Refused(_)))));
 
     let mut other = AisService::new([2; 32], 1, 1, AisConfig::default());
-    other.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).unwrap();
+    other.upsert_realm(RealmConfig::new(Realm(1), None)).unwrap();
     let key = HostKey::from_seed([99; 32]);
     let req = signed_request("acme:a:1", 1, &key);
     let AisReply::Registered(foreign) = other.handle(UNIX, AisRequest::Register(req)) else { panic!() };

@@ -75,7 +75,7 @@ fn parse_realm(text: &str) -> Result<RealmConfig, String> {
         None => (text, None),
     };
     let id: u32 = id.trim().parse().map_err(|_| format!("realm id must be a number, got {id:?}"))?;
-    Ok(RealmConfig { realm: Realm(id), secret })
+    Ok(RealmConfig::new(Realm(id), secret))
 }
 
 fn main() -> ExitCode {
@@ -162,8 +162,8 @@ mod tests {
 
     #[test]
     fn realm_arguments_parse() {
-        assert_eq!(parse_realm("3"), Ok(RealmConfig { realm: Realm(3), secret: None }));
-        assert_eq!(parse_realm("4=a=b"), Ok(RealmConfig { realm: Realm(4), secret: Some("a=b".into()) }));
+        assert_eq!(parse_realm("3"), Ok(RealmConfig::new(Realm(3), None)));
+        assert_eq!(parse_realm("4=a=b"), Ok(RealmConfig::new(Realm(4), Some("a=b".into()))));
         assert!(parse_realm("x").is_err());
         assert!(parse_realm("-1").is_err());
     }

@@ -76,7 +76,7 @@ fn oversized_body_is_413() {
 fn realm_secret_from_the_config_is_enforced() {
     let dir = TempDir::new("secret");
     let mut config = config(&dir);
-    config.realms = vec![RealmConfig { realm: Realm(7), secret: Some("s3cret".into()) }];
+    config.realms = vec![RealmConfig::new(Realm(7), Some("s3cret".into()))];
     let server = actr_cli::serve::ServeHandle::start(config).unwrap();
     let addr = server.local_addr();
     match ais_call(addr, ais::REGISTER_PATH, &register_request(7, None)) {

@@ -59,8 +59,9 @@ impl NodeHub {
             LinkPhase::Open => {
                 l.deadline = now + self.config.link_idle_timeout;
                 let peer = l.peer.clone().expect("an open link names its peer");
+                let verified = l.verified;
                 if !bytes.is_empty() {
-                    self.endpoint.handle_inbound(now, &peer, bytes);
+                    self.endpoint.handle_inbound_from(now, &peer, verified, bytes);
                 }
             }
             LinkPhase::AwaitChallenge => self.on_challenge(now, link, bytes),
@@ -110,11 +111,11 @@ impl NodeHub {
         let unix = self.unix(now);
         let Some(listener_nonce) = self.links.get(link).and_then(|l| l.nonces).map(|n| n.listener) else { return };
         let verified = match verify_hello(bytes, &self.own, &listener_nonce, &self.ring, unix) {
-            Ok((peer, nonces)) => self.links.may_open(&peer, link).map(|()| (peer, nonces)),
+            Ok((claims, nonces)) => self.links.may_open(&claims.actor, link).map(|()| (claims, nonces)),
             Err(HelloError::UnknownKey(id)) => Err(ActrError::Unauthenticated(format!("unknown signing key {id}"))),
             Err(HelloError::Refused(e)) => Err(e),
         };
-        let (peer, nonces) = match verified {
+        let (claims, nonces) = match verified {
             Ok(verified) => verified,
             Err(e) => {
                 if let Ok(refusal) = DirectReply::Refused(ErrorReply::from(&e)).encode() {
@@ -123,6 +124,7 @@ impl NodeHub {
                 return self.close_link(now, link, e);
             }
         };
+        let peer = claims.actor;
         let Some(me) = &self.registration else {
             return self.close_link(now, link, ActrError::Unavailable("not registered".into()));
         };
@@ -132,7 +134,7 @@ impl NodeHub {
             Err(e) => return self.close_link(now, link, e),
         }
         self.stats.accepted += 1;
-        self.link_open(now, link, peer);
+        self.link_open(now, link, peer, claims.verified);
     }
 
     fn on_welcome(&mut self, now: Instant, link: LinkId, bytes: &[u8]) {
@@ -140,10 +142,10 @@ impl NodeHub {
         let Some(peer) = peer else { return };
         let unix = self.unix(now);
         let outcome = DirectReply::decode_outcome(bytes, &peer, &self.own, nonces, &self.ring, unix);
-        match outcome.and_then(|()| self.links.may_open(&peer, link)) {
-            Ok(()) => {
+        match outcome.and_then(|claims| self.links.may_open(&peer, link).map(|()| claims.verified)) {
+            Ok(verified) => {
                 self.stats.dialed += 1;
-                self.link_open(now, link, peer);
+                self.link_open(now, link, peer, verified);
             }
             Err(e) => self.close_link(now, link, e),
         }
@@ -151,7 +153,7 @@ impl NodeHub {
 
     /// `link` to `peer` is authenticated: it gets a route-table session and
     /// serves what waited for a wire.
-    fn link_open(&mut self, now: Instant, link: LinkId, peer: ActrId) {
+    fn link_open(&mut self, now: Instant, link: LinkId, peer: ActrId, verified: bool) {
         let session = match self.route_entry(now, &peer).and_then(|()| self.routes.begin_websocket(&peer)) {
             Ok(session) => session,
             Err(e) => return self.close_link(now, link, e),
@@ -161,6 +163,7 @@ impl NodeHub {
             l.peer = Some(peer.clone());
             l.session = Some(session);
             l.deadline = now + self.config.link_idle_timeout;
+            l.verified = verified;
         }
         self.out.push_back(NodeOutput::Link(LinkOutput::Authenticated { link, max_message: MAX_LINK_MESSAGE }));
         if let Some(dial) = self.peers.dial_mut(&peer)

@@ -19,7 +19,7 @@
 //! `RpcEnvelope`. All three messages use the versioned envelope of
 //! `actr_core::wire`.
 
-use crate::credential::{Credential, CredentialError, KeyRing};
+use crate::credential::{Claims, Credential, CredentialError, KeyRing};
 use crate::error::ErrorReply;
 use crate::proof::{HostKey, Nonce, Statement};
 use crate::wire::{decode_message, encode_message};
@@ -121,7 +121,8 @@ impl DirectReply {
     }
 
     /// Decodes the reply to `caller`'s hello to `expected` and checks the
-    /// welcome's credential and proof; returns the refusal as an error.
+    /// welcome's credential and proof; returns the listener's verified
+    /// claims, or the refusal as an error.
     pub fn decode_outcome(
         bytes: &[u8],
         expected: &ActrId,
@@ -129,7 +130,7 @@ impl DirectReply {
         nonces: LinkNonces,
         ring: &KeyRing,
         unix: UnixSecs,
-    ) -> Result<(), ActrError> {
+    ) -> Result<Claims, ActrError> {
         match decode_message::<DirectReply>(bytes, MAX_HELLO)? {
             DirectReply::Welcome { actor, .. } if actor != *expected => {
                 Err(ActrError::Unauthenticated(format!("the listener is {actor}, not {expected}")))
@@ -143,7 +144,6 @@ impl DirectReply {
                 };
                 credential
                     .verify_possession(ring, unix, Some(&actor), &statement, &proof)
-                    .map(|_| ())
                     .map_err(|e| ActrError::Unauthenticated(format!("the listener's welcome: {e}")))
             }
             DirectReply::Refused(e) => Err(e.into()),
@@ -153,7 +153,7 @@ impl DirectReply {
 
 /// Checks a received hello for the listener `own`, which challenged with
 /// `listener_nonce`, at wall-clock time `unix`; returns the authenticated
-/// caller and the nonces of the exchange.
+/// caller's claims and the nonces of the exchange.
 ///
 /// Errors: `DecodeFailure` for bytes that are no hello, `NotFound` when the
 /// hello targets another actor, `Unauthenticated` for a credential that does
@@ -165,7 +165,7 @@ pub fn verify_hello(
     listener_nonce: &Nonce,
     ring: &KeyRing,
     unix: UnixSecs,
-) -> Result<(ActrId, LinkNonces), HelloError> {
+) -> Result<(Claims, LinkNonces), HelloError> {
     let hello: DirectHello = decode_message(bytes, MAX_HELLO).map_err(|e| HelloError::Refused(e.into()))?;
     if hello.target != *own {
         return Err(HelloError::Refused(ActrError::NotFound(format!("this listener serves {own}"))));
@@ -178,7 +178,7 @@ pub fn verify_hello(
         target: own,
     };
     match hello.credential.verify_possession(ring, unix, Some(&hello.caller), &statement, &hello.proof) {
-        Ok(_) => Ok((hello.caller, nonces)),
+        Ok(claims) => Ok((claims, nonces)),
         Err(CredentialError::UnknownKey(id)) => Err(HelloError::UnknownKey(id)),
         Err(e) => Err(HelloError::Refused(e.into())),
     }
@@ -243,10 +243,8 @@ mod tests {
     #[test]
     fn a_valid_hello_names_the_caller() {
         let (ring, caller, own) = setup();
-        assert_eq!(
-            verify_hello(&hello(&caller, &own.id), &own.id, &NONCES.listener, &ring, 50),
-            Ok((caller.id, NONCES))
-        );
+        let (claims, nonces) = verify_hello(&hello(&caller, &own.id), &own.id, &NONCES.listener, &ring, 50).unwrap();
+        assert_eq!((claims.actor, nonces), (caller.id, NONCES));
     }
 
     #[test]
@@ -292,7 +290,7 @@ mod tests {
         let outcome = |bytes: &[u8], expected: &ActrId, nonces| {
             DirectReply::decode_outcome(bytes, expected, &caller.id, nonces, &ring, 50)
         };
-        assert_eq!(outcome(&welcome, &own.id, NONCES), Ok(()));
+        assert_eq!(outcome(&welcome, &own.id, NONCES).map(|c| c.actor), Ok(own.id.clone()));
         assert!(matches!(outcome(&welcome, &caller.id, NONCES), Err(ActrError::Unauthenticated(_))), "another actor");
         let stale = LinkNonces { dialer: [8; 32], ..NONCES };
         assert!(matches!(outcome(&welcome, &own.id, stale), Err(ActrError::Unauthenticated(_))), "old nonce");

@@ -45,6 +45,8 @@ pub(crate) struct Link {
     pub last_sent: Instant,
     /// The nonces of the hello exchange, as far as it got.
     pub nonces: Option<LinkNonces>,
+    /// The peer's proven credential says a manufacturer verified its type.
+    pub verified: bool,
 }
 
 impl Link {
@@ -108,6 +110,7 @@ impl LinkTable {
             deadline,
             last_sent: now,
             nonces: None,
+            verified: false,
         }))
     }
 
@@ -126,6 +129,7 @@ impl LinkTable {
             deadline,
             last_sent: now,
             nonces: None,
+            verified: false,
         }))
     }
 

@@ -63,8 +63,9 @@ impl NodeHub {
             RtcReport::Message(bytes) => {
                 if let Some((peer, conn)) = self.peers.rtc_mut(rtc) {
                     conn.last_used = now;
+                    let verified = conn.verified;
                     self.stats.webrtc_received += 1;
-                    self.endpoint.handle_inbound(now, &peer, &bytes);
+                    self.endpoint.handle_inbound_from(now, &peer, verified, &bytes);
                 }
             }
             RtcReport::SignalOut(signal) => self.relay_signal(now, rtc, signal),
@@ -136,14 +137,16 @@ impl NodeHub {
 
     /// Checks that an offer's or answer's fingerprints are `source`'s: its
     /// credential verifies for it, and its host key signed them for us.
+    /// Returns whether the proven credential marks the type verified, for an
+    /// offer or answer; `None` for other signals.
     fn check_signal(
         &self,
         now: Instant,
         source: &ActrId,
         signal: &RtcSignal,
         proof: Option<&SignalProof>,
-    ) -> Result<(), ActrError> {
-        let Some((sdp, exchange_id)) = signal.sdp() else { return Ok(()) };
+    ) -> Result<Option<bool>, ActrError> {
+        let Some((sdp, exchange_id)) = signal.sdp() else { return Ok(None) };
         let refused =
             |why: String| ActrError::Unauthenticated(format!("webrtc {} from {source}: {why}", signal.name()));
         let proof = proof.ok_or_else(|| refused("no fingerprint proof".into()))?;
@@ -156,7 +159,7 @@ impl NodeHub {
         proof
             .credential
             .verify_possession(&self.ring, self.unix(now), Some(source), &statement, &proof.signature)
-            .map(|_| ())
+            .map(|claims| Some(claims.verified))
             .map_err(|e| {
                 refused(format!(
                     "fingerprint proof refused ({e}); the SDP was changed on the way or the sender is not who it claims"
@@ -329,13 +332,16 @@ impl NodeHub {
             return;
         }
         let RelaySignal { signal, proof } = relay;
-        if let Err(e) = self.check_signal(now, &source, &signal, proof.as_ref()) {
-            self.stats.fingerprints_refused += 1;
-            // The sender learns at once instead of at its setup deadline.
-            let reason: String = e.to_string().chars().take(MAX_REFUSAL_REASON).collect();
-            self.relay_unsolicited(now, &source, RtcSignal::Refused { reason });
-            return self.close_rtc(now, &source, e);
-        }
+        let verified = match self.check_signal(now, &source, &signal, proof.as_ref()) {
+            Ok(verified) => verified,
+            Err(e) => {
+                self.stats.fingerprints_refused += 1;
+                // The sender learns at once instead of at its setup deadline.
+                let reason: String = e.to_string().chars().take(MAX_REFUSAL_REASON).collect();
+                self.relay_unsolicited(now, &source, RtcSignal::Refused { reason });
+                return self.close_rtc(now, &source, e);
+            }
+        };
         if let RtcSignal::Refused { reason } = &signal {
             let reason: String = reason.chars().take(MAX_REFUSAL_REASON).collect();
             let e = ActrError::Unauthenticated(format!("{source} refused the webrtc session: {reason}"));
@@ -380,7 +386,10 @@ impl NodeHub {
             }
             _ => {}
         }
-        if let Some(conn) = self.peers.rtc_of(&source) {
+        if let Some(conn) = self.peers.get_mut(&source).and_then(|p| p.rtc.as_mut()) {
+            if let Some(verified) = verified {
+                conn.verified = verified;
+            }
             let rtc = conn.id;
             self.out.push_back(NodeOutput::Rtc(RtcOutput::Signal { rtc, signal }));
         }

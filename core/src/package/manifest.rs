@@ -79,6 +79,9 @@ pub struct AclRuleEntry {
     pub from_type: String,
     #[serde(default = "own_realm")]
     pub realm: RealmField,
+    /// Match only callers whose type a manufacturer verified.
+    #[serde(default, skip_serializing_if = "core::ops::Not::not")]
+    pub verified_only: bool,
 }
 
 fn own_realm() -> RealmField {
@@ -153,7 +156,7 @@ impl Manifest {
                 RealmField::Named(RealmName::Any) => RealmSelector::Any,
                 RealmField::Id(id) => RealmSelector::Exactly(Realm(id)),
             };
-            rules.push(AclRule { permission, from_type, realm });
+            rules.push(AclRule { permission, from_type, realm, verified_only: rule.verified_only });
         }
         Ok(Some(Acl { rules }))
     }

@@ -96,6 +96,8 @@ struct Bound {
     expires_at: UnixSecs,
     /// The host key the hello proved possession of.
     host_key: [u8; 32],
+    /// The credential says a manufacturer verified the actor's type.
+    type_verified: bool,
 }
 
 #[derive(Debug)]
@@ -338,6 +340,7 @@ impl SignalingServer {
                 verified: credential,
                 expires_at: claims.expires_at,
                 host_key: claims.host_key,
+                type_verified: claims.verified,
             });
         }
         self.stats.hellos_accepted += 1;
@@ -511,7 +514,13 @@ impl SignalingServer {
     /// Whether `viewer` may discover or reach `target` (bound on `target_conn`).
     fn visible(&self, target_conn: ServerConnId, target: &ActrId, viewer: &ActrId) -> bool {
         let acl = self.profile(target_conn).and_then(|p| p.acl.as_ref());
-        check_optional(acl, Caller::Remote(viewer), target.realm).is_allowed()
+        check_optional(acl, self.caller(viewer), target.realm).is_allowed()
+    }
+
+    /// `viewer` as an ACL caller: verified when its bound credential says so.
+    fn caller<'a>(&self, viewer: &'a ActrId) -> Caller<'a> {
+        let bound = self.by_actor.get(viewer).and_then(|c| self.conns.get(c)).and_then(|c| c.bound.as_ref());
+        Caller::remote(viewer, bound.is_some_and(|b| b.type_verified))
     }
 
     fn announce(&mut self, actor: &ActrId, acl: Option<&crate::acl::Acl>, up: bool) {
@@ -521,7 +530,7 @@ impl SignalingServer {
             .copied()
             .filter(|s| {
                 let viewer = self.conns.get(s).and_then(|c| c.bound.as_ref()).map(|b| &b.actor);
-                viewer.is_some_and(|v| v != actor && check_optional(acl, Caller::Remote(v), actor.realm).is_allowed())
+                viewer.is_some_and(|v| v != actor && check_optional(acl, self.caller(v), actor.realm).is_allowed())
             })
             .collect();
         for s in targets {

@@ -20,7 +20,7 @@ const HELLOS: usize = 5_000;
 
 pub fn rows() -> Vec<Row> {
     let mut ais = AisService::new([3; 32], 1, 1, AisConfig::default());
-    ais.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).expect("realm");
+    ais.upsert_realm(RealmConfig::new(Realm(1), None)).expect("realm");
     let key = HostKey::from_seed([4; 32]);
     let mut request = RegisterRequest::new(crate::actr_type("hello"), Realm(1), None);
     request.sign(&key);
@@ -39,7 +39,8 @@ pub fn rows() -> Vec<Row> {
     let check = |with_proof: bool| {
         let started = Instant::now();
         for _ in 0..HELLOS {
-            let Ok(ClientMsg::Hello { actor, credential, proof, .. }) = decode_message(&bytes, MAX_SIGNALING_FRAME) else {
+            let Ok(ClientMsg::Hello { actor, credential, proof, .. }) = decode_message(&bytes, MAX_SIGNALING_FRAME)
+            else {
                 panic!("decodes")
             };
             let checked = if with_proof {

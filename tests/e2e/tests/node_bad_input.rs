@@ -93,7 +93,8 @@ fn forged_offers(signaling: std::net::SocketAddr, ok: &RegisterOk, target: &Actr
     let thief = HostKey::from_seed([0x67; 32]);
     let sign = |credential: &actr_core::credential::Credential, from: &ActrId, fingerprint: &str, key: &HostKey| {
         let fingerprints = sdp_fingerprints(&sdp_with(fingerprint));
-        let statement = Statement::RtcFingerprint { from, to: target, exchange_id: 1 << 32 | 1, fingerprints: &fingerprints };
+        let statement =
+            Statement::RtcFingerprint { from, to: target, exchange_id: 1 << 32 | 1, fingerprints: &fingerprints };
         SignalProof { credential: credential.clone(), signature: key.sign(&statement) }
     };
     let honest_fp = "AB:CD:EF";
@@ -104,7 +105,8 @@ fn forged_offers(signaling: std::net::SocketAddr, ok: &RegisterOk, target: &Actr
         sign(&ok.credential, &ok.actor, honest_fp, &host_key()),
     ];
     for (i, proof) in offers.into_iter().enumerate() {
-        let offer = RtcSignal::Offer { sdp: sdp_with(if i == 1 { "66:66:66" } else { honest_fp }), exchange_id: 1 << 32 | 1 };
+        let offer =
+            RtcSignal::Offer { sdp: sdp_with(if i == 1 { "66:66:66" } else { honest_fp }), exchange_id: 1 << 32 | 1 };
         let payload = RelaySignal { signal: offer, proof: Some(proof) }.encode().unwrap();
         let request = ClientRequest::Relay { target: target.clone(), payload };
         let id = 100 + i as u64;
@@ -116,7 +118,9 @@ fn forged_offers(signaling: std::net::SocketAddr, ok: &RegisterOk, target: &Actr
         let mut refused = None;
         while refused.is_none() {
             match raw.recv() {
-                Received::Msg(ServerMsg::Reply { id: got, result }) if got == id => assert!(result.is_ok(), "{result:?}"),
+                Received::Msg(ServerMsg::Reply { id: got, result }) if got == id => {
+                    assert!(result.is_ok(), "{result:?}")
+                }
                 Received::Msg(ServerMsg::Relay { source, payload }) if source == *target => {
                     refused = Some(RelaySignal::decode(&payload).expect("a relay signal").signal);
                 }

@@ -151,12 +151,7 @@ mod tests {
     use actr_core::proof::HostKey;
 
     fn persisted() -> Persisted {
-        Persisted {
-            seed: [5; 32],
-            key_id: 1,
-            next_serial: 1,
-            realms: vec![RealmConfig { realm: Realm(1), secret: None }],
-        }
+        Persisted { seed: [5; 32], key_id: 1, next_serial: 1, realms: vec![RealmConfig::new(Realm(1), None)] }
     }
 
     fn register() -> AisRequest {

@@ -36,7 +36,7 @@ fn relay_frame(request_id: u64, source: ActrId, credential: Credential, target: 
 fn forged_credential(sim: &Sim, actor: &ActrId) -> Result<Credential, String> {
     let key_id = sim.server().ok_or("server down")?.ais().key_id();
     let mut rogue = AisService::new([0x42; 32], key_id, actor.serial, AisConfig::default());
-    rogue.upsert_realm(RealmConfig { realm: actor.realm, secret: None }).map_err(|e| e.to_string())?;
+    rogue.upsert_realm(RealmConfig::new(actor.realm, None)).map_err(|e| e.to_string())?;
     let mut request = RegisterRequest::new(actor.actr_type.clone(), actor.realm, None);
     request.sign(&actr_core::proof::HostKey::from_seed([0x43; 32]));
     match rogue.handle(sim.unix(), AisRequest::Register(request)) {

@@ -214,7 +214,7 @@ fn load_realms(ais: &mut AisService, store: &RegistryStore, configured: &[RealmC
         store.upsert_realm(realm)?;
     }
     if ais.realms().next().is_none() {
-        let default = RealmConfig { realm: Realm(1), secret: None };
+        let default = RealmConfig::new(Realm(1), None);
         add(ais, default.clone())?;
         store.upsert_realm(&default)?;
     }
