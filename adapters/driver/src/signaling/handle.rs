@@ -13,6 +13,8 @@ use actr_core::ais::{RegisterOk, RegisterRequest};
 use actr_core::keeper::KeeperConfig;
 use actr_core::node::{HubConfig, NodeHub};
 use actr_core::proof::HostKey;
+
+use crate::node::ManufacturerSigner;
 use actr_core::signaling::messages::MAX_QUERY_LIMIT;
 use actr_core::signaling::{ActorProfile, Candidate, ClientConfig, ClientRequest, ServerReply};
 use actr_core::{ActrError, ActrId, ActrType};
@@ -48,6 +50,8 @@ pub struct NodeConfig {
     pub seed: Option<u64>,
     /// Capacity of the event queue; events beyond it are dropped and counted.
     pub event_capacity: usize,
+    /// Signs manufacturer proofs for a package registration (`register.auth`).
+    pub manufacturer: Option<Arc<dyn ManufacturerSigner>>,
 }
 
 impl NodeConfig {
@@ -61,6 +65,7 @@ impl NodeConfig {
             keeper: KeeperConfig::default(),
             seed: None,
             event_capacity: 4096,
+            manufacturer: None,
         }
     }
 
@@ -130,6 +135,7 @@ impl SignalingNode {
             rt: rt.clone(),
             hub: NodeHub::new(hub, host_key, seed, unix_origin),
             ais: Arc::new(AisHttpClient::new(&server.http_base)),
+            manufacturer: config.manufacturer.clone(),
             server: Arc::new(server),
             webrtc,
             commands: commands_rx,
