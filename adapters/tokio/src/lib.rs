@@ -33,7 +33,7 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 pub use actr_driver::{
     ActrRef, Attached, Context, DataChunk, DeliveryPolicy, HyperConfig, Init, MediaSample, MediaType,
-    NetworkEventHandle, NodeState, Registered, Request, RpcStats, Runtime, StreamWriter, Workload, bytes,
+    NetworkEventHandle, NodeState, Registered, Request, RpcStats, Runtime, StreamWriter, TlsRoots, Workload, bytes,
 };
 #[cfg(feature = "internals")]
 pub use actr_driver::{NodeConfig, NodeEvent, NodeStats, SignalingHandle, SignalingNode};
