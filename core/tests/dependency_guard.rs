@@ -1,11 +1,27 @@
 //! actr-core must stay sans-IO: its normal dependency tree may not contain an
 //! async runtime, a socket library, a WebRTC or WebSocket stack, SQLite, an
-//! HTTP client or a WASM engine.
+//! HTTP client, a TLS stack or a WASM engine.
 
 use std::process::Command;
 
-const FORBIDDEN: &[&str] =
-    &["tokio", "smol", "async-io", "mio", "socket2", "str0m", "tungstenite", "rusqlite", "ureq", "wasmi"];
+const FORBIDDEN: &[&str] = &[
+    "tokio",
+    "smol",
+    "async-io",
+    "mio",
+    "socket2",
+    "str0m",
+    "tungstenite",
+    "rusqlite",
+    "ureq",
+    "wasmi",
+    "rustls",
+    "tokio-rustls",
+    "webpki-roots",
+    "aws-lc-rs",
+    "ring",
+    "rcgen",
+];
 
 fn normal_dependencies() -> Vec<String> {
     let out = Command::new(env!("CARGO"))
