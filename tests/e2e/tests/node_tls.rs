@@ -99,7 +99,7 @@ async fn an_untrusted_certificate_fails_registration<R: Runtime>(rt: R) {
     let defaults = node_config(&front.base_url(), 74, false);
     assert!(defaults.tls_roots.is_webpki());
     let register = Hyper::new(rt.clone(), defaults).node().link(actor).register();
-    let err = with_deadline(&rt, WAIT, register).await.expect("fails at once").err().expect("refused");
+    let err = with_deadline(&rt, WAIT, register).await.expect("fails at once").expect_err("refused");
     assert!(matches!(err, ActrError::Unauthenticated(_)), "{err:?}");
     assert!(probe.log().is_empty(), "no hook ran");
 

@@ -27,6 +27,8 @@ pub struct AisHttpClient {
 impl AisHttpClient {
     /// `base` is `http(s)://host:port` (the `http_base` of the server's
     /// address); HTTPS trusts the default roots ([`TlsRoots::webpki`]).
+    // Nodes always pass their roots; tests and benchmarks use this.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn new(base: &str) -> Self {
         Self::with_tls_roots(base, &TlsRoots::default())
     }
