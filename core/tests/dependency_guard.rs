@@ -1,6 +1,6 @@
 //! actr-core must stay sans-IO: its normal dependency tree may not contain an
 //! async runtime, a socket library, a WebRTC or WebSocket stack, SQLite, an
-//! HTTP client, a WASM engine or an OS randomness source.
+//! HTTP client, a TLS stack, a WASM engine or an OS randomness source.
 //!
 //! Packages: the ZIP reader is our own (`package::zip`) over miniz_oxide, a
 //! pure inflater. The `zip` crate (9.x, even with only `deflate`) pulls in
@@ -22,6 +22,12 @@ const FORBIDDEN: &[&str] = &[
     "wasmi",
     "getrandom",
     "zip",
+    "rustls",
+    "tokio-rustls",
+    "webpki-roots",
+    "aws-lc-rs",
+    "ring",
+    "rcgen",
 ];
 
 fn normal_dependencies() -> Vec<String> {

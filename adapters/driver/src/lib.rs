@@ -52,6 +52,17 @@
 //!   (ordered, flow-controlled); latency-first chunks take WebRTC's stream
 //!   lane. Media samples travel only on WebRTC's RTP tracks.
 //!
+//! # TLS to the server
+//!
+//! With an `https://` base address ([`HyperConfig::server`]) the AIS is
+//! reached over HTTPS (ureq) and signaling over `wss://` (rustls'
+//! sans-IO client driven over the [`Runtime`]'s TCP stream, so every
+//! runtime gets it), both with the aws-lc-rs provider. The certificate is
+//! checked for the URL's host against [`HyperConfig::tls_roots`]
+//! ([`TlsRoots`]: Mozilla's roots unless set); one that does not verify is
+//! `ActrError::Unauthenticated`. `http://` stays plain TCP. Direct
+//! WebSocket links are plain `ws://`.
+//!
 //! # Observability
 //!
 //! Every call runs in an `actr.call` span on the caller and an `actr.handle`
@@ -94,6 +105,7 @@ pub use node::{
     StreamWriter, Workload,
 };
 pub use runtime::{Runtime, Sleeper, run_blocking, with_deadline};
+pub use wire::tls_roots::{MAX_TLS_ROOTS, TlsRoots};
 pub use wire::webrtc::{MediaSample, MediaType};
 
 #[cfg(feature = "internals")]

@@ -32,7 +32,7 @@ use futures::future::BoxFuture;
 pub use actr_driver::{
     ActrRef, Attached, Context, DataChunk, DeliveryPolicy, HyperConfig, Init, KeySigner, ManufacturerSigner,
     MediaSample, MediaType, NetworkEventHandle, NodeState, PackageIdentity, Registered, Request, RpcStats, Runtime,
-    StreamWriter, Workload, bytes,
+    StreamWriter, TlsRoots, Workload, bytes,
 };
 #[cfg(feature = "internals")]
 pub use actr_driver::{NodeConfig, NodeEvent, NodeStats, SignalingHandle, SignalingNode};

@@ -34,7 +34,7 @@ use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 pub use actr_driver::{
     ActrRef, Attached, Context, DataChunk, DeliveryPolicy, HyperConfig, Init, KeySigner, ManufacturerSigner,
     MediaSample, MediaType, NetworkEventHandle, NodeState, PackageIdentity, Registered, Request, RpcStats, Runtime,
-    StreamWriter, Workload, bytes,
+    StreamWriter, TlsRoots, Workload, bytes,
 };
 #[cfg(feature = "internals")]
 pub use actr_driver::{NodeConfig, NodeEvent, NodeStats, SignalingHandle, SignalingNode};

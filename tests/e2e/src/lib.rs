@@ -7,6 +7,7 @@
 
 pub mod actors;
 pub mod raw;
+pub mod tls;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

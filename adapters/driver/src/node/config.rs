@@ -7,6 +7,8 @@ use actr_core::Realm;
 use actr_core::keeper::KeeperConfig;
 use actr_core::signaling::ClientConfig;
 
+use crate::wire::tls_roots::TlsRoots;
+
 /// Default deadline of a call.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -15,8 +17,14 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 #[non_exhaustive]
 pub struct HyperConfig {
     /// Base address of `actr serve`, e.g. `http://127.0.0.1:7480`: the AIS is
-    /// reached over HTTP there and signaling at `ws://…/signaling`.
+    /// reached over HTTP there and signaling at `ws://…/signaling`. With
+    /// `https://host[:port]` both go over TLS (`wss://…/signaling`),
+    /// verified against [`HyperConfig::tls_roots`] for the name `host`.
     pub server: String,
+    /// What an `https://` server's certificate must chain to; by default
+    /// Mozilla's roots ([`TlsRoots::webpki`]). A certificate that does not
+    /// verify fails registration with `ActrError::Unauthenticated`.
+    pub tls_roots: TlsRoots,
     pub realm: Realm,
     /// Admission secret of the realm, if it has one.
     pub realm_secret: Option<String>,
@@ -65,6 +73,7 @@ impl HyperConfig {
     pub fn new(server: impl Into<String>, realm: Realm) -> Self {
         Self {
             server: server.into(),
+            tls_roots: TlsRoots::default(),
             realm,
             realm_secret: None,
             ws_listen: None,
@@ -89,6 +98,13 @@ impl HyperConfig {
     /// Listens for direct WebSocket connections on `addr`.
     pub fn with_ws_listen(mut self, addr: SocketAddr) -> Self {
         self.ws_listen = Some(addr);
+        self
+    }
+
+    /// Trusts exactly `roots` for an `https://` server, e.g. a private CA
+    /// or a self-signed certificate: `TlsRoots::from_pem(&pem)?`.
+    pub fn with_tls_roots(mut self, roots: TlsRoots) -> Self {
+        self.tls_roots = roots;
         self
     }
 

@@ -179,8 +179,10 @@ impl<R: Runtime> Node<R, Attached> {
     /// in the background, advertising the ACL and the listener's address.
     ///
     /// Errors: `InvalidArgument` for a bad server address or actor type,
-    /// `Unavailable` if the listener cannot bind, the AIS's refusal as is, and
-    /// `TimedOut` after `connect_timeout`.
+    /// `Unavailable` if the listener cannot bind, the AIS's refusal as is,
+    /// `Unauthenticated` if an `https://` server's certificate does not
+    /// verify against [`HyperConfig::tls_roots`], and `TimedOut` after
+    /// `connect_timeout`.
     pub async fn register(self) -> Result<Node<R, Registered>, ActrError> {
         let workload = self.parts.workload;
         let actr_type = workload.actor_type();
@@ -199,6 +201,7 @@ impl<R: Runtime> Node<R, Attached> {
         node.client = self.config.signaling;
         node.keeper = self.config.keeper;
         node.seed = self.config.seed;
+        node.tls_roots = self.config.tls_roots.clone();
         let hub = hub_config(&self.config, &node);
         let streams = DataStreamRegistry::new(self.rt.clone(), RegistryConfig::default());
         let rtc = self.config.webrtc.then(|| {

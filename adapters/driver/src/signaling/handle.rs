@@ -27,6 +27,7 @@ use crate::task::io::{Command, INPUT_CAPACITY, Input, InputBudget};
 use crate::wire::ais_http::AisHttpClient;
 use crate::wire::rtc_wire::RtcWire;
 use crate::wire::server_address::ServerAddress;
+use crate::wire::tls_roots::TlsRoots;
 
 /// Capacity of the command queue from handles to the loop.
 const COMMAND_CAPACITY: usize = 1024;
@@ -40,8 +41,11 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 #[non_exhaustive]
 pub struct NodeConfig {
     /// Base address of `actr serve`, e.g. `http://127.0.0.1:7480`; the
-    /// signaling URL `ws://…/signaling` is derived from it.
+    /// signaling URL `ws://…/signaling` is derived from it (`wss://` for
+    /// an `https://` base).
     pub server: String,
+    /// What an `https://` server's certificate must chain to.
+    pub tls_roots: TlsRoots,
     pub register: RegisterRequest,
     pub profile: ActorProfile,
     pub client: ClientConfig,
@@ -59,6 +63,7 @@ impl NodeConfig {
     pub fn new(server: impl Into<String>, register: RegisterRequest) -> Self {
         Self {
             server: server.into(),
+            tls_roots: TlsRoots::default(),
             register,
             profile: ActorProfile::default(),
             client: ClientConfig::default(),
@@ -86,6 +91,12 @@ impl NodeConfig {
 
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+
+    /// Trusts exactly `roots` for an `https://` server (default: [`TlsRoots::webpki`]).
+    pub fn with_tls_roots(mut self, roots: TlsRoots) -> Self {
+        self.tls_roots = roots;
         self
     }
 
@@ -123,6 +134,10 @@ impl SignalingNode {
         webrtc: Option<Arc<RtcWire<R>>>,
     ) -> Result<(SignalingHandle, Sender<Input<R>>), ActrError> {
         let server = ServerAddress::parse(&config.server)?;
+        let tls = match server.tls_host {
+            Some(_) => Some(config.tls_roots.client_config()?),
+            None => None,
+        };
         let seed = config.seed.unwrap_or_else(random_seed);
         let (commands_tx, commands_rx) = async_channel::bounded(COMMAND_CAPACITY);
         let (inputs_tx, inputs_rx) = async_channel::bounded(INPUT_CAPACITY);
@@ -134,9 +149,10 @@ impl SignalingNode {
         let task = NodeTask {
             rt: rt.clone(),
             hub: NodeHub::new(hub, host_key, seed, unix_origin),
-            ais: Arc::new(AisHttpClient::new(&server.http_base)),
+            ais: Arc::new(AisHttpClient::with_tls_roots(&server.http_base, &config.tls_roots)),
             manufacturer: config.manufacturer.clone(),
             server: Arc::new(server),
+            tls,
             webrtc,
             commands: commands_rx,
             inputs_tx: inputs_tx.clone(),

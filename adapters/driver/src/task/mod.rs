@@ -64,6 +64,8 @@ pub(crate) struct NodeTask<R: Runtime> {
     /// Mints manufacturer proofs for package registrations.
     pub manufacturer: Option<Arc<dyn crate::node::ManufacturerSigner>>,
     pub server: Arc<ServerAddress>,
+    /// TLS settings for a `wss://` signaling server; `None` for `ws://`.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     /// The node's WebRTC wire, used once the workload opens; `None` when
     /// WebRTC is off.
     pub webrtc: Option<Arc<RtcWire<R>>>,
@@ -355,6 +357,7 @@ impl<R: Runtime> Running<R> {
                     rt: self.parts.rt.clone(),
                     conn,
                     server: self.parts.server.clone(),
+                    tls: self.parts.tls.clone(),
                     report: self.parts.inputs_tx.clone(),
                     outbound: rx,
                 }

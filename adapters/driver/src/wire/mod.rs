@@ -2,7 +2,9 @@
 //!
 //! - to the server: [`server_address`] (where `actr serve` is),
 //!   [`ais_http`] (the identity service over HTTP) and [`signaling_socket`]
-//!   (the signaling WebSocket);
+//!   (the signaling WebSocket), over TLS for an `https://` server:
+//!   [`tls_roots`] (what a node trusts) and [`tls_stream`] (rustls driven
+//!   over the runtime's TCP stream);
 //! - WebSocket framing shared by the server socket and direct links:
 //!   [`ws_codec`] (tungstenite over in-memory buffers) and [`ws_pump`];
 //! - direct links to other nodes: [`link_pump`] (dial, accept, the bounded
@@ -18,6 +20,8 @@ pub(crate) mod rtc_streams;
 pub(crate) mod rtc_wire;
 pub(crate) mod server_address;
 pub(crate) mod signaling_socket;
+pub(crate) mod tls_roots;
+pub(crate) mod tls_stream;
 pub mod webrtc;
 pub mod ws_codec;
 pub(crate) mod ws_link;

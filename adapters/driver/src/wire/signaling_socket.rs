@@ -1,5 +1,8 @@
-//! One signaling WebSocket: TCP connect, handshake, then a reader and a
-//! writer task pumping frames between the socket and the node task.
+//! One signaling WebSocket: TCP connect, the TLS handshake for `wss://`
+//! (see [`crate::wire::tls_stream`]), the WebSocket handshake, then a
+//! reader and a writer task pumping frames between the socket and the node
+//! task. All of the setup is bounded by the signaling client's connect
+//! deadline.
 //!
 //! The node task owns the outbound queue's only sender; dropping it (or sending
 //! [`SocketCmd::Close`]) closes the socket gracefully. Every outcome is
@@ -16,10 +19,12 @@ use actr_core::signaling::messages::MAX_SIGNALING_FRAME;
 use async_channel::{Receiver, Sender};
 use futures::future::{Either, select};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use rustls::ClientConfig;
 
 use crate::runtime::{Runtime, run_blocking};
 use crate::task::io::{ConnReport, Input};
 use crate::wire::server_address::ServerAddress;
+use crate::wire::tls_stream::{ServerStream, TlsStream};
 use crate::wire::ws_codec::WsCodec;
 use crate::wire::ws_pump::{SharedWs, encode_close, lock, write_step};
 
@@ -45,6 +50,8 @@ pub(crate) struct ConnectionTask<R: Runtime> {
     pub rt: R,
     pub conn: ConnId,
     pub server: Arc<ServerAddress>,
+    /// The TLS settings, when the server is `https`.
+    pub tls: Option<Arc<ClientConfig>>,
     pub report: Sender<Input<R>>,
     pub outbound: Receiver<SocketCmd>,
 }
@@ -56,10 +63,10 @@ impl<R: Runtime> ConnectionTask<R> {
     }
 
     async fn run(self) {
-        let Self { rt, conn, server, report, outbound } = self;
+        let Self { rt, conn, server, tls, report, outbound } = self;
         // The deadline is the signaling client's (a core timer): when it
         // passes, the node task drops this socket's queue and the attempt ends.
-        let established = match select(pin!(establish(&rt, &server)), pin!(outbound.recv())).await {
+        let established = match select(pin!(establish(&rt, &server, tls)), pin!(outbound.recv())).await {
             Either::Left((established, _)) => established,
             Either::Right(_) => return, // given up: the client already counts it failed
         };
@@ -87,15 +94,27 @@ async fn send_report<R: Runtime>(report: &Sender<Input<R>>, conn: ConnId, what: 
     let _ = report.send(Input::Conn(conn, what)).await;
 }
 
-/// Resolves, connects and completes the client handshake.
-async fn establish<R: Runtime>(rt: &R, server: &ServerAddress) -> Result<(R::Tcp, WsCodec), String> {
-    let mut tcp = connect_any(rt, &server.authority).await?;
+/// Resolves, connects and completes the TLS (for `https`) and WebSocket handshakes.
+async fn establish<R: Runtime>(
+    rt: &R,
+    server: &ServerAddress,
+    tls: Option<Arc<ClientConfig>>,
+) -> Result<(ServerStream<R::Tcp>, WsCodec), String> {
+    let tcp = connect_any(rt, &server.authority).await?;
+    let mut tcp = match (&server.tls_host, tls) {
+        (None, _) => ServerStream::Plain(tcp),
+        (Some(host), Some(config)) => {
+            ServerStream::Tls(Box::new(TlsStream::connect(config, host, tcp).await.map_err(|e| e.to_string())?))
+        }
+        (Some(host), None) => return Err(format!("no TLS settings for {host}")),
+    };
     let mut ws = WsCodec::client(&server.ws_url, MAX_SIGNALING_FRAME).map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let out = ws.take_output();
         if !out.is_empty() {
             tcp.write_all(&out).await.map_err(|e| format!("write: {e}"))?;
+            tcp.flush().await.map_err(|e| format!("write: {e}"))?;
         }
         if ws.is_open() {
             return Ok((tcp, ws));

@@ -96,6 +96,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WsStream<T> {
         let out = self.ws.take_output();
         if !out.is_empty() {
             self.tcp.write_all(&out).await.map_err(|e| io_error("write", e))?;
+            self.tcp.flush().await.map_err(|e| io_error("write", e))?;
         }
         Ok(())
     }

@@ -43,7 +43,8 @@ pub(crate) async fn write_step<R: Runtime, Wr: AsyncWrite + Unpin>(
     closing: bool,
     reader_gone: bool,
 ) -> bool {
-    if !bytes.is_empty() && wr.write_all(bytes).await.is_err() {
+    // The flush matters under TLS: ciphertext may wait in the stream.
+    if !bytes.is_empty() && (wr.write_all(bytes).await.is_err() || wr.flush().await.is_err()) {
         return false;
     }
     if reader_gone {
