@@ -7,6 +7,13 @@
 //! | `POST /ais/register`, `/ais/renew`, `/ais/signing-key` | AIS, postcard bodies |
 //! | `GET /healthz` | `200 ok` |
 //!
+//! Connections come in through our own accept loop ([`accept`]), not
+//! `axum::serve`: caps on open connections in all and per source address
+//! ([`ConnectionLimits`]), a deadline for the request head (and the TLS
+//! handshake), and hyper's HTTP/1 with upgrades serving the axum router. An
+//! upgraded signaling socket keeps its place under the caps, and the core
+//! server's `hello_timeout` closes one that never says hello.
+//!
 //! State that must survive a restart (the AIS signing key, realms, the serial
 //! high-water mark) lives in `{data_dir}/actr-serve.db`; see [`store`].
 //!
@@ -20,6 +27,7 @@
 //! flushing what was queued for it, and waits up to [`SHUTDOWN_GRACE`] for
 //! HTTP requests in flight and sockets to finish.
 
+mod accept;
 mod clock;
 mod handle;
 mod http;
@@ -40,12 +48,14 @@ use actr_core::{ActrError, Realm};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use accept::{ConnectionLimits, ConnectionStats};
 pub use handle::ServeHandle;
 pub use http::HEALTH_PATH;
 pub use hub::SignalingStats;
 pub use store::{RegistryStore, StoreError};
 pub use ws::SIGNALING_PATH;
 
+use accept::ConnTable;
 use http::AppState;
 use hub::SignalingHub;
 
@@ -67,6 +77,8 @@ pub struct ServeConfig {
     pub ais: AisConfig,
     /// Connection limits, queue bounds and timeouts of the signaling server.
     pub signaling: ServerConfig,
+    /// Caps on TCP connections and the deadline for a request head.
+    pub connections: ConnectionLimits,
 }
 
 impl ServeConfig {
@@ -78,6 +90,7 @@ impl ServeConfig {
             realms: Vec::new(),
             ais: AisConfig::default(),
             signaling: ServerConfig::default(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -110,6 +123,7 @@ pub enum ServeError {
 #[derive(Debug)]
 pub struct Server {
     state: Arc<AppState>,
+    conns: Arc<ConnTable>,
 }
 
 impl Server {
@@ -130,7 +144,7 @@ impl Server {
             "registry open"
         );
         let state = AppState { ais: Mutex::new(ais), store: Mutex::new(store), hub };
-        Ok(Server { state: Arc::new(state) })
+        Ok(Server { state: Arc::new(state), conns: ConnTable::new(config.connections) })
     }
 
     /// Counters of the signaling endpoint.
@@ -138,8 +152,17 @@ impl Server {
         self.state.hub.stats()
     }
 
+    /// Counters of the accept loop.
+    pub fn connection_stats(&self) -> ConnectionStats {
+        self.conns.stats()
+    }
+
     fn hub(&self) -> Arc<SignalingHub> {
         Arc::clone(&self.state.hub)
+    }
+
+    fn conn_table(&self) -> Arc<ConnTable> {
+        Arc::clone(&self.conns)
     }
 
     /// Serves on `listener` until `shutdown` resolves, then closes every
@@ -150,33 +173,25 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let hub = self.hub();
+        let conns = self.conn_table();
         let stop = CancellationToken::new();
         let timer = tokio::spawn(Arc::clone(&hub).run_timer(stop.clone()));
-        let trigger = stop.clone();
-        let http = axum::serve(listener, http::router(self.state)).with_graceful_shutdown(async move {
-            shutdown.await;
-            trigger.cancel();
-        });
-        let mut http = std::pin::pin!(http.into_future());
-        let ended_early = tokio::select! {
-            result = &mut http => Some(result),
-            _ = stop.cancelled() => None,
-        };
+        let router = http::router(self.state);
+        let accept = tokio::spawn(accept::accept_loop(listener, Arc::clone(&conns), None, router, stop.clone()));
+        shutdown.await;
+        stop.cancel();
+        // The listener is dropped when the loop ends: nothing is accepted after this.
+        let _ = accept.await;
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         hub.close_all();
-        let result = match ended_early {
-            Some(result) => result,
-            None => tokio::time::timeout_at(deadline, &mut http).await.unwrap_or_else(|_| {
-                tracing::warn!("HTTP requests still running after {SHUTDOWN_GRACE:?}; leaving them");
-                Ok(())
-            }),
-        };
         if tokio::time::timeout_at(deadline, hub.wait_idle()).await.is_err() {
             tracing::warn!(open = hub.stats().open_sockets, "signaling sockets still open after {SHUTDOWN_GRACE:?}");
         }
-        stop.cancel();
+        if tokio::time::timeout_at(deadline, conns.wait_idle()).await.is_err() {
+            tracing::warn!(open = conns.stats().open, "connections still open after {SHUTDOWN_GRACE:?}; leaving them");
+        }
         let _ = timer.await;
-        result.map_err(ServeError::Serve)
+        Ok(())
     }
 }
 
