@@ -7,7 +7,7 @@
 //! | `POST /ais/register`, `/ais/renew`, `/ais/signing-key` | AIS, postcard bodies |
 //! | `GET /healthz` | `200 ok` |
 //!
-//! Connections come in through our own accept loop ([`accept`]), not
+//! Connections come in through our own accept loop (module `accept`), not
 //! `axum::serve`: caps on open connections in all and per source address
 //! ([`ConnectionLimits`]), a deadline for the request head (and the TLS
 //! handshake), and hyper's HTTP/1 with upgrades serving the axum router. An
