@@ -33,7 +33,9 @@ mod handle;
 mod http;
 mod hub;
 mod link;
+mod secrets;
 pub mod store;
+mod tls;
 mod ws;
 
 use std::future::Future;
@@ -52,7 +54,9 @@ pub use accept::{ConnectionLimits, ConnectionStats};
 pub use handle::ServeHandle;
 pub use http::HEALTH_PATH;
 pub use hub::SignalingStats;
+pub use secrets::{RealmSecretError, realms_with_secrets, secret_env_var};
 pub use store::{RegistryStore, StoreError};
+pub use tls::{TlsError, TlsFiles};
 pub use ws::SIGNALING_PATH;
 
 use accept::ConnTable;
@@ -71,7 +75,8 @@ pub struct ServeConfig {
     /// Directory of the registry database; created if missing.
     pub data_dir: PathBuf,
     /// Realms created or updated (secret included) at start, and persisted.
-    /// When empty and the database holds no realm, realm 1 without secret is created.
+    /// A realm without a secret keeps a secret already stored for it. When
+    /// empty and the database holds no realm, realm 1 without secret is created.
     pub realms: Vec<RealmConfig>,
     /// Credential lifetimes and realm limits of the identity service.
     pub ais: AisConfig,
@@ -79,6 +84,8 @@ pub struct ServeConfig {
     pub signaling: ServerConfig,
     /// Caps on TCP connections and the deadline for a request head.
     pub connections: ConnectionLimits,
+    /// Serve HTTPS and WSS with this certificate and key instead of plain text.
+    pub tls: Option<TlsFiles>,
 }
 
 impl ServeConfig {
@@ -91,6 +98,7 @@ impl ServeConfig {
             ais: AisConfig::default(),
             signaling: ServerConfig::default(),
             connections: ConnectionLimits::default(),
+            tls: None,
         }
     }
 }
@@ -114,16 +122,26 @@ pub enum ServeError {
     /// The server thread ended before it was listening (it panicked).
     #[error("the server thread ended before it was listening")]
     ThreadGone,
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
     /// Serving failed after start.
     #[error("serving failed: {0}")]
     Serve(std::io::Error),
 }
 
 /// A server whose registry is open and whose state is built, ready to serve.
-#[derive(Debug)]
 pub struct Server {
     state: Arc<AppState>,
     conns: Arc<ConnTable>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The TLS acceptor holds the private key: say only whether there is one.
+        f.debug_struct("Server").field("state", &self.state).field("tls", &self.tls.is_some()).finish_non_exhaustive()
+    }
 }
 
 impl Server {
@@ -131,6 +149,7 @@ impl Server {
     /// builds the AIS and signaling state. Blocking (SQLite), but short.
     pub fn open(config: ServeConfig) -> Result<Server, ServeError> {
         clock::init();
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let mut store = RegistryStore::open(&config.data_dir)?;
         let key = store.signing_key()?;
         let mut ais = AisService::new(key.seed, key.key_id, store.next_serial()?, config.ais);
@@ -143,13 +162,19 @@ impl Server {
             realms = ais.realms().count(),
             "registry open"
         );
-        let state = AppState { ais: Mutex::new(ais), store: Mutex::new(store), hub };
-        Ok(Server { state: Arc::new(state), conns: ConnTable::new(config.connections) })
+        let ais_slots = tokio::sync::Semaphore::new(http::MAX_AIS_IN_FLIGHT);
+        let state = AppState { ais: Mutex::new(ais), store: Mutex::new(store), hub, ais_slots };
+        Ok(Server { state: Arc::new(state), conns: ConnTable::new(config.connections), tls })
     }
 
     /// Counters of the signaling endpoint.
     pub fn signaling_stats(&self) -> SignalingStats {
         self.state.hub.stats()
+    }
+
+    /// Whether connections are served over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// Counters of the accept loop.
@@ -177,7 +202,7 @@ impl Server {
         let stop = CancellationToken::new();
         let timer = tokio::spawn(Arc::clone(&hub).run_timer(stop.clone()));
         let router = http::router(self.state);
-        let accept = tokio::spawn(accept::accept_loop(listener, Arc::clone(&conns), None, router, stop.clone()));
+        let accept = tokio::spawn(accept::accept_loop(listener, Arc::clone(&conns), self.tls, router, stop.clone()));
         shutdown.await;
         stop.cancel();
         // The listener is dropped when the loop ends: nothing is accepted after this.
@@ -206,15 +231,25 @@ pub async fn run(
 
 /// Stored realms first, then the configured ones (which win and are
 /// persisted), then the default realm 1 if there is still none.
+///
+/// A configured realm without a secret never opens a realm whose secret is
+/// stored: the stored secret is kept (and that is logged). Changing a secret
+/// takes a new one; removing it is not offered on the command line.
 fn load_realms(ais: &mut AisService, store: &RegistryStore, configured: &[RealmConfig]) -> Result<(), ServeError> {
     let add = |ais: &mut AisService, realm: RealmConfig| {
         let id = realm.realm;
         ais.upsert_realm(realm).map_err(|source| ServeError::Realm { realm: id, source })
     };
-    for realm in store.realms()? {
-        add(ais, realm)?;
+    let stored = store.realms()?;
+    for realm in &stored {
+        add(ais, realm.clone())?;
     }
     for realm in configured {
+        let has_stored_secret = stored.iter().any(|s| s.realm == realm.realm && s.secret.is_some());
+        if realm.secret.is_none() && has_stored_secret {
+            tracing::info!(realm = realm.realm.0, "realm given without a secret: keeping its stored secret");
+            continue;
+        }
         add(ais, realm.clone())?;
         store.upsert_realm(realm)?;
     }
