@@ -5,9 +5,10 @@
 use std::fs;
 use std::path::Path;
 
-use actr_core::ais::{AisConfig, AisReply, AisRequest, AisService, RealmConfig, RegisterAuth, RegisterRequest};
+use actr_core::ais::{AisConfig, AisReply, AisRequest, AisService, RealmConfig, RegisterRequest};
 use actr_core::credential::Credential;
 use actr_core::fuzzing::{FUZZ_AIS_SEED, FUZZ_UNIX};
+use actr_core::proof::{HostKey, NonceSource, Statement};
 use actr_core::signaling::messages::*;
 use actr_core::wire::{WIRE_VERSION, encode_message};
 use actr_core::{ActrId, Realm};
@@ -28,20 +29,25 @@ fn op(out: &mut Vec<u8>, op: u8, payload: &[u8]) {
 
 fn main() {
     let mut ais = AisService::new(FUZZ_AIS_SEED, 1, 1, AisConfig::default());
-    ais.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).expect("realm");
-    let request = RegisterRequest {
-        actr_type: "fz:node:1".parse().expect("type"),
-        realm: Realm(1),
-        realm_secret: None,
-        auth: RegisterAuth::Linked,
-    };
+    ais.upsert_realm(RealmConfig::new(Realm(1), None)).expect("realm");
+    let host_key = HostKey::from_seed([21; 32]);
+    let mut request = RegisterRequest::new("fz:node:1".parse().expect("type"), Realm(1), None);
+    request.sign(&host_key);
     let AisReply::Registered(ok) = ais.handle(FUZZ_UNIX, AisRequest::Register(request)) else {
         panic!("registration failed")
     };
     let actor: ActrId = ok.actor;
     let credential: Credential = ok.credential;
-    let hello =
-        ClientMsg::Hello { actor: actor.clone(), credential: credential.clone(), profile: ActorProfile::default() };
+    // server_sequence's server keys its challenges with [5; 32]: the first
+    // connection's nonce is the first of that source, so this hello verifies.
+    let nonce = NonceSource::new([5; 32]).next_nonce();
+    let proof = host_key.sign(&Statement::SignalingHello { nonce: &nonce, actor: &actor });
+    let hello = ClientMsg::Hello {
+        actor: actor.clone(),
+        credential: credential.clone(),
+        profile: ActorProfile::default(),
+        proof,
+    };
     let signed = |request| ClientMsg::Signed {
         source: actor.clone(),
         credential: credential.clone(),
@@ -54,6 +60,7 @@ fn main() {
         signed(ClientRequest::Relay { target: actor.clone(), payload: vec![9; 40] }),
     ];
     let server_msgs = [
+        ServerMsg::Challenge { nonce: [3; 32] },
         ServerMsg::Welcome { actor: actor.clone(), heartbeat_interval_ms: 1000 },
         ServerMsg::Reply { id: 1, result: Ok(ServerReply::Pong) },
         ServerMsg::Presence { actor: actor.clone(), up: true },

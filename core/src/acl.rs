@@ -2,7 +2,10 @@
 //!
 //! Evaluation: a local (in-process) caller is allowed; otherwise every rule
 //! that matches the caller's type and realm counts, any matching deny wins,
-//! and with no matching allow the caller is denied.
+//! and with no matching allow the caller is denied. A rule marked
+//! `verified_only` matches only callers whose type a manufacturer vouched
+//! for (a package registration, `Claims::verified`): a linked actor that
+//! merely claims the same type name is not covered by it.
 
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +34,9 @@ pub struct AclRule {
     /// The caller's type; all three segments must match.
     pub from_type: ActrType,
     pub realm: RealmSelector,
+    /// Match only manufacturer-verified callers of `from_type`.
+    #[serde(default)]
+    pub verified_only: bool,
 }
 
 /// An ordered set of rules protecting one actor.
@@ -44,7 +50,17 @@ pub struct Acl {
 pub enum Caller<'a> {
     /// The embedding application or another actor in the same process.
     Local,
+    /// A remote actor whose type is self-asserted (linked).
     Remote(&'a ActrId),
+    /// A remote actor whose type a manufacturer's signature vouches for.
+    Verified(&'a ActrId),
+}
+
+impl<'a> Caller<'a> {
+    /// The remote caller `id`, verified or not.
+    pub fn remote(id: &'a ActrId, verified: bool) -> Self {
+        if verified { Caller::Verified(id) } else { Caller::Remote(id) }
+    }
 }
 
 /// The outcome, with the reason a denial happened.
@@ -73,24 +89,32 @@ impl RealmSelector {
 
 impl Acl {
     pub fn allow(mut self, from_type: ActrType, realm: RealmSelector) -> Self {
-        self.rules.push(AclRule { permission: Permission::Allow, from_type, realm });
+        self.rules.push(AclRule { permission: Permission::Allow, from_type, realm, verified_only: false });
+        self
+    }
+
+    /// Allows callers of `from_type` only when a manufacturer verified their type.
+    pub fn allow_verified(mut self, from_type: ActrType, realm: RealmSelector) -> Self {
+        self.rules.push(AclRule { permission: Permission::Allow, from_type, realm, verified_only: true });
         self
     }
 
     pub fn deny(mut self, from_type: ActrType, realm: RealmSelector) -> Self {
-        self.rules.push(AclRule { permission: Permission::Deny, from_type, realm });
+        self.rules.push(AclRule { permission: Permission::Deny, from_type, realm, verified_only: false });
         self
     }
 
     /// Decides whether `caller` may reach an actor of realm `own` protected by this ACL.
     pub fn check(&self, caller: Caller<'_>, own: Realm) -> AclDecision {
-        let id = match caller {
+        let (id, verified) = match caller {
             Caller::Local => return AclDecision::Allowed,
-            Caller::Remote(id) => id,
+            Caller::Remote(id) => (id, false),
+            Caller::Verified(id) => (id, true),
         };
         let mut allowed = false;
         for rule in &self.rules {
-            if rule.from_type != id.actr_type || !rule.realm.covers(id.realm, own) {
+            if rule.from_type != id.actr_type || !rule.realm.covers(id.realm, own) || (rule.verified_only && !verified)
+            {
                 continue;
             }
             match rule.permission {
@@ -107,8 +131,8 @@ pub fn check_optional(acl: Option<&Acl>, caller: Caller<'_>, own: Realm) -> AclD
     match (acl, caller) {
         (Some(acl), _) => acl.check(caller, own),
         (None, Caller::Local) => AclDecision::Allowed,
-        (None, Caller::Remote(id)) if id.realm == own => AclDecision::Allowed,
-        (None, Caller::Remote(_)) => AclDecision::NoMatchingRule,
+        (None, Caller::Remote(id) | Caller::Verified(id)) if id.realm == own => AclDecision::Allowed,
+        (None, Caller::Remote(_) | Caller::Verified(_)) => AclDecision::NoMatchingRule,
     }
 }
 
@@ -127,6 +151,18 @@ mod tests {
     #[test]
     fn local_caller_is_allowed_even_by_empty_acl() {
         assert_eq!(Acl::default().check(Caller::Local, OWN), AclDecision::Allowed);
+    }
+
+    #[test]
+    fn a_verified_only_rule_refuses_a_linked_actor_of_the_same_name() {
+        let acl = Acl::default().allow_verified(ty("acme:billing:1"), RealmSelector::Own);
+        let caller = id(1, "acme:billing:1");
+        assert_eq!(acl.check(Caller::Remote(&caller), OWN), AclDecision::NoMatchingRule, "linked: self-asserted");
+        assert!(acl.check(Caller::Verified(&caller), OWN).is_allowed(), "a manufacturer vouched for it");
+        // An ordinary rule covers both.
+        let open = Acl::default().allow(ty("acme:billing:1"), RealmSelector::Own);
+        assert!(open.check(Caller::remote(&caller, false), OWN).is_allowed());
+        assert!(open.check(Caller::remote(&caller, true), OWN).is_allowed());
     }
 
     #[test]

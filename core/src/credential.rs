@@ -1,7 +1,11 @@
-//! AIS credentials: Ed25519-signed claims `{realm, actor id, expires_at}`.
+//! AIS credentials: Ed25519-signed claims `{realm, actor id, expires_at,
+//! host key, verified}`.
 //!
 //! Anyone holding the AIS public key for the credential's key id can verify
-//! one; [`KeyRing`] maps key ids to verifying keys.
+//! one; [`KeyRing`] maps key ids to verifying keys. A credential is not a
+//! bearer token: it binds the node's host key, and
+//! [`Credential::verify_possession`] also checks a fresh signature by that
+//! key (see [`crate::proof`]), so a credential someone saw is useless to them.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ActrError, Classify, ErrorKind};
 use crate::id::{ActrId, Realm};
+use crate::proof::{self, ProofError, Statement};
 use crate::time::UnixSecs;
 
 /// Most keys a ring holds (current plus retired ones).
@@ -21,6 +26,12 @@ pub struct Claims {
     pub realm: Realm,
     pub actor: ActrId,
     pub expires_at: UnixSecs,
+    /// The public half of the node's host key: proofs of possession are
+    /// checked against it.
+    pub host_key: [u8; 32],
+    /// The AIS checked a manufacturer's signature over the actor's type
+    /// (a package registration); `false` for a linked workload.
+    pub verified: bool,
 }
 
 /// Signed claims. `claims` holds the exact signed bytes (postcard of [`Claims`]).
@@ -47,6 +58,8 @@ pub enum CredentialError {
     WrongRealm { claimed: Realm, expected: Realm },
     #[error("credential names another actor")]
     WrongActor,
+    #[error("no proof of possession: {0}")]
+    NoPossession(ProofError),
 }
 
 impl Classify for CredentialError {
@@ -99,6 +112,22 @@ impl Credential {
                 return Err(CredentialError::WrongActor);
             }
         }
+        Ok(claims)
+    }
+
+    /// [`Credential::verify`], then checks that `proof` is a signature over
+    /// `statement` by the host key the credential binds: the one who shows
+    /// the credential holds its key.
+    pub fn verify_possession(
+        &self,
+        ring: &KeyRing,
+        now: UnixSecs,
+        expected: Option<&ActrId>,
+        statement: &Statement<'_>,
+        proof: &[u8],
+    ) -> Result<Claims, CredentialError> {
+        let claims = self.verify(ring, now, expected)?;
+        proof::verify(&claims.host_key, statement, proof).map_err(CredentialError::NoPossession)?;
         Ok(claims)
     }
 }
@@ -154,14 +183,18 @@ mod tests {
     #[test]
     fn issued_credential_verifies() {
         let (key, ring, id) = setup();
-        let c = Credential::issue(&key, 1, &Claims { realm: Realm(3), actor: id.clone(), expires_at: 100 });
+        let c = Credential::issue(
+            &key,
+            1,
+            &Claims { realm: Realm(3), actor: id.clone(), expires_at: 100, host_key: [1; 32], verified: false },
+        );
         assert_eq!(c.verify(&ring, 99, Some(&id)).unwrap().actor, id);
     }
 
     #[test]
     fn refusals_are_typed() {
         let (key, ring, id) = setup();
-        let claims = Claims { realm: Realm(3), actor: id.clone(), expires_at: 100 };
+        let claims = Claims { realm: Realm(3), actor: id.clone(), expires_at: 100, host_key: [1; 32], verified: false };
         let c = Credential::issue(&key, 1, &claims);
         assert_eq!(c.verify(&ring, 100, None), Err(CredentialError::Expired { expires_at: 100, now: 100 }));
         let other: ActrId = "6@3/acme:echo:1".parse().unwrap();
@@ -180,6 +213,24 @@ mod tests {
         assert!(matches!(short.verify(&ring, 1, None), Err(CredentialError::Malformed(_))));
         let mismatched = Credential::issue(&key, 1, &Claims { realm: Realm(4), ..claims });
         assert!(matches!(mismatched.verify(&ring, 1, None), Err(CredentialError::WrongRealm { .. })));
+    }
+
+    #[test]
+    fn possession_needs_the_bound_key() {
+        let (key, ring, id) = setup();
+        let host = crate::proof::HostKey::from_seed([5; 32]);
+        let claims =
+            Claims { realm: Realm(3), actor: id.clone(), expires_at: 100, host_key: host.public(), verified: false };
+        let c = Credential::issue(&key, 1, &claims);
+        let nonce = [2; 32];
+        let statement = Statement::SignalingHello { nonce: &nonce, actor: &id };
+        assert!(c.verify_possession(&ring, 1, Some(&id), &statement, &host.sign(&statement)).is_ok());
+        let thief = crate::proof::HostKey::from_seed([6; 32]);
+        assert_eq!(
+            c.verify_possession(&ring, 1, Some(&id), &statement, &thief.sign(&statement)),
+            Err(CredentialError::NoPossession(ProofError::BadSignature)),
+            "a captured credential with the thief's own signature"
+        );
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub fn server_sequence(data: &[u8]) {
         max_queue_bytes: MAX_SIGNALING_FRAME + 4096,
         ..Default::default()
     };
-    let mut server = SignalingServer::new(config, fuzz_key_ring());
+    let mut server = SignalingServer::new(config, fuzz_key_ring(), [5; 32]);
     let mut now = Instant::ZERO;
     let mut big_frames = 0;
     for (op, chunk) in ops(data) {
@@ -147,7 +147,8 @@ fn big_server_frame(chunk: &[u8]) -> Vec<u8> {
 /// timeouts; checks the pending table and output queues stay bounded.
 pub fn client_sequence(data: &[u8]) {
     let config = ClientConfig { max_pending: 8, max_events: 64, max_transmits: 64, ..Default::default() };
-    let mut client = SignalingClient::new(config, 7, ActorProfile::default());
+    let host_key = crate::proof::HostKey::from_seed([6; 32]);
+    let mut client = SignalingClient::new(config, 7, ActorProfile::default(), host_key);
     let actor: crate::ActrId = "1@1/fz:node:1".parse().expect("valid id");
     let cred = crate::credential::Credential { key_id: 1, claims: vec![], signature: vec![] };
     let mut now = Instant::ZERO;
@@ -433,25 +434,26 @@ pub fn endpoint_sequence(data: &[u8]) {
 /// only if it was made, that the in-flight budget holds, and that nothing
 /// panics.
 pub fn node_sequence(data: &[u8]) {
-    use crate::ais::{AisConfig, AisReply, AisRequest, AisService, RegisterAuth, RegisterRequest};
-    use crate::node::hello::DirectHello;
-    use crate::node::signal::RtcSignal;
+    use crate::ais::{AisConfig, AisReply, AisRequest, AisService, RegisterRequest};
+    use crate::node::hello::{DirectHello, LinkNonces};
+    use crate::node::signal::{RelaySignal, RtcSignal, SignalProof};
     use crate::node::{HubConfig, NetworkChange, NodeHub, RtcReport};
+    use crate::proof::{HostKey, Statement, sdp_fingerprints};
 
     let mut ais = AisService::new(FUZZ_AIS_SEED, 1, 1, AisConfig::default());
-    let request = |name: &str| RegisterRequest {
-        actr_type: format!("fz:{name}:1").parse().expect("valid type"),
-        realm: crate::Realm(1),
-        realm_secret: None,
-        auth: RegisterAuth::Linked,
-    };
-    let AisReply::Registered(peer) = ais.handle(FUZZ_UNIX, AisRequest::Register(request("peer"))) else { return };
+    let request =
+        |name: &str| RegisterRequest::new(format!("fz:{name}:1").parse().expect("valid type"), crate::Realm(1), None);
+    let peer_key = HostKey::from_seed([21; 32]);
+    let thief_key = HostKey::from_seed([22; 32]);
+    let mut peer_request = request("peer");
+    peer_request.sign(&peer_key);
+    let AisReply::Registered(peer) = ais.handle(FUZZ_UNIX, AisRequest::Register(peer_request)) else { return };
     let mut config = HubConfig::new(request("me"));
     config.max_in_flight = 4;
     config.max_in_flight_per_peer = 2;
     config.max_parked = 4;
     config.max_handshaking = 4;
-    let mut hub = NodeHub::new(config, 7, FUZZ_UNIX);
+    let mut hub = NodeHub::new(config, HostKey::from_seed([20; 32]), 7, FUZZ_UNIX);
     let mut now = Instant::ZERO;
     let mut seen = NodeSeen::default();
     hub.start(now);
@@ -465,6 +467,9 @@ pub fn node_sequence(data: &[u8]) {
             0 => {
                 if let Ok(link) = hub.handle_link_accepted(now, core::net::IpAddr::from([10, 0, 0, op >> 6])) {
                     seen.links.push(link);
+                    if op & 0x20 == 0 {
+                        hub.handle_link_up(now, link);
+                    }
                 }
             }
             1 => {
@@ -473,16 +478,17 @@ pub fn node_sequence(data: &[u8]) {
                 }
             }
             2 => {
+                // A hello answering the link's challenge: by the peer's own
+                // key, or by a thief's with the peer's credential.
                 let target = if op & 0x80 == 0 { me.clone() } else { Some(peer.actor.clone()) };
-                let hello = target.map(|target| DirectHello {
-                    caller: peer.actor.clone(),
-                    credential: peer.credential.clone(),
-                    target,
-                });
-                if let (Some(&link), Some(Ok(bytes))) =
-                    (seen.links.get(pick(seen.links.len())), hello.map(|h| h.encode()))
-                {
-                    hub.handle_link_message(now, link, &bytes);
+                if let (Some(&link), Some(target)) = (seen.links.get(pick(seen.links.len())), target) {
+                    let listener = seen.challenges.get(&link).copied().unwrap_or([0; 32]);
+                    let nonces = LinkNonces { listener, dialer: [op; 32] };
+                    let key = if op & 0x40 == 0 { &peer_key } else { &thief_key };
+                    let hello = DirectHello::signed(&peer.actor, &peer.credential, &target, nonces, key);
+                    if let Ok(bytes) = hello.encode() {
+                        hub.handle_link_message(now, link, &bytes);
+                    }
                 }
             }
             3 => {
@@ -522,6 +528,10 @@ pub fn node_sequence(data: &[u8]) {
             8 => {
                 if let (Some(&conn), Some(me)) = (seen.conns.last(), &me) {
                     hub.handle_signaling_connected(now, conn);
+                    let challenge = ServerMsg::Challenge { nonce: [op; 32] };
+                    if let Ok(bytes) = encode_message(&challenge, MAX_SIGNALING_FRAME) {
+                        hub.handle_signaling_frame(now, conn, &bytes);
+                    }
                     let welcome = ServerMsg::Welcome { actor: me.clone(), heartbeat_interval_ms: 10_000 };
                     if let Ok(bytes) = encode_message(&welcome, MAX_SIGNALING_FRAME) {
                         hub.handle_signaling_frame(now, conn, &bytes);
@@ -537,7 +547,16 @@ pub fn node_sequence(data: &[u8]) {
                         2 => RtcSignal::Answer { sdp: "v=0".into(), exchange_id },
                         _ => RtcSignal::Candidate { candidate: "candidate:fz".into() },
                     };
-                    let Ok(payload) = signal.encode() else { continue };
+                    // Offers and answers signed by the peer, by a thief, or not at all.
+                    let proof = signal.sdp().filter(|_| op & 0x8 == 0).map(|(sdp, exchange_id)| {
+                        let fingerprints = sdp_fingerprints(sdp);
+                        let (from, to) = (&peer.actor, me.as_ref().unwrap_or(&peer.actor));
+                        let statement =
+                            Statement::RtcFingerprint { from, to, exchange_id, fingerprints: &fingerprints };
+                        let key = if op & 0x4 == 0 { &peer_key } else { &thief_key };
+                        SignalProof { credential: peer.credential.clone(), signature: key.sign(&statement) }
+                    });
+                    let Ok(payload) = (RelaySignal { signal, proof }).encode() else { continue };
                     let relay = ServerMsg::Relay { source: peer.actor.clone(), payload };
                     if let Ok(bytes) = encode_message(&relay, MAX_SIGNALING_FRAME) {
                         hub.handle_signaling_frame(now, conn, &bytes);
@@ -571,6 +590,8 @@ struct NodeSeen {
     rtcs: Vec<crate::node::RtcId>,
     deliveries: Vec<crate::node::DeliveryId>,
     conns: Vec<crate::signaling::ConnId>,
+    /// The challenge each accepted link sent.
+    challenges: std::collections::BTreeMap<crate::node::LinkId, crate::proof::Nonce>,
     made: std::collections::BTreeSet<u64>,
     resolved: std::collections::BTreeSet<u64>,
 }
@@ -587,6 +608,11 @@ impl NodeSeen {
                 }
                 NodeOutput::Signaling(ClientTransmit::Connect { conn }) => self.conns.push(conn),
                 NodeOutput::Link(LinkOutput::Dial { link, .. }) => self.links.push(link),
+                NodeOutput::Link(LinkOutput::Send { link, bytes }) => {
+                    if let Ok(challenge) = crate::node::hello::DirectChallenge::decode(&bytes) {
+                        self.challenges.insert(link, challenge.nonce);
+                    }
+                }
                 NodeOutput::Rtc(RtcOutput::Open { rtc, .. }) => self.rtcs.push(rtc),
                 NodeOutput::Deliver(d) if self.deliveries.len() < 64 => self.deliveries.push(d.id),
                 NodeOutput::CallDone { call, .. } => {

@@ -190,10 +190,16 @@ impl CredentialKeeper {
 
     fn call(&mut self, now: Instant, kind: Kind) {
         let request = match (kind, &self.current) {
+            // Unsigned: the node hub signs with its host key and wall clock
+            // as the call leaves (`RenewRequest::sign`).
             (Kind::Renew, Some(cur)) => AisRequest::Renew(RenewRequest {
                 actor: cur.actor.clone(),
                 renewal_token: cur.renewal_token.clone(),
                 renewal_token_expires_at: cur.renewal_token_expires_at,
+                host_key: [0; 32],
+                verified: cur.credential.peek_claims().is_ok_and(|c| c.verified),
+                unix: 0,
+                proof: Vec::new(),
             }),
             _ => AisRequest::Register(self.template.clone()),
         };
@@ -225,26 +231,32 @@ impl CredentialKeeper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ais::{AisConfig, AisService, RealmConfig, RegisterAuth};
+    use crate::ais::{AisConfig, AisService, RealmConfig};
     use crate::id::Realm;
+    use crate::proof::HostKey;
+
+    fn key() -> HostKey {
+        HostKey::from_seed([8; 32])
+    }
 
     fn template() -> RegisterRequest {
-        RegisterRequest {
-            actr_type: "acme:echo:1".parse().unwrap(),
-            realm: Realm(1),
-            realm_secret: None,
-            auth: RegisterAuth::Linked,
-        }
+        let mut r = RegisterRequest::new("acme:echo:1".parse().unwrap(), Realm(1), None);
+        r.sign(&key());
+        r
     }
 
     fn ais() -> AisService {
         let mut s = AisService::new([3; 32], 1, 1, AisConfig { credential_ttl_secs: 100, ..Default::default() });
-        s.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).unwrap();
+        s.upsert_realm(RealmConfig::new(Realm(1), None)).unwrap();
         s
     }
 
     fn serve(k: &mut CredentialKeeper, s: &mut AisService, now: Instant, unix: UnixSecs) {
-        while let Some(call) = k.poll_call() {
+        while let Some(mut call) = k.poll_call() {
+            // As the node hub does: renewals leave signed.
+            if let AisRequest::Renew(r) = &mut call.request {
+                r.sign(&key(), unix);
+            }
             let reply = s.handle(unix, call.request);
             k.handle_reply(now, unix, call.id, Ok(reply));
         }
@@ -315,7 +327,7 @@ mod tests {
         let _ = k.poll_event();
         // A server with another key cannot validate the token.
         let mut other = AisService::new([4; 32], 2, 50, AisConfig::default());
-        other.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).unwrap();
+        other.upsert_realm(RealmConfig::new(Realm(1), None)).unwrap();
         k.renew_now(Instant::ZERO);
         serve(&mut k, &mut other, Instant::ZERO, 1001);
         match k.poll_event() {

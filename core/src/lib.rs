@@ -14,8 +14,10 @@
 //! - [`acl`]: allow/deny rules by type and realm.
 //! - [`credential`], [`ais`], [`keeper`]: identity credentials, the identity
 //!   service, and the client that keeps a credential fresh.
+//! - [`proof`]: the host key and the proofs of possession it signs.
 //! - [`signaling`]: discovery, presence and relay through the server.
 //! - [`transport`]: RPC envelopes, fragmentation, dedup, correlation, routes.
+//! - [`package`]: signed `.actr` packages, their verification and trust.
 
 pub mod acl;
 pub mod ais;
@@ -25,6 +27,8 @@ pub mod error;
 pub mod id;
 pub mod keeper;
 pub mod node;
+pub mod package;
+pub mod proof;
 pub mod rng;
 pub mod signaling;
 pub mod time;

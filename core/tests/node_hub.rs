@@ -7,15 +7,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
 use actr_core::ais::{
-    AisConfig, AisReply, AisRequest, AisService, RealmConfig, RegisterAuth, RegisterOk, RegisterRequest,
+    AisConfig, AisReply, AisRequest, AisService, MemoryDirectory, PackageAuth, RealmConfig, RegisterAuth, RegisterOk,
+    RegisterRequest,
 };
 use actr_core::error::ErrorReply;
-use actr_core::node::hello::{DirectHello, DirectReply, MAX_HELLO};
-use actr_core::node::signal::RtcSignal;
+use actr_core::node::hello::{DirectChallenge, DirectHello, DirectReply, LinkNonces, MAX_HELLO};
+use actr_core::node::signal::{RelaySignal, RtcSignal, SignalProof};
 use actr_core::node::{
     CallId, Delivery, HubConfig, LinkId, LinkOutput, NetworkChange, NodeEvent, NodeHub, NodeOutput, RtcId, RtcOutput,
     RtcReport, TellId,
 };
+use actr_core::proof::{HostKey, Nonce, Statement, sdp_fingerprints};
 use actr_core::signaling::{ClientTransmit, ServerConfig, SignalingServer, is_offerer};
 use actr_core::transport::LaneKind;
 use actr_core::wire::decode_message;
@@ -59,6 +61,10 @@ struct World {
     sig: BTreeMap<u64, (usize, u64)>,
     next_sconn: u64,
     nodes: Vec<Node>,
+    /// A signaling path that rewrites the WebRTC signals it relays.
+    mitm: Option<fn(&mut RelaySignal)>,
+    /// Manufacturers and published packages the AIS knows.
+    dir: MemoryDirectory,
 }
 
 impl World {
@@ -68,8 +74,8 @@ impl World {
 
     fn with_ais(config: AisConfig) -> Self {
         let mut ais = AisService::new([7; 32], 1, 1, config);
-        ais.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).unwrap();
-        let server = SignalingServer::new(ServerConfig::default(), ais.key_ring());
+        ais.upsert_realm(RealmConfig::new(Realm(1), None)).unwrap();
+        let server = SignalingServer::new(ServerConfig::default(), ais.key_ring(), [8; 32]);
         World {
             now: Instant::ZERO,
             ais,
@@ -78,6 +84,8 @@ impl World {
             sig: BTreeMap::new(),
             next_sconn: 1,
             nodes: Vec::new(),
+            mitm: None,
+            dir: MemoryDirectory::default(),
         }
     }
 
@@ -89,18 +97,13 @@ impl World {
     /// until registered and connected to signaling, but not yet open.
     fn add(&mut self, ty: &str, tweak: impl FnOnce(&mut HubConfig)) -> usize {
         let i = self.nodes.len();
-        let register = RegisterRequest {
-            actr_type: ty.parse().unwrap(),
-            realm: Realm(1),
-            realm_secret: None,
-            auth: RegisterAuth::Linked,
-        };
+        let register = RegisterRequest::new(ty.parse().unwrap(), Realm(1), None);
         let mut config = HubConfig::new(register);
         config.webrtc = false;
         config.profile.ws_address = Some(format!("ws://127.0.0.1:{}", 9000 + i));
         tweak(&mut config);
         self.nodes.push(Node {
-            hub: NodeHub::new(config, 1000 + i as u64, ORIGIN),
+            hub: NodeHub::new(config, host_key(i as u32), 1000 + i as u64, ORIGIN),
             ip: IpAddr::V4(Ipv4Addr::new(10, 0, (i / 200) as u8, (i % 200) as u8 + 1)),
             echo: true,
             answer_dials: true,
@@ -138,18 +141,25 @@ impl World {
         self.nodes.iter().position(|n| n.hub.id() == Some(id))
     }
 
-    /// A fresh identity straight from the AIS, for hand-made hellos.
-    fn register_extra(&mut self, ty: &str) -> RegisterOk {
-        let req = RegisterRequest {
-            actr_type: ty.parse().unwrap(),
-            realm: Realm(1),
-            realm_secret: None,
-            auth: RegisterAuth::Linked,
+    /// A fresh identity straight from the AIS, with its host key, for
+    /// hand-made hellos.
+    fn register_extra(&mut self, ty: &str) -> Extra {
+        let unix = self.unix();
+        register_with(&mut self.ais, ty, unix, 1000 + self.next_sconn as u32)
+    }
+
+    /// Node `i` accepts a connection from `ip` whose WebSocket handshake
+    /// completes: returns the link and the challenge it sent.
+    fn accept(&mut self, i: usize, ip: IpAddr) -> (LinkId, Nonce) {
+        self.next_sconn += 1; // also keeps extra identities' keys distinct
+        let since = self.mark(i);
+        let link = self.nodes[i].hub.handle_link_accepted(self.now, ip).unwrap();
+        self.input(i, |hub, now| hub.handle_link_up(now, link));
+        let nonce = match self.link_outputs(i, link, since).as_slice() {
+            [LinkOutput::Send { bytes, .. }] => DirectChallenge::decode(bytes).expect("a challenge").nonce,
+            other => panic!("expected the challenge, got {other:?}"),
         };
-        match self.ais.handle(self.unix(), AisRequest::Register(req)) {
-            AisReply::Registered(ok) => ok,
-            other => panic!("{other:?}"),
-        }
+        (link, nonce)
     }
 
     fn call(&mut self, from: usize, to: usize, payload: &[u8]) -> CallId {
@@ -288,7 +298,7 @@ impl World {
                     AisRequest::Renew(_) if self.refuse_renewals.contains(&i) => {
                         AisReply::Error(ErrorReply::from(ActrError::Unauthenticated("renewal token rejected".into())))
                     }
-                    request => self.ais.handle(self.unix(), request),
+                    request => self.ais.handle_with(ORIGIN + now.as_micros() / 1_000_000, request, &mut self.dir),
                 };
                 self.nodes[i].hub.handle_ais_reply(now, call.id, Ok(reply));
             }
@@ -354,8 +364,11 @@ impl World {
         let now = self.now;
         let mut moved = false;
         while let Some(s) = self.server.poll_wakeup() {
-            while let Some(bytes) = self.server.pop_outbound(s) {
+            while let Some(mut bytes) = self.server.pop_outbound(s) {
                 moved = true;
+                if let Some(rewrite) = self.mitm {
+                    bytes = tamper(&bytes, rewrite);
+                }
                 if let Some(&(i, conn)) = self.sig.get(&s) {
                     self.nodes[i].hub.handle_signaling_frame(now, conn, &bytes);
                 }
@@ -417,6 +430,7 @@ impl World {
                 self.nodes[i].links.insert(link, (j, lj));
                 self.nodes[j].links.insert(lj, (i, link));
                 self.nodes[i].hub.handle_link_up(now, link);
+                self.nodes[j].hub.handle_link_up(now, lj);
             }
             Err(e) => self.nodes[i].hub.handle_link_closed(now, link, e),
         }
@@ -472,8 +486,60 @@ fn refusal(bytes: &[u8]) -> ActrError {
     }
 }
 
-fn hello(caller: &ActrId, who: &RegisterOk, target: &ActrId) -> Vec<u8> {
-    DirectHello { caller: caller.clone(), credential: who.credential.clone(), target: target.clone() }.encode().unwrap()
+/// A server frame with its relayed WebRTC signal (if any) rewritten.
+fn tamper(bytes: &[u8], rewrite: fn(&mut RelaySignal)) -> Vec<u8> {
+    use actr_core::signaling::ServerMsg;
+    use actr_core::signaling::messages::MAX_SIGNALING_FRAME;
+    use actr_core::wire::encode_message;
+    let Ok(ServerMsg::Relay { source, payload }) = decode_message(bytes, MAX_SIGNALING_FRAME) else {
+        return bytes.to_vec();
+    };
+    let Ok(mut relay) = RelaySignal::decode(&payload) else { return bytes.to_vec() };
+    rewrite(&mut relay);
+    let payload = relay.encode().unwrap();
+    encode_message(&ServerMsg::Relay { source, payload }, MAX_SIGNALING_FRAME).unwrap()
+}
+
+/// An identity from the AIS and the host key its credential binds.
+struct Extra {
+    ok: RegisterOk,
+    key: HostKey,
+}
+
+fn host_key(n: u32) -> HostKey {
+    let mut seed = [0; 32];
+    seed[..4].copy_from_slice(&n.to_le_bytes());
+    seed[31] = 0xAC;
+    HostKey::from_seed(seed)
+}
+
+fn register_with(ais: &mut AisService, ty: &str, unix: u64, key_no: u32) -> Extra {
+    let key = host_key(key_no);
+    let mut req = RegisterRequest::new(ty.parse().unwrap(), Realm(1), None);
+    req.sign(&key);
+    match ais.handle(unix, AisRequest::Register(req)) {
+        AisReply::Registered(ok) => Extra { ok, key },
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The nonce hand-made hellos use for the welcome.
+const DIALER_NONCE: Nonce = [0xD1; 32];
+
+/// `caller`'s hello with `who`'s credential, signed by `who`'s key, answering `nonce`.
+fn hello(caller: &ActrId, who: &Extra, target: &ActrId, nonce: &Nonce) -> Vec<u8> {
+    hello_signed(caller, who, target, nonce, &who.key)
+}
+
+fn hello_signed(caller: &ActrId, who: &Extra, target: &ActrId, nonce: &Nonce, key: &HostKey) -> Vec<u8> {
+    let nonces = LinkNonces { listener: *nonce, dialer: DIALER_NONCE };
+    DirectHello::signed(caller, &who.ok.credential, target, nonces, key).encode().unwrap()
+}
+
+/// An SDP with a DTLS fingerprint named after `tag`.
+fn sdp(tag: &str) -> String {
+    let hex: String = tag.bytes().map(|b| format!("{b:02X}:")).collect();
+    format!("v=0 {tag}\r\na=fingerprint:sha-256 {hex}00\r\n")
 }
 
 /// The connections a hub opened: (rtc, peer, offerer, first exchange id).
@@ -549,9 +615,11 @@ fn forged_hellos_are_refused_and_closed() {
     let y = w.register_extra("acme:node:1");
     let ip: IpAddr = "192.0.2.7".parse().unwrap();
 
-    let try_hello = |w: &mut World, bytes: Vec<u8>| {
+    // Each attempt gets a fresh link and challenge; `make` builds the hello for it.
+    let try_hello = |w: &mut World, make: &dyn Fn(&Nonce) -> Vec<u8>| {
+        let (link, nonce) = w.accept(b, ip);
         let since = w.mark(b);
-        let link = w.nodes[b].hub.handle_link_accepted(w.now, ip).unwrap();
+        let bytes = make(&nonce);
         w.input(b, |hub, now| hub.handle_link_message(now, link, &bytes));
         w.link_outputs(b, link, since)
     };
@@ -560,47 +628,83 @@ fn forged_hellos_are_refused_and_closed() {
         other => panic!("expected a refusal then a close, got {other:?}"),
     };
 
-    let garbage = refused(try_hello(&mut w, b"\x01 certainly not a hello".to_vec()));
+    let garbage = refused(try_hello(&mut w, &|_| b"\x01 certainly not a hello".to_vec()));
     assert!(matches!(garbage, ActrError::DecodeFailure(_)), "{garbage:?}");
-    let impostor = refused(try_hello(&mut w, hello(&x.actor, &y, &idb)));
+    let impostor = refused(try_hello(&mut w, &|n| hello(&x.ok.actor, &y, &idb, n)));
     assert!(matches!(impostor, ActrError::Unauthenticated(_)), "{impostor:?}");
-    let elsewhere = refused(try_hello(&mut w, hello(&x.actor, &x, &y.actor)));
+    let elsewhere = refused(try_hello(&mut w, &|n| hello(&x.ok.actor, &x, &y.ok.actor, n)));
     assert!(matches!(elsewhere, ActrError::NotFound(_)), "{elsewhere:?}");
     // Signed by an AIS this node does not know.
     let mut rogue = AisService::new([99; 32], 2, 1, AisConfig::default());
-    rogue.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).unwrap();
-    let rogue_reg = |ais: &mut AisService, unix| match ais.handle(
-        unix,
-        AisRequest::Register(RegisterRequest {
-            actr_type: "acme:node:1".parse().unwrap(),
-            realm: Realm(1),
-            realm_secret: None,
-            auth: RegisterAuth::Linked,
-        }),
-    ) {
-        AisReply::Registered(ok) => ok,
-        other => panic!("{other:?}"),
-    };
-    let z = rogue_reg(&mut rogue, w.unix());
-    let foreign = refused(try_hello(&mut w, hello(&z.actor, &z, &idb)));
+    rogue.upsert_realm(RealmConfig::new(Realm(1), None)).unwrap();
+    let z = register_with(&mut rogue, "acme:node:1", w.unix(), 77);
+    let foreign = refused(try_hello(&mut w, &|n| hello(&z.ok.actor, &z, &idb, n)));
     assert!(matches!(foreign, ActrError::Unauthenticated(_)), "{foreign:?}");
     // Issued by the right AIS, but long expired.
     let long_ago = w.unix() - 10 * 3600;
-    let old = rogue_reg(&mut w.ais, long_ago);
-    let expired = refused(try_hello(&mut w, hello(&old.actor, &old, &idb)));
+    let old = register_with(&mut w.ais, "acme:node:1", long_ago, 78);
+    let expired = refused(try_hello(&mut w, &|n| hello(&old.ok.actor, &old, &idb, n)));
     assert!(matches!(expired, ActrError::Unauthenticated(_)), "{expired:?}");
-    assert_eq!(w.nodes[b].hub.stats().refused, 5);
+    // X's credential, captured, with the thief's own key over the challenge.
+    let thief = host_key(666);
+    let stolen = refused(try_hello(&mut w, &|n| hello_signed(&x.ok.actor, &x, &idb, n, &thief)));
+    assert!(matches!(stolen, ActrError::Unauthenticated(ref m) if m.contains("possession")), "{stolen:?}");
+    // X's honest hello, captured on one link, replayed to another's challenge.
+    let captured = hello(&x.ok.actor, &x, &idb, &[0x55; 32]);
+    let replayed = refused(try_hello(&mut w, &|_| captured.clone()));
+    assert!(matches!(replayed, ActrError::Unauthenticated(_)), "{replayed:?}");
+    assert_eq!(w.nodes[b].hub.stats().refused, 7);
     assert_eq!(w.nodes[b].hub.stats().accepted, 0);
 
-    // The same path with an honest hello is welcomed and stays open.
-    match try_hello(&mut w, hello(&x.actor, &x, &idb)).as_slice() {
+    // The same path with an honest hello is welcomed, with B's own proof, and stays open.
+    match try_hello(&mut w, &|n| hello(&x.ok.actor, &x, &idb, n)).as_slice() {
         [LinkOutput::Send { bytes, .. }, LinkOutput::Authenticated { .. }] => {
-            assert_eq!(DirectReply::decode_outcome(bytes, &idb), Ok(()));
+            let ring = w.ais.key_ring();
+            let (challenge, unix) = (
+                w.nodes[b].log.iter().rev().find_map(|o| match o {
+                    NodeOutput::Link(LinkOutput::Send { bytes, .. }) => DirectChallenge::decode(bytes).ok(),
+                    _ => None,
+                }),
+                w.unix(),
+            );
+            let nonces = LinkNonces { listener: challenge.expect("the challenge").nonce, dialer: DIALER_NONCE };
+            let claims = DirectReply::decode_outcome(bytes, &idb, &x.ok.actor, nonces, &ring, unix).unwrap();
+            assert_eq!(claims.actor, idb);
         }
         other => panic!("expected a welcome, got {other:?}"),
     }
     let stats = w.nodes[b].hub.stats();
-    assert_eq!((stats.refused, stats.accepted, stats.links_open), (5, 1, 1));
+    assert_eq!((stats.refused, stats.accepted, stats.links_open), (7, 1, 1));
+}
+
+#[test]
+fn a_dialer_refuses_a_listener_that_cannot_prove_its_identity() {
+    let mut w = World::new();
+    let a = w.add("acme:node:1", |_| {});
+    let b = w.add("acme:node:1", |c| c.profile.ws_address = Some("ws://127.0.0.1:9999".into()));
+    w.open(a);
+    w.open(b);
+    let idb = w.id(b);
+    // Something at B's address shows B's credential but holds a key of its own.
+    let since = w.mark(a);
+    let now = w.now;
+    w.nodes[a].answer_dials = false;
+    let call = w.nodes[a].hub.call(now, idb.clone(), "echo", b"x".to_vec(), CALL_TIMEOUT, None).unwrap();
+    w.settle();
+    let (link, _, _) = w.nodes[a].dials.last().cloned().expect("A dialed B");
+    w.input(a, |hub, now| hub.handle_link_up(now, link));
+    w.input(a, |hub, now| hub.handle_link_message(now, link, &DirectChallenge { nonce: [4; 32] }.encode().unwrap()));
+    let sent = w.link_outputs(a, link, since);
+    let [.., LinkOutput::Send { bytes, .. }] = sent.as_slice() else { panic!("A's hello: {sent:?}") };
+    let hello: DirectHello = decode_message(bytes, MAX_HELLO).unwrap();
+    let b_cred = w.nodes[b].hub.registration().unwrap().credential.clone();
+    let nonces = LinkNonces { listener: [4; 32], dialer: hello.nonce };
+    let fake = DirectReply::welcome(&idb, &b_cred, &w.id(a), nonces, &host_key(667)).encode().unwrap();
+    w.input(a, |hub, now| hub.handle_link_message(now, link, &fake));
+    assert!(w.link_outputs(a, link, since).contains(&LinkOutput::Close { link }), "the link is closed");
+    assert_eq!(w.nodes[a].hub.stats().dialed, 0, "never counted as up");
+    assert_eq!(w.nodes[a].hub.stats().dial_failures, 1);
+    let _ = call;
 }
 
 #[test]
@@ -608,8 +712,8 @@ fn a_link_without_hello_is_closed_at_the_hello_timeout() {
     let mut w = World::new();
     let b = w.add("acme:node:1", |c| c.hello_timeout = Duration::from_secs(5));
     w.open(b);
+    let (link, nonce) = w.accept(b, "192.0.2.7".parse().unwrap());
     let since = w.mark(b);
-    let link = w.nodes[b].hub.handle_link_accepted(w.now, "192.0.2.7".parse().unwrap()).unwrap();
     w.advance(ms(4999));
     assert!(w.link_outputs(b, link, since).is_empty(), "still waiting for the hello");
     w.advance(ms(1));
@@ -618,8 +722,20 @@ fn a_link_without_hello_is_closed_at_the_hello_timeout() {
     // A hello arriving after the close changes nothing.
     let x = w.register_extra("acme:node:1");
     let idb = w.id(b);
-    w.input(b, |hub, now| hub.handle_link_message(now, link, &hello(&x.actor, &x, &idb)));
+    w.input(b, |hub, now| hub.handle_link_message(now, link, &hello(&x.ok.actor, &x, &idb, &nonce)));
     assert_eq!(w.nodes[b].hub.stats().accepted, 0);
+}
+
+#[test]
+fn a_link_whose_websocket_never_completes_is_closed_at_the_hello_timeout() {
+    let mut w = World::new();
+    let b = w.add("acme:node:1", |c| c.hello_timeout = Duration::from_secs(5));
+    w.open(b);
+    let since = w.mark(b);
+    let link = w.nodes[b].hub.handle_link_accepted(w.now, "192.0.2.7".parse().unwrap()).unwrap();
+    w.advance(ms(5000));
+    assert_eq!(w.link_outputs(b, link, since), vec![LinkOutput::Close { link }], "no challenge before the handshake");
+    assert_eq!(w.nodes[b].hub.stats().refused, 1);
 }
 
 #[test]
@@ -629,9 +745,9 @@ fn handshake_slots_are_bounded_per_source_address() {
     w.open(b);
     let idb = w.id(b);
     let (one, two): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+    let (first, nonce) = w.accept(b, one);
     let now = w.now;
     let hub = &mut w.nodes[b].hub;
-    let first = hub.handle_link_accepted(now, one).unwrap();
     hub.handle_link_accepted(now, one).unwrap();
     assert!(matches!(hub.handle_link_accepted(now, one), Err(ActrError::ResourceExhausted(_))));
     assert!(matches!(hub.handle_link_accepted(now, one), Err(ActrError::ResourceExhausted(_))));
@@ -639,9 +755,60 @@ fn handshake_slots_are_bounded_per_source_address() {
     assert_eq!(hub.stats().refused, 2);
     // A handshake that completes frees its slot.
     let x = w.register_extra("acme:node:1");
-    w.input(b, |hub, now| hub.handle_link_message(now, first, &hello(&x.actor, &x, &idb)));
+    w.input(b, |hub, now| hub.handle_link_message(now, first, &hello(&x.ok.actor, &x, &idb, &nonce)));
     assert_eq!(w.nodes[b].hub.stats().accepted, 1);
     w.nodes[b].hub.handle_link_accepted(w.now, one).expect("a slot freed for that source");
+}
+
+#[test]
+fn a_verified_only_acl_admits_the_package_and_refuses_a_linked_namesake() {
+    use actr_core::acl::{Acl, RealmSelector};
+    use actr_core::package::{PackageLimits, PackageSpec, pack, verify};
+    let mut w = World::new();
+    let mfr = ed25519_dalek::SigningKey::from_bytes(&[0x4d; 32]);
+    let billing: actr_core::ActrType = "acme:billing:1".parse().unwrap();
+    let bytes = pack(
+        &PackageSpec::new(billing.clone(), "wasm32-unknown-unknown").into_manifest(),
+        b"\0asm",
+        &[],
+        &mfr,
+        &mut |_| {},
+    )
+    .unwrap();
+    let package = verify(&bytes, &mfr.verifying_key(), &PackageLimits::default()).unwrap();
+    w.dir.add_manufacturer("acme", mfr.verifying_key().to_bytes());
+    w.dir.publish(billing.clone(), &package.manifest_raw);
+
+    let vault = w.add("acme:vault:1", |c| {
+        c.profile.acl = Some(Acl::default().allow_verified(billing.clone(), RealmSelector::Own))
+    });
+    let linked = w.add("acme:billing:1", |_| {});
+    let signed = w.add("acme:billing:1", |c| {
+        c.register.auth = RegisterAuth::Package(PackageAuth {
+            manifest: package.manifest_raw.clone(),
+            signature: package.signature.to_vec(),
+            manufacturer_proof: None,
+        })
+    });
+    w.open(vault);
+    w.open(linked);
+    w.open(signed);
+    // Signaling hides the vault from the linked namesake...
+    let hidden = w.call(linked, vault, b"let me in");
+    assert!(matches!(w.result(linked, hidden), Some(Err(ActrError::NotFound(_)))), "{:?}", w.result(linked, hidden));
+    // ...and the vault itself refuses it when it dials the address directly.
+    let (idv, address) = (w.id(vault), w.nodes[vault].hub.config().profile.ws_address.clone().unwrap());
+    w.input(linked, |hub, now| hub.add_route(now, &idv, address).unwrap());
+    let refused = w.call(linked, vault, b"let me in");
+    assert!(
+        matches!(w.result(linked, refused), Some(Err(ActrError::PermissionDenied(_)))),
+        "{:?}",
+        w.result(linked, refused)
+    );
+    assert_eq!(w.nodes[vault].hub.stats().endpoint.acl_denied, 1);
+    let admitted = w.call(signed, vault, b"let me in");
+    assert_eq!(w.result(signed, admitted), Some(Ok(b"let me in".to_vec())));
+    assert_eq!(w.nodes[vault].delivered.len(), 1, "only the verified caller reached the handler");
 }
 
 // ---- 3. pending calls fail when the last wire closes --------------------------
@@ -807,7 +974,7 @@ fn rtc_pair(w: &mut World, with_ws: bool, tweak: impl Fn(&mut HubConfig) + Copy)
 /// answerer `b` for `a`'s connection `rtc_a`; returns `b`'s connection.
 fn negotiate(w: &mut World, a: usize, b: usize, rtc_a: RtcId, first_exchange_id: u64) -> RtcId {
     let since = w.mark(b);
-    let offer = RtcSignal::Offer { sdp: "v=0 offer".into(), exchange_id: first_exchange_id };
+    let offer = RtcSignal::Offer { sdp: sdp("offer"), exchange_id: first_exchange_id };
     w.rtc_report(a, rtc_a, RtcReport::SignalOut(offer.clone()));
     let outs = w.rtc_outputs(b, since);
     let opened = opens(&outs);
@@ -817,7 +984,7 @@ fn negotiate(w: &mut World, a: usize, b: usize, rtc_a: RtcId, first_exchange_id:
     assert!(outs.contains(&RtcOutput::Signal { rtc: rtc_b, signal: offer }), "{outs:?}");
 
     let since = w.mark(a);
-    let answer = RtcSignal::Answer { sdp: "v=0 answer".into(), exchange_id: first_exchange_id };
+    let answer = RtcSignal::Answer { sdp: sdp("answer"), exchange_id: first_exchange_id };
     w.rtc_report(b, rtc_b, RtcReport::SignalOut(answer.clone()));
     assert_eq!(w.rtc_outputs(a, since), vec![RtcOutput::Signal { rtc: rtc_a, signal: answer }]);
     let since = w.mark(b);
@@ -838,6 +1005,92 @@ fn first_rtc_call(w: &mut World, a: usize, b: usize) -> (CallId, RtcId, u64) {
     assert_eq!(offerer, is_offerer(&w.id(a), &w.id(b)));
     assert!(offerer, "A registered first: its serial is lower");
     (call, rtc, first)
+}
+
+#[test]
+fn a_relay_that_rewrites_the_fingerprint_fails_the_session() {
+    // The relay swaps the offer's DTLS fingerprint for its own (to sit in
+    // the middle of DTLS) and keeps the proof: the answerer refuses it.
+    let mut w = World::new();
+    w.mitm = Some(|relay| {
+        if let RtcSignal::Offer { sdp: text, .. } = &mut relay.signal {
+            *text = sdp("mallory");
+        }
+    });
+    let (a, b) = rtc_pair(&mut w, false, |_| {});
+    let (call, rtc_a, first_x) = first_rtc_call(&mut w, a, b);
+    let since = w.mark(b);
+    w.rtc_report(a, rtc_a, RtcReport::SignalOut(RtcSignal::Offer { sdp: sdp("offer"), exchange_id: first_x }));
+    assert!(opens(&w.rtc_outputs(b, since)).is_empty(), "no answerer for a forged offer");
+    assert!(w.rtc_outputs(b, since).is_empty(), "the str0m peer never sees it");
+    assert_eq!(w.nodes[b].hub.stats().fingerprints_refused, 1);
+    assert_eq!(w.nodes[b].hub.stats().webrtc_connections_up, 0);
+    // B told A at once: A's connection ends and its call, with no other
+    // wire, fails with the typed error instead of waiting for a deadline.
+    let failed = w.result(a, call);
+    assert!(matches!(&failed, Some(Err(ActrError::Unauthenticated(m))) if m.contains("refused")), "{failed:?}");
+
+    // The other way: the answer is rewritten; the offerer ends its
+    // connection and, with no other wire, the call fails with the typed error.
+    let mut w = World::new();
+    w.mitm = Some(|relay| {
+        if let RtcSignal::Answer { sdp: text, .. } = &mut relay.signal {
+            *text = sdp("mallory");
+        }
+    });
+    let (a, b) = rtc_pair(&mut w, false, |_| {});
+    let (call2, rtc_a, first_x) = first_rtc_call(&mut w, a, b);
+    let since = w.mark(b);
+    w.rtc_report(a, rtc_a, RtcReport::SignalOut(RtcSignal::Offer { sdp: sdp("offer"), exchange_id: first_x }));
+    let (rtc_b, ..) = opens(&w.rtc_outputs(b, since))[0].clone();
+    let since = w.mark(a);
+    w.rtc_report(b, rtc_b, RtcReport::SignalOut(RtcSignal::Answer { sdp: sdp("answer"), exchange_id: first_x }));
+    assert_eq!(w.rtc_outputs(a, since), vec![RtcOutput::Close { rtc: rtc_a }], "closed, not signalled");
+    assert_eq!(w.nodes[a].hub.stats().fingerprints_refused, 1);
+    let failed = w.result(a, call2);
+    assert!(matches!(&failed, Some(Err(ActrError::Unauthenticated(m))) if m.contains("fingerprint")), "{failed:?}");
+    let _ = call;
+}
+
+#[test]
+fn offers_with_a_captured_credential_or_no_proof_are_refused() {
+    let mut w = World::new();
+    let (a, b) = rtc_pair(&mut w, false, |_| {});
+    let ida = w.id(a);
+    let idb = w.id(b);
+    let a_cred = w.nodes[a].hub.registration().unwrap().credential.clone();
+    let offer = RtcSignal::Offer { sdp: sdp("offer"), exchange_id: 1 << 32 | 1 };
+    // Who relays as A (the server stamps the source) but signs with its own key,
+    // or sends no proof at all.
+    let fingerprints = sdp_fingerprints(&sdp("offer"));
+    let statement =
+        Statement::RtcFingerprint { from: &ida, to: &idb, exchange_id: 1 << 32 | 1, fingerprints: &fingerprints };
+    let stolen = SignalProof { credential: a_cred.clone(), signature: host_key(668).sign(&statement) };
+    let since = w.mark(b);
+    for proof in [Some(stolen), None] {
+        let relay = RelaySignal { signal: offer.clone(), proof };
+        w.input(b, |hub, now| {
+            let conn = hub.signaling().current_connection().expect("connected");
+            let frame =
+                actr_core::signaling::ServerMsg::Relay { source: ida.clone(), payload: relay.encode().unwrap() };
+            let bytes =
+                actr_core::wire::encode_message(&frame, actr_core::signaling::messages::MAX_SIGNALING_FRAME).unwrap();
+            hub.handle_signaling_frame(now, conn, &bytes);
+        });
+    }
+    assert!(w.rtc_outputs(b, since).is_empty());
+    assert_eq!(w.nodes[b].hub.stats().fingerprints_refused, 2);
+    // A's own key makes the same offer acceptable.
+    let own = SignalProof { credential: a_cred, signature: host_key(a as u32).sign(&statement) };
+    let relay = RelaySignal { signal: offer, proof: Some(own) };
+    w.input(b, |hub, now| {
+        let conn = hub.signaling().current_connection().expect("connected");
+        let frame = actr_core::signaling::ServerMsg::Relay { source: ida.clone(), payload: relay.encode().unwrap() };
+        let bytes =
+            actr_core::wire::encode_message(&frame, actr_core::signaling::messages::MAX_SIGNALING_FRAME).unwrap();
+        hub.handle_signaling_frame(now, conn, &bytes);
+    });
+    assert_eq!(opens(&w.rtc_outputs(b, since)).len(), 1, "an answerer starts");
 }
 
 #[test]
@@ -939,7 +1192,7 @@ fn stale_reports_of_a_replaced_connection_change_nothing() {
     assert_ne!(x2 >> 32, x1 >> 32, "a new epoch");
     // Its offer replaces B's answerer.
     let mb = w.mark(b);
-    w.rtc_report(a, rtc_a2, RtcReport::SignalOut(RtcSignal::Offer { sdp: "v=0 second".into(), exchange_id: x2 }));
+    w.rtc_report(a, rtc_a2, RtcReport::SignalOut(RtcSignal::Offer { sdp: sdp("second"), exchange_id: x2 }));
     let outs = w.rtc_outputs(b, mb);
     assert!(outs.contains(&RtcOutput::Close { rtc: rtc_b1 }), "{outs:?}");
     let (rtc_b2, ..) = opens(&outs)[0].clone();
@@ -988,7 +1241,7 @@ fn unsolicited_offers_per_peer_are_bounded() {
     }
     let (_, rtc_a, _) = first_rtc_call(&mut w, a, b);
     let mb = w.mark(b);
-    let offer = |epoch: u64| RtcSignal::Offer { sdp: format!("v=0 {epoch}"), exchange_id: (epoch << 32) | 1 };
+    let offer = |epoch: u64| RtcSignal::Offer { sdp: sdp(&epoch.to_string()), exchange_id: (epoch << 32) | 1 };
     for epoch in 1..=5 {
         w.rtc_report(a, rtc_a, RtcReport::SignalOut(offer(epoch)));
     }
@@ -1000,7 +1253,7 @@ fn unsolicited_offers_per_peer_are_bounded() {
     // Another peer still gets its connection.
     let (_, rtc_c, xc) = first_rtc_call(&mut w, c, b);
     let mb = w.mark(b);
-    w.rtc_report(c, rtc_c, RtcReport::SignalOut(RtcSignal::Offer { sdp: "v=0 c".into(), exchange_id: xc }));
+    w.rtc_report(c, rtc_c, RtcReport::SignalOut(RtcSignal::Offer { sdp: sdp("c"), exchange_id: xc }));
     assert_eq!(opens(&w.rtc_outputs(b, mb)).len(), 1);
     assert_eq!(w.nodes[b].hub.stats().offers_refused, 2);
 
@@ -1051,11 +1304,11 @@ fn idle_links_get_keepalives_then_close_when_silent() {
     w.open(b);
     let idb = w.id(b);
     let x = w.register_extra("acme:node:1");
+    let (silent, n1) = w.accept(b, "192.0.2.1".parse().unwrap());
+    let (chatty, n2) = w.accept(b, "192.0.2.2".parse().unwrap());
     let since = w.mark(b);
-    let silent = w.nodes[b].hub.handle_link_accepted(w.now, "192.0.2.1".parse().unwrap()).unwrap();
-    w.input(b, |hub, now| hub.handle_link_message(now, silent, &hello(&x.actor, &x, &idb)));
-    let chatty = w.nodes[b].hub.handle_link_accepted(w.now, "192.0.2.2".parse().unwrap()).unwrap();
-    w.input(b, |hub, now| hub.handle_link_message(now, chatty, &hello(&x.actor, &x, &idb)));
+    w.input(b, |hub, now| hub.handle_link_message(now, silent, &hello(&x.ok.actor, &x, &idb, &n1)));
+    w.input(b, |hub, now| hub.handle_link_message(now, chatty, &hello(&x.ok.actor, &x, &idb, &n2)));
     let welcomed = |w: &World, link| w.link_outputs(b, link, since).len();
     assert_eq!((welcomed(&w, silent), welcomed(&w, chatty)), (2, 2), "welcome and authenticated");
 
@@ -1156,7 +1409,7 @@ fn ended_connections_still_count_against_the_offer_budget() {
     let (_, rtc_a, _) = first_rtc_call(&mut w, a, b);
     for epoch in 1..=4u64 {
         let mb = w.mark(b);
-        let offer = RtcSignal::Offer { sdp: format!("v=0 {epoch}"), exchange_id: (epoch << 32) | 1 };
+        let offer = RtcSignal::Offer { sdp: sdp(&epoch.to_string()), exchange_id: (epoch << 32) | 1 };
         w.rtc_report(a, rtc_a, RtcReport::SignalOut(offer));
         // Whatever B's str0m peer was built for this offer fails at once.
         if let Some((rtc_b, ..)) = opens(&w.rtc_outputs(b, mb)).first().cloned() {
@@ -1187,7 +1440,7 @@ fn the_answerer_solicits_an_offer_when_it_calls_first() {
     assert_eq!((peer, offerer), (w.id(b), true));
     // A's offer lands on B's existing connection; no second one.
     let mb = w.mark(b);
-    let offer = RtcSignal::Offer { sdp: "v=0".into(), exchange_id: x };
+    let offer = RtcSignal::Offer { sdp: sdp("plain"), exchange_id: x };
     w.rtc_report(a, rtc_a, RtcReport::SignalOut(offer.clone()));
     assert_eq!(w.rtc_outputs(b, mb), vec![RtcOutput::Signal { rtc: rtc_b, signal: offer }]);
     w.rtc_report(a, rtc_a, RtcReport::RpcOpen);

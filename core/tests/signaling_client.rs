@@ -2,6 +2,7 @@
 //! request deadlines, credential renewal and stale connections.
 
 use actr_core::credential::Credential;
+use actr_core::proof::{self, HostKey, Statement};
 use actr_core::signaling::messages::*;
 use actr_core::signaling::{ClientConfig, ClientTransmit, DisconnectReason, SignalingClient, SignalingEvent};
 use actr_core::wire::{decode_message, encode_message};
@@ -15,8 +16,12 @@ fn cred(n: u8) -> Credential {
     Credential { key_id: 1, claims: vec![n], signature: vec![n; 64] }
 }
 
+fn host_key() -> HostKey {
+    HostKey::from_seed([12; 32])
+}
+
 fn client() -> SignalingClient {
-    let mut c = SignalingClient::new(ClientConfig::default(), 42, ActorProfile::default());
+    let mut c = SignalingClient::new(ClientConfig::default(), 42, ActorProfile::default(), host_key());
     c.set_identity(Instant::ZERO, 1_000, actor(), cred(1), 1_000 + 3_600);
     c.start(Instant::ZERO).unwrap();
     c
@@ -52,11 +57,18 @@ fn connect_id(ts: &[ClientTransmit]) -> u64 {
         .expect("a Connect transmit")
 }
 
+/// The server's challenge arrives on `conn`: the client answers with its hello.
+fn challenge(c: &mut SignalingClient, now: Instant, conn: u64) -> Vec<ClientMsg> {
+    c.handle_frame(now, conn, &frame(&ServerMsg::Challenge { nonce: [conn as u8; 32] }));
+    sent(&transmits(c))
+}
+
 /// Connects and completes the hello; returns the connection id.
 fn welcome(c: &mut SignalingClient, now: Instant) -> u64 {
     let conn = connect_id(&transmits(c));
     c.handle_connected(now, conn);
-    assert!(matches!(sent(&transmits(c)).as_slice(), [ClientMsg::Hello { .. }]));
+    assert!(transmits(c).is_empty(), "the server speaks first");
+    assert!(matches!(challenge(c, now, conn).as_slice(), [ClientMsg::Hello { .. }]));
     c.handle_frame(now, conn, &frame(&ServerMsg::Welcome { actor: actor(), heartbeat_interval_ms: 10_000 }));
     conn
 }
@@ -77,7 +89,7 @@ fn requests_made_offline_go_out_after_welcome() {
     let id = c.request(t0, ClientRequest::Discover { manufacturer: None, limit: 4 }).unwrap();
     let conn = connect_id(&transmits(&mut c));
     c.handle_connected(t0, conn);
-    let _hello = transmits(&mut c);
+    let _hello = challenge(&mut c, t0, conn);
     c.handle_frame(t0, conn, &frame(&ServerMsg::Welcome { actor: actor(), heartbeat_interval_ms: 10_000 }));
     assert_eq!(request_ids(&sent(&transmits(&mut c))), vec![id]);
     c.handle_frame(t0, conn, &frame(&ServerMsg::Reply { id, result: Ok(ServerReply::Discovered(vec![])) }));
@@ -211,13 +223,29 @@ fn events_from_a_stale_connection_are_ignored() {
     assert!(events(&mut c).is_empty());
     assert!(!c.is_connected());
     c.handle_connected(retry, new);
-    assert!(matches!(sent(&transmits(&mut c)).as_slice(), [ClientMsg::Hello { .. }]));
+    assert!(matches!(challenge(&mut c, retry, new).as_slice(), [ClientMsg::Hello { .. }]));
+}
+
+#[test]
+fn the_hello_signs_the_challenge_once() {
+    let mut c = client();
+    let conn = connect_id(&transmits(&mut c));
+    c.handle_connected(Instant::ZERO, conn);
+    let sent: [ClientMsg; 1] = challenge(&mut c, Instant::ZERO, conn).try_into().expect("one message");
+    let [ClientMsg::Hello { actor: who, proof, .. }] = sent else { panic!("a hello") };
+    let nonce = [conn as u8; 32];
+    let statement = Statement::SignalingHello { nonce: &nonce, actor: &who };
+    assert_eq!(proof::verify(&host_key().public(), &statement, &proof), Ok(()));
+    assert_eq!(who, actor());
+    // A second challenge on the same connection is a protocol error, not a second hello.
+    assert!(challenge(&mut c, Instant::ZERO, conn).is_empty());
+    assert_eq!(c.stats().errors, 1);
 }
 
 #[test]
 fn pending_table_is_bounded_and_stop_fails_everything() {
     let config = ClientConfig { max_pending: 3, ..Default::default() };
-    let mut c = SignalingClient::new(config, 1, ActorProfile::default());
+    let mut c = SignalingClient::new(config, 1, ActorProfile::default(), host_key());
     c.set_identity(Instant::ZERO, 0, actor(), cred(1), 100);
     c.start(Instant::ZERO).unwrap();
     let ids: Vec<u64> = (0..3).map(|_| c.request(Instant::ZERO, ClientRequest::Ping).unwrap()).collect();
@@ -261,7 +289,7 @@ fn a_fresh_credential_refused_again_waits_for_backoff() {
     let refuse = |c: &mut SignalingClient, now: Instant| {
         let conn = connect_id(&transmits(c));
         c.handle_connected(now, conn);
-        let _hello = transmits(c);
+        let _hello = challenge(c, now, conn);
         let refused = actr_core::error::ErrorReply::from(ActrError::Unauthenticated("expired".into()));
         c.handle_frame(now, conn, &frame(&ServerMsg::Error(refused)));
         assert!(events(c).contains(&SignalingEvent::CredentialNeeded));

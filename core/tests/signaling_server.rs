@@ -1,49 +1,71 @@
 //! The signaling server state machine driven directly, one rule per test.
 
 use actr_core::acl::{Acl, RealmSelector};
-use actr_core::ais::{
-    AisConfig, AisReply, AisRequest, AisService, RealmConfig, RegisterAuth, RegisterOk, RegisterRequest,
-};
+use std::collections::BTreeMap;
+
+use actr_core::ais::{AisConfig, AisReply, AisRequest, AisService, RealmConfig, RegisterOk, RegisterRequest};
 use actr_core::id::{ActrType, ServiceSpec};
+use actr_core::proof::{HostKey, Statement};
 use actr_core::signaling::messages::*;
 use actr_core::signaling::{CloseReason, RateLimit, ServerConfig, SignalingServer};
 use actr_core::wire::{decode_message, encode_message};
-use actr_core::{ActrError, Duration, Instant, Realm};
+use actr_core::{ActrError, ActrId, Duration, Instant, Realm};
 
 const UNIX: u64 = 10_000;
 
 struct World {
     ais: AisService,
     server: SignalingServer,
+    keys: BTreeMap<ActrId, HostKey>,
 }
 
 fn world(config: ServerConfig) -> World {
     let mut ais = AisService::new([1; 32], 1, 1, AisConfig::default());
     for r in [1, 2] {
-        ais.upsert_realm(RealmConfig { realm: Realm(r), secret: None }).unwrap();
+        ais.upsert_realm(RealmConfig::new(Realm(r), None)).unwrap();
     }
-    let server = SignalingServer::new(config, ais.key_ring());
-    World { ais, server }
+    let server = SignalingServer::new(config, ais.key_ring(), [3; 32]);
+    World { ais, server, keys: BTreeMap::new() }
+}
+
+fn signed_request(ty: &str, realm: u32, key: &HostKey) -> RegisterRequest {
+    let mut req = RegisterRequest::new(ty.parse().unwrap(), Realm(realm), None);
+    req.sign(key);
+    req
 }
 
 impl World {
     fn register(&mut self, ty: &str, realm: u32) -> RegisterOk {
-        let req = RegisterRequest {
-            actr_type: ty.parse().unwrap(),
-            realm: Realm(realm),
-            realm_secret: None,
-            auth: RegisterAuth::Linked,
-        };
-        match self.ais.handle(UNIX, AisRequest::Register(req)) {
-            AisReply::Registered(ok) => ok,
+        let key = HostKey::from_seed([self.keys.len() as u8 + 1; 32]);
+        match self.ais.handle(UNIX, AisRequest::Register(signed_request(ty, realm, &key))) {
+            AisReply::Registered(ok) => {
+                self.keys.insert(ok.actor.clone(), key);
+                ok
+            }
             other => panic!("{other:?}"),
         }
     }
 
-    fn connect(&mut self, conn: u64, who: &RegisterOk, acl: Option<Acl>) {
+    /// Opens `conn` and takes the server's challenge.
+    fn open(&mut self, conn: u64) -> [u8; 32] {
         self.server.handle_connect(Instant::ZERO, conn).unwrap();
+        match self.recv(conn).as_slice() {
+            [ServerMsg::Challenge { nonce }] => *nonce,
+            other => panic!("expected a challenge first, got {other:?}"),
+        }
+    }
+
+    /// `who`'s hello answering `nonce`, signed with `key`.
+    fn hello(who: &RegisterOk, nonce: &[u8; 32], key: &HostKey, profile: ActorProfile) -> ClientMsg {
+        let proof = key.sign(&Statement::SignalingHello { nonce, actor: &who.actor });
+        ClientMsg::Hello { actor: who.actor.clone(), credential: who.credential.clone(), profile, proof }
+    }
+
+    fn connect(&mut self, conn: u64, who: &RegisterOk, acl: Option<Acl>) {
+        let nonce = self.open(conn);
         let profile = ActorProfile { acl, ..Default::default() };
-        self.send(conn, &ClientMsg::Hello { actor: who.actor.clone(), credential: who.credential.clone(), profile });
+        let hello = World::hello(who, &nonce, &self.keys[&who.actor], profile);
+        self.send(conn, &hello);
         assert!(matches!(self.recv(conn).as_slice(), [ServerMsg::Welcome { .. }]));
     }
 
@@ -159,36 +181,53 @@ fn forged_source_is_refused_and_nothing_is_relayed() {
 fn expired_or_foreign_credentials_are_refused() {
     let mut w = world(ServerConfig::default());
     let alice = w.register("acme:a:1", 1);
-    w.server.handle_connect(Instant::ZERO, 1).unwrap();
-    let hello = ClientMsg::Hello {
-        actor: alice.actor.clone(),
-        credential: alice.credential.clone(),
-        profile: ActorProfile::default(),
-    };
+    let nonce = w.open(1);
+    let hello = World::hello(&alice, &nonce, &w.keys[&alice.actor], ActorProfile::default());
     let bytes = encode_message(&hello, MAX_SIGNALING_FRAME).unwrap();
     w.server.handle_frame(Instant::ZERO, alice.credential_expires_at, 1, &bytes);
     assert!(matches!(w.recv(1).as_slice(), [ServerMsg::Error(e)] if e.code == 10012));
     assert!(matches!(w.server.poll_close(), Some((1, CloseReason::Refused(_)))));
 
     let mut other = AisService::new([2; 32], 1, 1, AisConfig::default());
-    other.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).unwrap();
-    let req = RegisterRequest {
-        actr_type: "acme:a:1".parse().unwrap(),
-        realm: Realm(1),
-        realm_secret: None,
-        auth: RegisterAuth::Linked,
-    };
+    other.upsert_realm(RealmConfig::new(Realm(1), None)).unwrap();
+    let key = HostKey::from_seed([99; 32]);
+    let req = signed_request("acme:a:1", 1, &key);
     let AisReply::Registered(foreign) = other.handle(UNIX, AisRequest::Register(req)) else { panic!() };
-    w.server.handle_connect(Instant::ZERO, 2).unwrap();
-    w.send(
-        2,
-        &ClientMsg::Hello {
-            actor: foreign.actor.clone(),
-            credential: foreign.credential,
-            profile: ActorProfile::default(),
-        },
-    );
+    let nonce = w.open(2);
+    w.send(2, &World::hello(&foreign, &nonce, &key, ActorProfile::default()));
     assert!(matches!(w.recv(2).as_slice(), [ServerMsg::Error(e)] if e.code == 10012));
+}
+
+#[test]
+fn a_captured_credential_or_hello_binds_nothing() {
+    let mut w = world(ServerConfig::default());
+    let alice = w.register("acme:a:1", 1);
+    let bob = w.register("acme:b:1", 1);
+    w.connect(1, &alice, None);
+    w.connect(2, &bob, None);
+    // Mallory saw Alice's credential (in a hello, a log, a proxy) and signs
+    // the challenge with a key of her own.
+    let mallory = HostKey::from_seed([66; 32]);
+    let nonce = w.open(3);
+    w.send(3, &World::hello(&alice, &nonce, &mallory, ActorProfile::default()));
+    let refused = w.recv(3);
+    assert!(
+        matches!(refused.as_slice(), [ServerMsg::Error(e)] if e.code == 10012 && e.message.contains("possession")),
+        "{refused:?}"
+    );
+    assert!(matches!(w.server.poll_close(), Some((3, CloseReason::Refused(_)))));
+    // She replays Alice's whole hello, captured on connection 1: it signs
+    // connection 1's challenge, not this one's.
+    let old_nonce = [0; 32]; // any nonce other than connection 4's
+    let captured = World::hello(&alice, &old_nonce, &w.keys[&alice.actor], ActorProfile::default());
+    let _ = w.open(4);
+    w.send(4, &captured);
+    assert!(matches!(w.recv(4).as_slice(), [ServerMsg::Error(e)] if e.code == 10012));
+    // Alice was never displaced, and still gets her relays.
+    assert_eq!(w.server.stats().hellos_accepted, 2);
+    let relay = ClientRequest::Relay { target: alice.actor.clone(), payload: vec![1] };
+    assert_eq!(w.request(2, &bob, 1, relay), Ok(ServerReply::Relayed));
+    assert!(matches!(w.recv(1).as_slice(), [ServerMsg::Relay { source, .. }] if *source == bob.actor));
 }
 
 #[test]
@@ -364,10 +403,11 @@ fn credentials_that_fail_verification_are_strikes() {
 fn an_oversized_profile_field_refuses_the_hello_and_names_the_field() {
     let mut w = world(ServerConfig::default());
     let alice = w.register("acme:a:1", 1);
-    w.server.handle_connect(Instant::ZERO, 1).unwrap();
+    let nonce = w.open(1);
     let service = ServiceSpec { tags: vec!["t".repeat(1000)], ..Default::default() };
     let profile = ActorProfile { service: Some(service), ..Default::default() };
-    w.send(1, &ClientMsg::Hello { actor: alice.actor.clone(), credential: alice.credential.clone(), profile });
+    let hello = World::hello(&alice, &nonce, &w.keys[&alice.actor], profile);
+    w.send(1, &hello);
     match w.recv(1).as_slice() {
         [ServerMsg::Error(e)] => {
             assert_eq!(e.code, 10005);
@@ -430,7 +470,7 @@ fn newer_connection_displaces_older() {
 fn garbage_gets_typed_errors_then_close_after_strikes() {
     let config = ServerConfig::default();
     let mut w = world(config);
-    w.server.handle_connect(Instant::ZERO, 1).unwrap();
+    let _challenge = w.open(1);
     w.server.handle_frame(Instant::ZERO, UNIX, 1, &[0xde, 0xad]);
     assert!(matches!(w.recv(1).as_slice(), [ServerMsg::Error(e)] if e.code == 10005));
     w.server.handle_frame(Instant::ZERO, UNIX, 1, &[1, 0xff, 0xff, 0xff]);

@@ -76,7 +76,7 @@ fn oversized_body_is_413() {
 fn realm_secret_from_the_config_is_enforced() {
     let dir = TempDir::new("secret");
     let mut config = config(&dir);
-    config.realms = vec![RealmConfig { realm: Realm(7), secret: Some("s3cret".into()) }];
+    config.realms = vec![RealmConfig::new(Realm(7), Some("s3cret".into()))];
     let server = actr_cli::serve::ServeHandle::start(config).unwrap();
     let addr = server.local_addr();
     match ais_call(addr, ais::REGISTER_PATH, &register_request(7, None)) {
@@ -106,11 +106,17 @@ fn restart_on_the_same_address_renews_an_old_credential() {
     again.listen = addr;
     let server = actr_cli::serve::ServeHandle::start(again).expect("restart on the same address");
     assert_eq!(server.local_addr(), addr);
-    let renew = AisRequest::Renew(RenewRequest {
+    let mut renew = RenewRequest {
         actor: old.actor.clone(),
         renewal_token: old.renewal_token.clone(),
         renewal_token_expires_at: old.renewal_token_expires_at,
-    });
+        host_key: [0; 32],
+        verified: false,
+        unix: 0,
+        proof: Vec::new(),
+    };
+    renew.sign(&common::host_key(), unix_now());
+    let renew = AisRequest::Renew(renew);
     let renewed = match ais_call(addr, ais::RENEW_PATH, &renew) {
         AisReply::Renewed(ok) => ok,
         other => panic!("expected Renewed, got {other:?}"),

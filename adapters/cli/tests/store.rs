@@ -17,15 +17,15 @@ fn key_realms_and_serial_survive_reopen() {
         let key = store.signing_key().unwrap();
         assert_eq!(key.key_id, 1);
         assert_eq!(store.signing_key().unwrap(), key, "the key is created once");
-        let realm = RealmConfig { realm: Realm(3), secret: Some("pw".into()) };
+        let realm = RealmConfig::new(Realm(3), Some("pw".into()));
         store.upsert_realm(&realm).unwrap();
-        store.upsert_realm(&RealmConfig { realm: Realm(1), secret: None }).unwrap();
+        store.upsert_realm(&RealmConfig::new(Realm(1), None)).unwrap();
         store.save_next_serial(42).unwrap();
         (key, realm)
     };
     let mut store = RegistryStore::open(dir.path()).unwrap();
     assert_eq!(store.signing_key().unwrap(), key);
-    assert_eq!(store.realms().unwrap(), vec![RealmConfig { realm: Realm(1), secret: None }, realm]);
+    assert_eq!(store.realms().unwrap(), vec![RealmConfig::new(Realm(1), None), realm]);
     assert_eq!(store.next_serial().unwrap(), 42);
 }
 
@@ -33,9 +33,9 @@ fn key_realms_and_serial_survive_reopen() {
 fn realm_upsert_replaces_the_secret() {
     let dir = TempDir::new("store-realm");
     let store = RegistryStore::open(dir.path()).unwrap();
-    store.upsert_realm(&RealmConfig { realm: Realm(2), secret: Some("old".into()) }).unwrap();
-    store.upsert_realm(&RealmConfig { realm: Realm(2), secret: None }).unwrap();
-    assert_eq!(store.realms().unwrap(), vec![RealmConfig { realm: Realm(2), secret: None }]);
+    store.upsert_realm(&RealmConfig::new(Realm(2), Some("old".into()))).unwrap();
+    store.upsert_realm(&RealmConfig::new(Realm(2), None)).unwrap();
+    assert_eq!(store.realms().unwrap(), vec![RealmConfig::new(Realm(2), None)]);
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn credential_issued_before_restart_verifies_after() {
         let mut store = RegistryStore::open(dir.path()).unwrap();
         let key = store.signing_key().unwrap();
         let mut ais = AisService::new(key.seed, key.key_id, store.next_serial().unwrap(), AisConfig::default());
-        ais.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).unwrap();
+        ais.upsert_realm(RealmConfig::new(Realm(1), None)).unwrap();
         let AisReply::Registered(ok) = ais.handle(1_000, register_request(1, None)) else { panic!("registers") };
         store.save_next_serial(ais.next_serial()).unwrap();
         ok
@@ -63,7 +63,7 @@ fn credential_issued_before_restart_verifies_after() {
     let key = store.signing_key().unwrap();
     let mut ais = AisService::new(key.seed, key.key_id, store.next_serial().unwrap(), AisConfig::default());
     issued.credential.verify(&ais.key_ring(), 1_001, Some(&issued.actor)).expect("verifies after restart");
-    ais.upsert_realm(RealmConfig { realm: Realm(1), secret: None }).unwrap();
+    ais.upsert_realm(RealmConfig::new(Realm(1), None)).unwrap();
     let AisReply::Registered(next) = ais.handle(1_002, register_request(1, None)) else { panic!("registers") };
     assert!(next.actor.serial > issued.actor.serial);
 }
@@ -110,11 +110,11 @@ fn a_realm_given_without_a_secret_keeps_the_stored_one() {
     let data = dir.path().join("data");
     let listen = "127.0.0.1:0".parse().unwrap();
     let mut config = ServeConfig::new(listen, data.clone());
-    config.realms = vec![RealmConfig { realm: Realm(5), secret: Some("pw".into()) }];
+    config.realms = vec![RealmConfig::new(Realm(5), Some("pw".into()))];
     drop(Server::open(config).unwrap());
     let mut config = ServeConfig::new(listen, data.clone());
-    config.realms = vec![RealmConfig { realm: Realm(5), secret: None }];
+    config.realms = vec![RealmConfig::new(Realm(5), None)];
     drop(Server::open(config).unwrap());
     let store = RegistryStore::open(&data).unwrap();
-    assert_eq!(store.realms().unwrap(), vec![RealmConfig { realm: Realm(5), secret: Some("pw".into()) }]);
+    assert_eq!(store.realms().unwrap(), vec![RealmConfig::new(Realm(5), Some("pw".into()))]);
 }

@@ -85,6 +85,16 @@ fn https(
     (status, body)
 }
 
+fn read_msg(socket: &mut tungstenite::WebSocket<TlsStream>) -> ServerMsg {
+    loop {
+        match socket.read().expect("a server message") {
+            Message::Binary(bytes) => return decode_message(&bytes, MAX_SIGNALING_FRAME).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn healthz_and_signaling_over_tls() {
     let dir = TempDir::new("tls-serve");
@@ -99,15 +109,10 @@ fn healthz_and_signaling_over_tls() {
 
     let stream = tls_connect(addr, &client);
     let (mut socket, _) = tungstenite::client("wss://localhost/signaling", stream).expect("WSS upgrade");
-    let hello = encode_message(&hello(&ok.actor, &ok.credential), MAX_SIGNALING_FRAME).unwrap();
+    let ServerMsg::Challenge { nonce } = read_msg(&mut socket) else { panic!("expected the challenge first") };
+    let hello = encode_message(&hello(&ok.actor, &ok.credential, &nonce, &host_key()), MAX_SIGNALING_FRAME).unwrap();
     socket.send(Message::Binary(hello.into())).unwrap();
-    let reply = loop {
-        match socket.read().expect("a server message") {
-            Message::Binary(bytes) => break decode_message::<ServerMsg>(&bytes, MAX_SIGNALING_FRAME).unwrap(),
-            Message::Ping(_) | Message::Pong(_) => continue,
-            other => panic!("unexpected {other:?}"),
-        }
-    };
+    let reply = read_msg(&mut socket);
     assert!(matches!(reply, ServerMsg::Welcome { actor, .. } if actor == ok.actor));
     let bye = ClientMsg::Signed {
         source: ok.actor.clone(),

@@ -89,8 +89,9 @@ pub use bytes;
 pub use actr_core::transport::{DataChunk, DeliveryPolicy};
 pub use gate::in_process::MAX_LOCAL_NODES;
 pub use node::{
-    ActrRef, Attached, Context, DEFAULT_CALL_TIMEOUT, Hyper, HyperConfig, Init, NetworkEventHandle, Node, NodeState,
-    Registered, Request, RpcStats, STREAM_CHUNK_BYTES, StreamWriter, Workload,
+    ActrRef, Attached, Context, DEFAULT_CALL_TIMEOUT, Hyper, HyperConfig, Init, KeySigner, ManufacturerSigner,
+    NetworkEventHandle, Node, NodeState, PackageIdentity, Registered, Request, RpcStats, STREAM_CHUNK_BYTES,
+    StreamWriter, Workload,
 };
 pub use runtime::{Runtime, Sleeper, run_blocking, with_deadline};
 pub use wire::webrtc::{MediaSample, MediaType};

@@ -7,7 +7,7 @@ use core::net::IpAddr;
 
 use crate::error::{ActrError, ErrorReply};
 use crate::id::ActrId;
-use crate::node::hello::{DirectHello, DirectReply, HelloError, MAX_HELLO, verify_hello};
+use crate::node::hello::{DirectChallenge, DirectHello, DirectReply, HelloError, LinkNonces, MAX_HELLO, verify_hello};
 use crate::node::links::LinkPhase;
 use crate::node::peers::WsAttempt;
 use crate::node::{LinkId, LinkOutput, MAX_LINK_MESSAGE, NodeHub, NodeOutput, Phase, Purpose};
@@ -16,8 +16,9 @@ use crate::signaling::{ClientRequest, ServerReply};
 use crate::time::Instant;
 
 impl NodeHub {
-    /// A connection was accepted from `source`: the hub waits for its hello.
-    /// Refused (close it at once) when the node is not serving or the
+    /// A connection was accepted from `source`: once its WebSocket handshake
+    /// is done (`handle_link_up`) the hub challenges it and waits for its
+    /// hello. Refused (close it at once) when the node is not serving or the
     /// handshake slots, in all or for that source, are taken.
     pub fn handle_link_accepted(&mut self, now: Instant, source: IpAddr) -> Result<LinkId, ActrError> {
         self.stats.inputs += 1;
@@ -29,25 +30,23 @@ impl NodeHub {
         self.links.accept(source, now, deadline).inspect_err(|_| self.stats.refused += 1)
     }
 
-    /// A dialed link finished its WebSocket handshake: the hello goes out.
+    /// `link`'s WebSocket handshake finished. An accepted link gets the
+    /// challenge; a dialed one waits for the listener's.
     pub fn handle_link_up(&mut self, now: Instant, link: LinkId) {
         self.stats.inputs += 1;
-        let hello = match (&self.registration, self.links.get(link)) {
-            (Some(me), Some(l)) if l.phase == LinkPhase::Connecting => {
-                let target = l.peer.clone().expect("a dialed link names its peer");
-                DirectHello { caller: self.own.clone(), credential: me.credential.clone(), target }.encode()
-            }
-            (None, Some(_)) => Err(ActrError::Unavailable("not registered".into())),
-            _ => return,
-        };
-        match hello {
-            Ok(bytes) => {
-                if let Some(l) = self.links.get_mut(link) {
-                    l.phase = LinkPhase::AwaitWelcome;
+        let Some(l) = self.links.get_mut(link) else { return };
+        match l.phase {
+            LinkPhase::Connecting => l.phase = LinkPhase::AwaitChallenge,
+            LinkPhase::Accepting => {
+                let nonce = self.nonces.next_nonce();
+                l.phase = LinkPhase::AwaitHello;
+                l.nonces = Some(LinkNonces { listener: nonce, dialer: [0; 32] });
+                match (DirectChallenge { nonce }).encode() {
+                    Ok(bytes) => self.link_send(now, link, bytes),
+                    Err(e) => self.close_link(now, link, e),
                 }
-                self.link_send(now, link, bytes);
             }
-            Err(e) => self.close_link(now, link, e),
+            _ => {}
         }
         self.pump(now);
     }
@@ -60,13 +59,17 @@ impl NodeHub {
             LinkPhase::Open => {
                 l.deadline = now + self.config.link_idle_timeout;
                 let peer = l.peer.clone().expect("an open link names its peer");
+                let verified = l.verified;
                 if !bytes.is_empty() {
-                    self.endpoint.handle_inbound(now, &peer, bytes);
+                    self.endpoint.handle_inbound_from(now, &peer, verified, bytes);
                 }
             }
+            LinkPhase::AwaitChallenge => self.on_challenge(now, link, bytes),
             LinkPhase::AwaitHello => self.on_hello(now, link, bytes),
             LinkPhase::AwaitWelcome => self.on_welcome(now, link, bytes),
-            LinkPhase::Connecting => self.close_link(now, link, ActrError::Internal("message before handshake".into())),
+            LinkPhase::Connecting | LinkPhase::Accepting => {
+                self.close_link(now, link, ActrError::Internal("message before handshake".into()))
+            }
         }
         self.pump(now);
     }
@@ -78,15 +81,42 @@ impl NodeHub {
         self.pump(now);
     }
 
+    /// The listener's challenge: the hello goes out, signed over both nonces.
+    fn on_challenge(&mut self, now: Instant, link: LinkId, bytes: &[u8]) {
+        let hello = match (&self.registration, self.links.get(link), DirectChallenge::decode(bytes)) {
+            (Some(me), Some(l), Ok(challenge)) => {
+                let target = l.peer.clone().expect("a dialed link names its peer");
+                let nonces = LinkNonces { listener: challenge.nonce, dialer: self.nonces.next_nonce() };
+                DirectHello::signed(&self.own, &me.credential, &target, nonces, &self.host_key)
+                    .encode()
+                    .map(|bytes| (bytes, nonces))
+            }
+            (None, Some(_), _) => Err(ActrError::Unavailable("not registered".into())),
+            (_, Some(_), Err(e)) => Err(e),
+            (_, None, _) => return,
+        };
+        match hello {
+            Ok((bytes, nonces)) => {
+                if let Some(l) = self.links.get_mut(link) {
+                    l.phase = LinkPhase::AwaitWelcome;
+                    l.nonces = Some(nonces);
+                }
+                self.link_send(now, link, bytes);
+            }
+            Err(e) => self.close_link(now, link, e),
+        }
+    }
+
     fn on_hello(&mut self, now: Instant, link: LinkId, bytes: &[u8]) {
         let unix = self.unix(now);
-        let verified = match verify_hello(bytes, &self.own, &self.ring, unix) {
-            Ok(peer) => self.links.may_open(&peer, link).map(|()| peer),
+        let Some(listener_nonce) = self.links.get(link).and_then(|l| l.nonces).map(|n| n.listener) else { return };
+        let verified = match verify_hello(bytes, &self.own, &listener_nonce, &self.ring, unix) {
+            Ok((claims, nonces)) => self.links.may_open(&claims.actor, link).map(|()| (claims, nonces)),
             Err(HelloError::UnknownKey(id)) => Err(ActrError::Unauthenticated(format!("unknown signing key {id}"))),
             Err(HelloError::Refused(e)) => Err(e),
         };
-        let peer = match verified {
-            Ok(peer) => peer,
+        let (claims, nonces) = match verified {
+            Ok(verified) => verified,
             Err(e) => {
                 if let Ok(refusal) = DirectReply::Refused(ErrorReply::from(&e)).encode() {
                     self.link_send(now, link, refusal);
@@ -94,21 +124,28 @@ impl NodeHub {
                 return self.close_link(now, link, e);
             }
         };
-        let welcome = DirectReply::Welcome { actor: self.own.clone() }.encode();
+        let peer = claims.actor;
+        let Some(me) = &self.registration else {
+            return self.close_link(now, link, ActrError::Unavailable("not registered".into()));
+        };
+        let welcome = DirectReply::welcome(&self.own, &me.credential, &peer, nonces, &self.host_key).encode();
         match welcome {
             Ok(welcome) => self.link_send(now, link, welcome),
             Err(e) => return self.close_link(now, link, e),
         }
         self.stats.accepted += 1;
-        self.link_open(now, link, peer);
+        self.link_open(now, link, peer, claims.verified);
     }
 
     fn on_welcome(&mut self, now: Instant, link: LinkId, bytes: &[u8]) {
-        let Some(peer) = self.links.get(link).and_then(|l| l.peer.clone()) else { return };
-        match DirectReply::decode_outcome(bytes, &peer).and_then(|()| self.links.may_open(&peer, link)) {
-            Ok(()) => {
+        let Some((peer, Some(nonces))) = self.links.get(link).map(|l| (l.peer.clone(), l.nonces)) else { return };
+        let Some(peer) = peer else { return };
+        let unix = self.unix(now);
+        let outcome = DirectReply::decode_outcome(bytes, &peer, &self.own, nonces, &self.ring, unix);
+        match outcome.and_then(|claims| self.links.may_open(&peer, link).map(|()| claims.verified)) {
+            Ok(verified) => {
                 self.stats.dialed += 1;
-                self.link_open(now, link, peer);
+                self.link_open(now, link, peer, verified);
             }
             Err(e) => self.close_link(now, link, e),
         }
@@ -116,7 +153,7 @@ impl NodeHub {
 
     /// `link` to `peer` is authenticated: it gets a route-table session and
     /// serves what waited for a wire.
-    fn link_open(&mut self, now: Instant, link: LinkId, peer: ActrId) {
+    fn link_open(&mut self, now: Instant, link: LinkId, peer: ActrId, verified: bool) {
         let session = match self.route_entry(now, &peer).and_then(|()| self.routes.begin_websocket(&peer)) {
             Ok(session) => session,
             Err(e) => return self.close_link(now, link, e),
@@ -126,6 +163,7 @@ impl NodeHub {
             l.peer = Some(peer.clone());
             l.session = Some(session);
             l.deadline = now + self.config.link_idle_timeout;
+            l.verified = verified;
         }
         self.out.push_back(NodeOutput::Link(LinkOutput::Authenticated { link, max_message: MAX_LINK_MESSAGE }));
         if let Some(dial) = self.peers.dial_mut(&peer)
@@ -154,7 +192,7 @@ impl NodeHub {
     /// What `link` ending means: a failed dial attempt, or a lost wire.
     fn link_gone(&mut self, now: Instant, link: LinkId, error: ActrError) {
         let Some(gone) = self.links.remove(link) else { return };
-        if gone.phase == LinkPhase::AwaitHello {
+        if matches!(gone.phase, LinkPhase::Accepting | LinkPhase::AwaitHello) {
             // Accepted, never authenticated: a bad hello, none in time, or
             // no WebSocket at all.
             self.stats.refused += 1;

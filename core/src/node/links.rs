@@ -1,5 +1,5 @@
 //! The hub's table of WebSocket direct links: each link's phase (connecting,
-//! waiting for the other side's hello or welcome, open), the peer it serves
+//! challenging or answering a challenge, waiting for a welcome, open), the peer it serves
 //! once authenticated, its route-table session and its deadlines. Bounded:
 //! open links in all, links per peer, handshakes in all and per source
 //! address.
@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use crate::error::ActrError;
 use crate::id::ActrId;
+use crate::node::hello::LinkNonces;
 use crate::node::output::LinkId;
 use crate::time::{Duration, Instant};
 use crate::transport::SessionId;
@@ -18,9 +19,13 @@ use crate::transport::SessionId;
 pub(crate) enum LinkPhase {
     /// Dialed: TCP and the WebSocket handshake are under way.
     Connecting,
+    /// Dialed: the WebSocket is up, the listener's challenge is awaited.
+    AwaitChallenge,
     /// Dialed: our hello is sent, the listener's welcome is awaited.
     AwaitWelcome,
-    /// Accepted: the dialer's hello is awaited.
+    /// Accepted: the WebSocket handshake is under way.
+    Accepting,
+    /// Accepted: our challenge is sent, the dialer's hello is awaited.
     AwaitHello,
     /// Authenticated; carries RPC envelopes.
     Open,
@@ -38,6 +43,10 @@ pub(crate) struct Link {
     pub deadline: Instant,
     /// When the hub last sent on it (keepalives are sent when idle).
     pub last_sent: Instant,
+    /// The nonces of the hello exchange, as far as it got.
+    pub nonces: Option<LinkNonces>,
+    /// The peer's proven credential says a manufacturer verified its type.
+    pub verified: bool,
 }
 
 impl Link {
@@ -100,6 +109,8 @@ impl LinkTable {
             source: None,
             deadline,
             last_sent: now,
+            nonces: None,
+            verified: false,
         }))
     }
 
@@ -111,12 +122,14 @@ impl LinkTable {
             return Err(ActrError::ResourceExhausted(format!("{from_source} handshakes from {source}")));
         }
         Ok(self.insert(Link {
-            phase: LinkPhase::AwaitHello,
+            phase: LinkPhase::Accepting,
             peer: None,
             session: None,
             source: Some(source),
             deadline,
             last_sent: now,
+            nonces: None,
+            verified: false,
         }))
     }
 

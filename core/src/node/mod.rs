@@ -12,6 +12,11 @@
 //!
 //! The driver moves bytes, time and events, nothing else:
 //!
+//! Identity is proven, not shown: the hub holds the node's [`HostKey`],
+//! registers it with the AIS (which binds it into the credential), and signs
+//! a fresh challenge with it in every signaling and direct-link hello and the
+//! DTLS fingerprints of every WebRTC offer and answer (see [`crate::proof`]).
+//!
 //! 1. Feed one input with the current `now`: a `handle_*` method (socket
 //!    bytes, link up or down, a WebRTC report, an AIS reply, a timer, a
 //!    network change) or an application request ([`NodeHub::call`],
@@ -50,11 +55,12 @@ pub mod signal;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::ais::{RegisterOk, RegisterRequest};
+use crate::ais::{AisRequest, RegisterOk, RegisterRequest};
 use crate::credential::KeyRing;
 use crate::error::ActrError;
 use crate::id::ActrId;
 use crate::keeper::{CredentialKeeper, KeeperConfig, KeeperEvent};
+use crate::proof::{HostKey, NonceSource};
 use crate::signaling::{
     ActorProfile, ClientConfig, ClientRequest, ConnId, RequestId, ServerReply, SignalingClient, SignalingEvent,
     SignalingStats,
@@ -183,6 +189,8 @@ pub struct HubStats {
     /// Network-change bursts that settled into a recovery of every connection.
     pub network_recoveries: u64,
     pub offers_refused: u64,
+    /// Offers and answers whose fingerprint proof did not hold.
+    pub fingerprints_refused: u64,
     pub routes_evicted: u64,
     /// WebRTC connections closed to make room for a new one.
     pub webrtc_evicted: u64,
@@ -217,6 +225,11 @@ pub struct NodeHub {
     links: LinkTable,
     peers: PeerTable,
     ring: KeyRing,
+    /// The key the AIS binds into this node's credentials; every hello and
+    /// WebRTC fingerprint is signed with it.
+    host_key: HostKey,
+    /// Challenges for accepted links and nonces of our own hellos.
+    nonces: NonceSource,
     admission: Admission,
     requests: BTreeMap<RequestId, Purpose>,
     calls: BTreeMap<u64, ActrId>,
@@ -232,10 +245,13 @@ pub struct NodeHub {
 }
 
 impl NodeHub {
-    /// A hub for a node to register as `config.register`; `seed` drives all
-    /// its randomness; `unix_origin` is the wall clock at `now` zero.
-    pub fn new(config: HubConfig, seed: u64, unix_origin: UnixSecs) -> Self {
-        let register = config.register.clone();
+    /// A hub for a node to register as `config.register`, proving
+    /// possession of `host_key` (32 bytes from the OS; see
+    /// [`crate::proof`]); `seed` drives all its other randomness;
+    /// `unix_origin` is the wall clock at `now` zero.
+    pub fn new(config: HubConfig, host_key: HostKey, seed: u64, unix_origin: UnixSecs) -> Self {
+        let mut register = config.register.clone();
+        register.sign(&host_key);
         let own = ActrId { realm: register.realm, serial: 0, actr_type: register.actr_type.clone() };
         let acl = config.profile.acl.clone();
         let links = LinkTable::new(LinkLimits {
@@ -255,7 +271,12 @@ impl NodeHub {
         Self {
             unix_origin,
             keeper: CredentialKeeper::new(config.keeper, seed, register),
-            client: SignalingClient::new(config.client, seed ^ 0x5157_4e41_4c49_4e47, config.profile.clone()),
+            client: SignalingClient::new(
+                config.client,
+                seed ^ 0x5157_4e41_4c49_4e47,
+                config.profile.clone(),
+                host_key.clone(),
+            ),
             client_started: false,
             endpoint: RpcEndpoint::new(config.endpoint, seed ^ 0x7270_6300, &own, acl),
             routes: RouteTable::new(config.max_routes),
@@ -263,6 +284,8 @@ impl NodeHub {
             links,
             peers,
             ring: KeyRing::default(),
+            nonces: host_key.nonces(),
+            host_key,
             admission: Admission::new(config.max_in_flight, config.max_in_flight_per_peer),
             requests: BTreeMap::new(),
             calls: BTreeMap::new(),
@@ -611,8 +634,12 @@ impl NodeHub {
     fn pump(&mut self, now: Instant) {
         loop {
             let mut moved = false;
-            while let Some(call) = self.keeper.poll_call() {
+            while let Some(mut call) = self.keeper.poll_call() {
                 self.stats.ais_calls += 1;
+                if let AisRequest::Renew(renew) = &mut call.request {
+                    // Renewal re-proves possession, signed at the wall clock now.
+                    renew.sign(&self.host_key, self.unix(now));
+                }
                 self.out.push_back(NodeOutput::Ais(call));
                 moved = true;
             }
@@ -681,7 +708,7 @@ impl NodeHub {
             SignalingEvent::ConnectStart { .. } | SignalingEvent::GaveUp { .. } => return,
             SignalingEvent::CredentialNeeded => return self.keeper.renew_now(now),
             SignalingEvent::Reply { id, result } => return self.on_reply(now, id, result),
-            SignalingEvent::Relay { source, payload } => match signal::RtcSignal::decode(&payload) {
+            SignalingEvent::Relay { source, payload } => match signal::RelaySignal::decode(&payload) {
                 Ok(signal) if self.config.webrtc => return self.on_remote_signal(now, source, signal),
                 _ => NodeEvent::Relay { source, payload },
             },

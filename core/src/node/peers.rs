@@ -58,6 +58,8 @@ pub(crate) struct RtcConn {
     /// When RPC last went out or came in on it (the least recently used is
     /// closed first when the table is full).
     pub last_used: Instant,
+    /// The peer's proven credential says a manufacturer verified its type.
+    pub verified: bool,
 }
 
 #[derive(Debug, Default)]
@@ -220,6 +222,7 @@ impl PeerTable {
             deadline: Some(deadline),
             next_restart: None,
             last_used: now,
+            verified: false,
         };
         self.peers.entry(peer.clone()).or_default().rtc = Some(conn);
         id

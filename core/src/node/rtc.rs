@@ -3,7 +3,8 @@
 //! connection of the offerer replaces ours), signals relayed through
 //! signaling, the RPC channel coming up (WebRTC then takes over) and going
 //! down, ICE recovery (the offerer restarts, the answerer asks it to), and
-//! the setup and recovery deadlines.
+//! the setup and recovery deadlines. Offers and answers carry a proof that
+//! their DTLS fingerprints are the sender's host's (see [`super::signal`]).
 //!
 //! Every report names its connection; a report of a connection that is no
 //! longer the peer's current one is stale and changes nothing. Each time a
@@ -12,8 +13,9 @@
 
 use crate::error::ActrError;
 use crate::id::ActrId;
-use crate::node::signal::RtcSignal;
+use crate::node::signal::{MAX_REFUSAL_REASON, RelaySignal, RtcSignal, SignalProof};
 use crate::node::{NodeHub, NodeOutput, Purpose, RtcId, RtcOutput, RtcReport};
+use crate::proof::{Statement, sdp_fingerprints};
 use crate::signaling::{ClientRequest, ServerReply, is_offerer};
 use crate::time::Instant;
 
@@ -61,8 +63,9 @@ impl NodeHub {
             RtcReport::Message(bytes) => {
                 if let Some((peer, conn)) = self.peers.rtc_mut(rtc) {
                     conn.last_used = now;
+                    let verified = conn.verified;
                     self.stats.webrtc_received += 1;
-                    self.endpoint.handle_inbound(now, &peer, &bytes);
+                    self.endpoint.handle_inbound_from(now, &peer, verified, &bytes);
                 }
             }
             RtcReport::SignalOut(signal) => self.relay_signal(now, rtc, signal),
@@ -101,9 +104,9 @@ impl NodeHub {
 
     fn relay_signal(&mut self, now: Instant, rtc: RtcId, signal: RtcSignal) {
         let Some((peer, _)) = self.peers.rtc_mut(rtc) else { return };
-        let relay = signal
-            .encode()
-            .map_err(ActrError::from)
+        let relay = self
+            .sign_signal(&peer, signal)
+            .and_then(|relay| relay.encode().map_err(ActrError::from))
             .and_then(|payload| self.client.request(now, ClientRequest::Relay { target: peer.clone(), payload }));
         match relay {
             Ok(id) => {
@@ -111,6 +114,57 @@ impl NodeHub {
             }
             Err(e) => self.on_relayed(now, &peer, rtc, Err(e)),
         }
+    }
+
+    /// Relays `signal` to `peer` outside any connection (its reply is not awaited).
+    fn relay_unsolicited(&mut self, now: Instant, peer: &ActrId, signal: RtcSignal) {
+        if let Ok(payload) = (RelaySignal { signal, proof: None }).encode() {
+            let _ = self.client.request(now, ClientRequest::Relay { target: peer.clone(), payload });
+        }
+    }
+
+    /// Wraps `signal` for the relay; an offer or answer gets the proof that
+    /// its DTLS fingerprints are this host's.
+    fn sign_signal(&self, peer: &ActrId, signal: RtcSignal) -> Result<RelaySignal, ActrError> {
+        let Some((sdp, exchange_id)) = signal.sdp() else { return Ok(RelaySignal { signal, proof: None }) };
+        let me = self.registration.as_ref().ok_or_else(|| ActrError::Unavailable("not registered".into()))?;
+        let fingerprints = sdp_fingerprints(sdp);
+        let statement =
+            Statement::RtcFingerprint { from: &self.own, to: peer, exchange_id, fingerprints: &fingerprints };
+        let proof = SignalProof { credential: me.credential.clone(), signature: self.host_key.sign(&statement) };
+        Ok(RelaySignal { signal, proof: Some(proof) })
+    }
+
+    /// Checks that an offer's or answer's fingerprints are `source`'s: its
+    /// credential verifies for it, and its host key signed them for us.
+    /// Returns whether the proven credential marks the type verified, for an
+    /// offer or answer; `None` for other signals.
+    fn check_signal(
+        &self,
+        now: Instant,
+        source: &ActrId,
+        signal: &RtcSignal,
+        proof: Option<&SignalProof>,
+    ) -> Result<Option<bool>, ActrError> {
+        let Some((sdp, exchange_id)) = signal.sdp() else { return Ok(None) };
+        let refused =
+            |why: String| ActrError::Unauthenticated(format!("webrtc {} from {source}: {why}", signal.name()));
+        let proof = proof.ok_or_else(|| refused("no fingerprint proof".into()))?;
+        let fingerprints = sdp_fingerprints(sdp);
+        if fingerprints.is_empty() {
+            return Err(refused("the SDP declares no DTLS fingerprint".into()));
+        }
+        let statement =
+            Statement::RtcFingerprint { from: source, to: &self.own, exchange_id, fingerprints: &fingerprints };
+        proof
+            .credential
+            .verify_possession(&self.ring, self.unix(now), Some(source), &statement, &proof.signature)
+            .map(|claims| Some(claims.verified))
+            .map_err(|e| {
+                refused(format!(
+                    "fingerprint proof refused ({e}); the SDP was changed on the way or the sender is not who it claims"
+                ))
+            })
     }
 
     /// Signaling answered a relay of `rtc`'s signal. Before the connection
@@ -270,10 +324,28 @@ impl NodeHub {
         }
     }
 
-    /// A WebRTC signal relayed from `source`.
-    pub(super) fn on_remote_signal(&mut self, now: Instant, source: ActrId, signal: RtcSignal) {
+    /// A WebRTC signal relayed from `source`. An offer or answer whose
+    /// fingerprint proof does not hold goes no further, and ends the
+    /// connection to `source` it was for with the typed error.
+    pub(super) fn on_remote_signal(&mut self, now: Instant, source: ActrId, relay: RelaySignal) {
         if !self.config.webrtc || self.registration.is_none() {
             return;
+        }
+        let RelaySignal { signal, proof } = relay;
+        let verified = match self.check_signal(now, &source, &signal, proof.as_ref()) {
+            Ok(verified) => verified,
+            Err(e) => {
+                self.stats.fingerprints_refused += 1;
+                // The sender learns at once instead of at its setup deadline.
+                let reason: String = e.to_string().chars().take(MAX_REFUSAL_REASON).collect();
+                self.relay_unsolicited(now, &source, RtcSignal::Refused { reason });
+                return self.close_rtc(now, &source, e);
+            }
+        };
+        if let RtcSignal::Refused { reason } = &signal {
+            let reason: String = reason.chars().take(MAX_REFUSAL_REASON).collect();
+            let e = ActrError::Unauthenticated(format!("{source} refused the webrtc session: {reason}"));
+            return self.close_rtc(now, &source, e);
         }
         let we_offer = is_offerer(&self.own, &source);
         match &signal {
@@ -314,7 +386,10 @@ impl NodeHub {
             }
             _ => {}
         }
-        if let Some(conn) = self.peers.rtc_of(&source) {
+        if let Some(conn) = self.peers.get_mut(&source).and_then(|p| p.rtc.as_mut()) {
+            if let Some(verified) = verified {
+                conn.verified = verified;
+            }
             let rtc = conn.id;
             self.out.push_back(NodeOutput::Rtc(RtcOutput::Signal { rtc, signal }));
         }

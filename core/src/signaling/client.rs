@@ -7,6 +7,8 @@
 //! 2. Drain [`SignalingClient::poll_transmit`]: `Connect { conn }` asks the
 //!    driver to open a WebSocket and answer with `handle_connected(conn)` or
 //!    `handle_connect_failed(conn)`; `Send` and `Close` act on that socket.
+//!    On a new socket the server speaks first with a challenge; the client's
+//!    hello signs it with the host key (see [`crate::proof`]).
 //! 3. Drain [`SignalingClient::poll_event`] for replies, relays, presence and
 //!    connection changes.
 //! 4. Sleep until [`SignalingClient::poll_timeout`] or the next input, then
@@ -21,6 +23,7 @@ use crate::backoff::{Backoff, BackoffConfig};
 use crate::credential::Credential;
 use crate::error::ActrError;
 use crate::id::ActrId;
+use crate::proof::{HostKey, Nonce, Statement};
 use crate::rng::SeededRng;
 use crate::signaling::messages::*;
 use crate::time::{Duration, Instant, TimerTable, UnixSecs};
@@ -194,11 +197,18 @@ pub struct SignalingClient {
     transmits: VecDeque<ClientTransmit>,
     events: VecDeque<SignalingEvent>,
     stats: SignalingStats,
+    host_key: HostKey,
+    /// The connection whose challenge was answered.
+    hello_sent: Option<ConnId>,
 }
 
 impl SignalingClient {
-    pub fn new(config: ClientConfig, seed: u64, profile: ActorProfile) -> Self {
+    /// A client whose hellos prove possession of `host_key`, the key the
+    /// AIS bound into the credentials it will be given.
+    pub fn new(config: ClientConfig, seed: u64, profile: ActorProfile, host_key: HostKey) -> Self {
         Self {
+            host_key,
+            hello_sent: None,
             backoff: Backoff::new(config.reconnect),
             heartbeat: config.default_heartbeat,
             config,
@@ -356,14 +366,27 @@ impl SignalingClient {
         id
     }
 
+    /// The socket is open: the client waits for the server's challenge.
     pub fn handle_connected(&mut self, now: Instant, conn: ConnId) {
         if self.phase != Phase::Connecting(conn) {
             return;
         }
-        let Some(id) = self.identity.clone() else { return };
         self.phase = Phase::Hello(conn);
         self.last_rx = now;
-        let hello = ClientMsg::Hello { actor: id.actor, credential: id.credential, profile: self.profile.clone() };
+    }
+
+    /// Answers the server's challenge with a hello that proves possession
+    /// of the host key; once per connection.
+    fn on_challenge(&mut self, conn: ConnId, nonce: Nonce) {
+        if self.phase != Phase::Hello(conn) || self.hello_sent == Some(conn) {
+            self.stats.errors += 1;
+            return;
+        }
+        let Some(id) = self.identity.clone() else { return };
+        self.hello_sent = Some(conn);
+        let proof = self.host_key.sign(&Statement::SignalingHello { nonce: &nonce, actor: &id.actor });
+        let hello =
+            ClientMsg::Hello { actor: id.actor, credential: id.credential, profile: self.profile.clone(), proof };
         self.send_msg(conn, &hello);
     }
 
@@ -403,6 +426,7 @@ impl SignalingClient {
         };
         self.stats.messages_received += 1;
         match msg {
+            ServerMsg::Challenge { nonce } => self.on_challenge(conn, nonce),
             ServerMsg::Welcome { actor, heartbeat_interval_ms } => {
                 self.on_welcome(now, conn, actor, heartbeat_interval_ms)
             }
@@ -457,6 +481,11 @@ impl SignalingClient {
     /// The next deadline; call [`SignalingClient::handle_timeout`] when it passes.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next().map(|(_, at)| at)
+    }
+
+    /// The socket the client is using (connecting, saying hello, or connected).
+    pub fn current_connection(&self) -> Option<ConnId> {
+        self.current_conn()
     }
 
     fn current_conn(&self) -> Option<ConnId> {

@@ -207,7 +207,12 @@ mod tests {
         assert_eq!(field_of(&service(tags)), "profile.service.tags");
         let tag = ServiceSpec { tags: vec![long(65)], ..Default::default() };
         assert_eq!(field_of(&service(tag)), "profile.service.tags");
-        let rule = |ty: ActrType| AclRule { permission: Permission::Allow, from_type: ty, realm: RealmSelector::Own };
+        let rule = |ty: ActrType| AclRule {
+            permission: Permission::Allow,
+            from_type: ty,
+            realm: RealmSelector::Own,
+            verified_only: false,
+        };
         let ty = ActrType { manufacturer: "a".into(), name: long(129), version: "1".into() };
         let acl = Acl { rules: vec![rule(ty)] };
         let p = ActorProfile { acl: Some(acl), ..Default::default() };

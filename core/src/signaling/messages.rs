@@ -7,6 +7,7 @@ use crate::acl::Acl;
 use crate::credential::Credential;
 use crate::error::ErrorReply;
 use crate::id::{ActrId, ActrType, ServiceSpec};
+use crate::proof::Nonce;
 
 /// Largest signaling message: 256 KiB.
 pub const MAX_SIGNALING_FRAME: usize = 256 * 1024;
@@ -28,8 +29,10 @@ pub struct ActorProfile {
 /// Client to server.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ClientMsg {
-    /// First message on a connection: binds it to `actor`.
-    Hello { actor: ActrId, credential: Credential, profile: ActorProfile },
+    /// The answer to the server's [`ServerMsg::Challenge`]: binds the
+    /// connection to `actor`. `proof` is the host key's signature over
+    /// [`crate::proof::Statement::SignalingHello`] with the challenge nonce.
+    Hello { actor: ActrId, credential: Credential, profile: ActorProfile, proof: Vec<u8> },
     /// Every later message carries its claimed source and credential, checked each time.
     Signed { source: ActrId, credential: Credential, body: ClientBody },
 }
@@ -73,6 +76,10 @@ pub enum ClientRequest {
 /// Server to client.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ServerMsg {
+    /// First message on every connection: the nonce the hello must sign.
+    Challenge {
+        nonce: Nonce,
+    },
     /// Hello accepted: send a ping at least every `heartbeat_interval_ms`.
     Welcome {
         actor: ActrId,

@@ -3,7 +3,9 @@
 //! # Drive loop
 //!
 //! 1. On a new socket call [`SignalingServer::handle_connect`]; if it refuses,
-//!    close the socket.
+//!    close the socket. An accepted socket gets a [`ServerMsg::Challenge`]
+//!    at once: its hello must sign that nonce with the host key its
+//!    credential binds, so a credential captured elsewhere binds nothing.
 //! 2. Feed every binary message to [`SignalingServer::handle_frame`] and report
 //!    the end of a socket with [`SignalingServer::handle_disconnect`].
 //! 3. After each input, drain [`SignalingServer::poll_close`] (close those
@@ -41,6 +43,7 @@ use crate::acl::{Caller, check_optional};
 use crate::credential::{Credential, KeyRing};
 use crate::error::{ActrError, ErrorReply};
 use crate::id::{ActrId, ActrType};
+use crate::proof::{Nonce, NonceSource, Statement};
 use crate::signaling::index::{ActorIndex, MAX_EXAMINED};
 use crate::signaling::limits::{RateBucket, RateLimit, RateVerdict, check_profile, check_type};
 use crate::signaling::messages::*;
@@ -124,6 +127,10 @@ struct Bound {
     /// The credential last verified in full; equal bytes need only an expiry check.
     verified: Credential,
     expires_at: UnixSecs,
+    /// The host key the hello proved possession of.
+    host_key: [u8; 32],
+    /// The credential says a manufacturer verified the actor's type.
+    type_verified: bool,
 }
 
 #[derive(Debug)]
@@ -137,6 +144,8 @@ struct Conn {
     strikes: u32,
     closing: bool,
     bucket: RateBucket,
+    /// The nonce this connection's hello must sign.
+    challenge: Nonce,
 }
 
 /// Registry of connected actors and the relay between them.
@@ -150,6 +159,7 @@ pub struct SignalingServer {
     subscribers: BTreeMap<ActrType, BTreeSet<ServerConnId>>,
     wakeups: BTreeSet<ServerConnId>,
     closes: VecDeque<(ServerConnId, CloseReason)>,
+    nonces: NonceSource,
     stats: ServerStats,
 }
 
@@ -176,10 +186,14 @@ fn err_reply(e: &ActrError) -> ErrorReply {
 }
 
 impl SignalingServer {
-    pub fn new(config: ServerConfig, ring: KeyRing) -> Self {
+    /// A server checking credentials against `ring`. `challenge_key` (32
+    /// bytes from the OS; from the world's seed in the simulator) keys the
+    /// hello challenges, so nobody can predict the next one.
+    pub fn new(config: ServerConfig, ring: KeyRing, challenge_key: [u8; 32]) -> Self {
         Self {
             config,
             ring,
+            nonces: NonceSource::new(challenge_key),
             conns: BTreeMap::new(),
             by_actor: BTreeMap::new(),
             index: ActorIndex::default(),
@@ -219,6 +233,7 @@ impl SignalingServer {
             return Err(ActrError::ResourceExhausted(format!("{} connections", self.config.max_connections)));
         }
         self.stats.connections_accepted += 1;
+        let challenge = self.nonces.next_nonce();
         self.conns.insert(
             conn,
             Conn {
@@ -231,8 +246,10 @@ impl SignalingServer {
                 strikes: 0,
                 closing: false,
                 bucket: RateBucket::new(now, &self.config.rate),
+                challenge,
             },
         );
+        self.send(conn, &ServerMsg::Challenge { nonce: challenge });
         Ok(())
     }
 
@@ -292,7 +309,9 @@ impl SignalingServer {
             }
         };
         match msg {
-            ClientMsg::Hello { actor, credential, profile } => self.on_hello(unix, conn, actor, credential, profile),
+            ClientMsg::Hello { actor, credential, profile, proof } => {
+                self.on_hello(unix, conn, actor, credential, profile, &proof)
+            }
             ClientMsg::Signed { source, credential, body } => self.on_signed(unix, conn, source, credential, body),
         }
     }
@@ -352,13 +371,16 @@ impl SignalingServer {
         actor: ActrId,
         credential: Credential,
         profile: ActorProfile,
+        proof: &[u8],
     ) {
-        if self.conns.get(&conn).is_some_and(|c| c.bound.is_some()) {
+        let Some(c) = self.conns.get(&conn) else { return };
+        if c.bound.is_some() {
             let e = ActrError::InvalidArgument("hello on an already bound connection".into());
             self.strike(conn, &e);
             return;
         }
-        let claims = match credential.verify(&self.ring, unix, Some(&actor)) {
+        let statement = Statement::SignalingHello { nonce: &c.challenge, actor: &actor };
+        let claims = match credential.verify_possession(&self.ring, unix, Some(&actor), &statement, proof) {
             Ok(c) => c,
             Err(e) => {
                 self.stats.auth_failures += 1;
@@ -386,8 +408,14 @@ impl SignalingServer {
         }
         let acl = profile.acl.clone();
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.bound =
-                Some(Bound { actor: actor.clone(), profile, verified: credential, expires_at: claims.expires_at });
+            c.bound = Some(Bound {
+                actor: actor.clone(),
+                profile,
+                verified: credential,
+                expires_at: claims.expires_at,
+                host_key: claims.host_key,
+                type_verified: claims.verified,
+            });
         }
         self.stats.hellos_accepted += 1;
         let welcome = ServerMsg::Welcome {
@@ -458,6 +486,13 @@ impl SignalingServer {
             return Ok(());
         }
         match credential.verify(&self.ring, unix, Some(source)) {
+            Ok(claims) if claims.host_key != bound.host_key => {
+                // A renewal keeps the host key; another key means another host.
+                self.stats.auth_failures += 1;
+                let e =
+                    ActrError::Unauthenticated("the credential binds another host key than the hello proved".into());
+                Err(AuthFailure::strike(e))
+            }
             Ok(claims) => {
                 if let Some(b) = self.conns.get_mut(&conn).and_then(|c| c.bound.as_mut()) {
                     b.verified = credential;
@@ -579,7 +614,13 @@ impl SignalingServer {
     /// Whether `viewer` may discover or reach `target` (bound on `target_conn`).
     fn visible(&self, target_conn: ServerConnId, target: &ActrId, viewer: &ActrId) -> bool {
         let acl = self.profile(target_conn).and_then(|p| p.acl.as_ref());
-        check_optional(acl, Caller::Remote(viewer), target.realm).is_allowed()
+        check_optional(acl, self.caller(viewer), target.realm).is_allowed()
+    }
+
+    /// `viewer` as an ACL caller: verified when its bound credential says so.
+    fn caller<'a>(&self, viewer: &'a ActrId) -> Caller<'a> {
+        let bound = self.by_actor.get(viewer).and_then(|c| self.conns.get(c)).and_then(|c| c.bound.as_ref());
+        Caller::remote(viewer, bound.is_some_and(|b| b.type_verified))
     }
 
     fn announce(&mut self, actor: &ActrId, acl: Option<&crate::acl::Acl>, up: bool) {
@@ -589,7 +630,7 @@ impl SignalingServer {
             .copied()
             .filter(|s| {
                 let viewer = self.conns.get(s).and_then(|c| c.bound.as_ref()).map(|b| &b.actor);
-                viewer.is_some_and(|v| v != actor && check_optional(acl, Caller::Remote(v), actor.realm).is_allowed())
+                viewer.is_some_and(|v| v != actor && check_optional(acl, self.caller(v), actor.realm).is_allowed())
             })
             .collect();
         let presence = ServerMsg::Presence { actor: actor.clone(), up };

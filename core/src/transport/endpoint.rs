@@ -201,6 +201,13 @@ impl RpcEndpoint {
 
     /// Bytes received from `from` (already authenticated by the wire).
     pub fn handle_inbound(&mut self, now: Instant, from: &ActrId, bytes: &[u8]) {
+        self.handle_inbound_from(now, from, false, bytes);
+    }
+
+    /// [`RpcEndpoint::handle_inbound`] from a caller whose type a
+    /// manufacturer verified (`verified`), as its credential says: ACL rules
+    /// marked `verified_only` cover it.
+    pub fn handle_inbound_from(&mut self, now: Instant, from: &ActrId, verified: bool, bytes: &[u8]) {
         let env = match RpcEnvelope::decode(bytes).map_err(ActrError::from).and_then(|e| e.validate().map(|_| e)) {
             Ok(env) => env,
             Err(_) => {
@@ -210,7 +217,7 @@ impl RpcEndpoint {
         };
         match env.direction {
             Direction::Response => self.on_response(from, env),
-            Direction::Request | Direction::Tell => self.on_request(now, from, env),
+            Direction::Request | Direction::Tell => self.on_request(now, from, verified, env),
         }
     }
 
@@ -276,8 +283,9 @@ impl RpcEndpoint {
         self.finish(id, env.into_result());
     }
 
-    fn on_request(&mut self, now: Instant, from: &ActrId, env: RpcEnvelope) {
-        let allowed = crate::acl::check_optional(self.acl.as_ref(), Caller::Remote(from), self.own_realm).is_allowed();
+    fn on_request(&mut self, now: Instant, from: &ActrId, verified: bool, env: RpcEnvelope) {
+        let caller = Caller::remote(from, verified);
+        let allowed = crate::acl::check_optional(self.acl.as_ref(), caller, self.own_realm).is_allowed();
         if !allowed {
             self.stats.acl_denied += 1;
             if env.direction == Direction::Request {

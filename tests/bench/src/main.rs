@@ -16,8 +16,9 @@
 //!
 //! Plain figures, no assertions: numbers depend on the machine. The whole run
 //! takes about a minute in release. `ACTR_BENCH_ONLY=in_process,ws` runs only
-//! the listed sections (`signaling`, `in_process`, `ws`, `rtc`, `sim`).
+//! the listed sections (`signaling`, `in_process`, `ws`, `rtc`, `sim`, `hello`).
 
+mod hello;
 mod in_process;
 mod node_calls;
 mod peers;
@@ -31,7 +32,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use actr_cli::serve::{ServeConfig, ServeHandle};
-use actr_core::ais::{AisReply, AisRequest, RegisterAuth, RegisterRequest};
+use actr_core::ais::{AisReply, AisRequest, RegisterRequest};
 use actr_core::{ActrType, Realm};
 use actr_driver::{AisHttpClient, NodeConfig, NodeEvent, Runtime, SignalingHandle, SignalingNode, with_deadline};
 use futures::StreamExt;
@@ -70,6 +71,9 @@ fn main() {
     if selected("sim") {
         rows.extend(sim_hub::rows());
     }
+    if selected("hello") {
+        rows.extend(hello::rows());
+    }
     report::print(&rows);
 
     server.stop();
@@ -97,13 +101,15 @@ fn actr_type(name: &str) -> ActrType {
 }
 
 fn register_request(name: &str) -> RegisterRequest {
-    RegisterRequest { actr_type: actr_type(name), realm: Realm(1), realm_secret: None, auth: RegisterAuth::Linked }
+    RegisterRequest::new(actr_type(name), Realm(1), None)
 }
 
 /// Sequential `POST /ais/register` calls.
 fn register_round_trips(url: &str) -> Row {
     let client = AisHttpClient::new(url);
-    let request = AisRequest::Register(register_request("reg"));
+    let mut request = register_request("reg");
+    request.sign(&actr_core::proof::HostKey::from_seed([0xBE; 32]));
+    let request = AisRequest::Register(request);
     let mut sample = Sample::default();
     for i in 0..REGISTRATIONS + 20 {
         let started = Instant::now();

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actr_cli::serve::{ServeConfig, ServeHandle};
-use actr_core::ais::{RegisterAuth, RegisterRequest};
+use actr_core::ais::RegisterRequest;
 use actr_core::backoff::BackoffConfig;
 use actr_core::signaling::ClientConfig;
 use actr_core::{ActrError, ActrType, Realm};
@@ -68,7 +68,7 @@ pub fn actr_type(name: &str) -> ActrType {
 }
 
 pub fn register_request(name: &str) -> RegisterRequest {
-    RegisterRequest { actr_type: actr_type(name), realm: Realm(1), realm_secret: None, auth: RegisterAuth::Linked }
+    RegisterRequest::new(actr_type(name), Realm(1), None)
 }
 
 /// Client settings for tests: quick reconnects that never give up.

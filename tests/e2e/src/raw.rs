@@ -4,6 +4,8 @@
 use std::net::{SocketAddr, TcpStream};
 
 use actr_core::ais::{AisReply, AisRequest, RegisterOk, RegisterRequest};
+use actr_core::node::hello::DirectChallenge;
+use actr_core::proof::{HostKey, Nonce, Statement};
 use actr_core::signaling::messages::MAX_SIGNALING_FRAME;
 use actr_core::signaling::{ActorProfile, ClientMsg, ServerMsg};
 use actr_core::wire::{decode_message, encode_message};
@@ -26,6 +28,23 @@ pub enum Received {
 #[derive(Debug)]
 pub struct RawClient {
     ws: WebSocket<TcpStream>,
+    nonce: Nonce,
+}
+
+/// The host key raw clients register with and sign their hellos by.
+pub fn host_key() -> HostKey {
+    HostKey::from_seed([0x33; 32])
+}
+
+/// A signaling hello as `actor` with `credential`, answering `nonce`, signed by `key`.
+pub fn signaling_hello(
+    actor: &actr_core::ActrId,
+    credential: &actr_core::credential::Credential,
+    nonce: &Nonce,
+    key: &HostKey,
+) -> ClientMsg {
+    let proof = key.sign(&Statement::SignalingHello { nonce, actor });
+    ClientMsg::Hello { actor: actor.clone(), credential: credential.clone(), profile: ActorProfile::default(), proof }
 }
 
 impl RawClient {
@@ -35,7 +54,17 @@ impl RawClient {
         tcp.set_nodelay(true).expect("nodelay");
         let url = format!("ws://{addr}/signaling");
         let (ws, _response) = tungstenite::client(url.as_str(), tcp).expect("websocket handshake");
-        Self { ws }
+        let mut raw = Self { ws, nonce: [0; 32] };
+        match raw.recv() {
+            Received::Msg(ServerMsg::Challenge { nonce }) => raw.nonce = nonce,
+            other => panic!("expected the server's challenge, got {other:?}"),
+        }
+        raw
+    }
+
+    /// The nonce this connection's hello must sign.
+    pub fn challenge(&self) -> Nonce {
+        self.nonce
     }
 
     /// Sends one binary message as is.
@@ -53,12 +82,9 @@ impl RawClient {
     }
 
     /// Says hello as `ok.actor` with its credential and expects a welcome.
+    /// Says hello as `ok` (registered by [`register`]) and expects the welcome.
     pub fn hello(&mut self, ok: &RegisterOk) {
-        self.send_msg(&ClientMsg::Hello {
-            actor: ok.actor.clone(),
-            credential: ok.credential.clone(),
-            profile: ActorProfile::default(),
-        });
+        self.send_msg(&signaling_hello(&ok.actor, &ok.credential, &self.nonce, &host_key()));
         match self.recv() {
             Received::Msg(ServerMsg::Welcome { actor, .. }) => assert_eq!(actor, ok.actor),
             other => panic!("expected a welcome, got {other:?}"),
@@ -97,7 +123,9 @@ impl RawClient {
 }
 
 /// Registers through the AIS over HTTP (blocking).
-pub fn register(base_url: &str, request: RegisterRequest) -> RegisterOk {
+/// Registers `request` with the AIS at `base_url`, bound to [`host_key`].
+pub fn register(base_url: &str, mut request: RegisterRequest) -> RegisterOk {
+    request.sign(&host_key());
     match AisHttpClient::new(base_url).call(&AisRequest::Register(request)) {
         Ok(AisReply::Registered(ok)) => ok,
         other => panic!("registration failed: {other:?}"),
@@ -116,6 +144,7 @@ pub enum DirectReceived {
 #[derive(Debug)]
 pub struct RawDirect {
     ws: WebSocket<TcpStream>,
+    nonce: Nonce,
 }
 
 /// The `host:port` of a `ws://host:port` address.
@@ -128,7 +157,14 @@ impl RawDirect {
         let tcp = TcpStream::connect(ws_authority(ws_address)).expect("tcp connect");
         tcp.set_read_timeout(Some(WAIT)).expect("read timeout");
         let (ws, _response) = tungstenite::client(ws_address, tcp).expect("websocket handshake");
-        Self { ws }
+        let mut raw = Self { ws, nonce: [0; 32] };
+        raw.nonce = raw.recv_msg::<DirectChallenge>().nonce;
+        raw
+    }
+
+    /// The listener's challenge on this link.
+    pub fn challenge(&self) -> Nonce {
+        self.nonce
     }
 
     /// Sends one binary message; fails if the node already hung up.

@@ -1,14 +1,16 @@
 //! A raw WebSocket client misbehaves against a real `actr serve`; each abuse
-//! gets a typed error or a clean close, and valid nodes keep working.
+//! gets a typed error or a clean close, and valid nodes keep working. Among
+//! them: a real node's credential, captured, shown with the thief's own
+//! proof of possession.
 
 use actr_cli::serve::ServeConfig;
 use actr_core::error::ErrorReply;
 use actr_core::signaling::messages::MAX_SIGNALING_FRAME;
-use actr_core::signaling::{ActorProfile, ClientBody, ClientMsg, ClientRequest, ServerMsg};
+use actr_core::signaling::{ClientBody, ClientMsg, ClientRequest, ServerMsg};
 use actr_core::wire::{WIRE_VERSION, encode_message};
 use actr_core::{ActrError, ActrId};
 use actr_driver::{NodeEvent, Runtime, SignalingHandle};
-use actr_e2e::raw::{RawClient, Received, register};
+use actr_e2e::raw::{RawClient, Received, host_key, register, signaling_hello};
 use actr_e2e::{TempDir, actr_type, base_url, on_smol, on_tokio, register_request, serve, serve_with, start_node};
 
 #[test]
@@ -75,16 +77,29 @@ async fn bad_input_is_refused_and_valid_nodes_keep_working<R: Runtime>(rt: R) {
 
     // A wrong envelope version: a typed refusal.
     let mut raw2 = RawClient::connect(addr);
-    let mut wrong_version = encode_message(&hello_as(&mallory.actor, &mallory), MAX_SIGNALING_FRAME).unwrap();
+    let nonce = raw2.challenge();
+    let mut wrong_version =
+        encode_message(&signaling_hello(&mallory.actor, &mallory.credential, &nonce, &host_key()), MAX_SIGNALING_FRAME)
+            .unwrap();
     wrong_version[0] = WIRE_VERSION.wrapping_add(1);
     raw2.send_bytes(wrong_version);
     assert!(matches!(expect_error(raw2.recv()), ActrError::InvalidArgument(_)));
 
     // Another actor's id with mallory's credential in a hello: refused, then closed.
     let victim = register(&url, register_request("victim"));
-    raw2.send_msg(&hello_as(&victim.actor, &mallory));
+    raw2.send_msg(&signaling_hello(&victim.actor, &mallory.credential, &nonce, &host_key()));
     assert!(matches!(expect_error(raw2.recv()), ActrError::Unauthenticated(_)));
     assert!(matches!(raw2.recv(), Received::Closed(_)));
+
+    // Alpha's real credential, as a peer or a proxy saw it, with mallory's
+    // own signature over a fresh challenge: refused, and alpha stays bound.
+    let captured = alpha.wait_registered(actr_e2e::WAIT).await.unwrap().credential;
+    let mut raw5 = RawClient::connect(addr);
+    let nonce = raw5.challenge();
+    raw5.send_msg(&signaling_hello(&alpha_id, &captured, &nonce, &host_key()));
+    let e = expect_error(raw5.recv());
+    assert!(matches!(e, ActrError::Unauthenticated(ref m) if m.contains("possession")), "{e:?}");
+    assert!(matches!(raw5.recv(), Received::Closed(_)));
 
     // An oversized message: refused as too large, or the socket closed.
     let mut raw3 = RawClient::connect(addr);
@@ -115,14 +130,6 @@ async fn bad_input_is_refused_and_valid_nodes_keep_working<R: Runtime>(rt: R) {
 
 fn relay_request(target: &ActrId, payload: &[u8]) -> ClientRequest {
     ClientRequest::Relay { target: target.clone(), payload: payload.to_vec() }
-}
-
-fn hello_as(actor: &ActrId, credential_of: &actr_core::ais::RegisterOk) -> ClientMsg {
-    ClientMsg::Hello {
-        actor: actor.clone(),
-        credential: credential_of.credential.clone(),
-        profile: ActorProfile::default(),
-    }
 }
 
 /// Sends malformed messages until the server closes; returns how many it took.
@@ -177,7 +184,8 @@ fn expired_credential_is_refused_and_the_server_keeps_serving() {
         let unix_now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         assert!(claims.expires_at <= unix_now, "issued already expired");
         let mut raw = RawClient::connect(server.local_addr());
-        raw.send_msg(&hello_as(&ok.actor, &ok));
+        let nonce = raw.challenge();
+        raw.send_msg(&signaling_hello(&ok.actor, &ok.credential, &nonce, &host_key()));
         let e = expect_error(raw.recv());
         assert!(matches!(e, ActrError::Unauthenticated(ref m) if m.contains("expired")), "attempt {attempt}: {e:?}");
         assert!(matches!(raw.recv(), Received::Closed(_)), "attempt {attempt}: refused hello closes");

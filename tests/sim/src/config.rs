@@ -86,6 +86,6 @@ impl SimConfig {
         for (i, chunk) in seed.chunks_mut(8).enumerate() {
             chunk.copy_from_slice(&derive_seed(self.seed, "ais-key", i as u64, 0).to_le_bytes());
         }
-        Persisted { seed, key_id: 1, next_serial: 1, realms: vec![RealmConfig { realm: Realm(1), secret: None }] }
+        Persisted { seed, key_id: 1, next_serial: 1, realms: vec![RealmConfig::new(Realm(1), None)] }
     }
 }

@@ -321,7 +321,15 @@ impl Sim {
         }
     }
 
+    /// From now on the server's relay swaps the DTLS fingerprints of WebRTC
+    /// offers and answers for its own, as a man in the middle of signaling
+    /// would to sit in the middle of DTLS (the proofs it cannot redo stay).
+    pub fn tamper_relayed_sdp(&mut self, on: bool) {
+        self.tamper_sdp = on;
+    }
+
     fn send_down(&mut self, id: LinkId, bytes: Vec<u8>) {
+        let bytes = if self.tamper_sdp { rewrite_fingerprints(bytes) } else { bytes };
         let now = self.now;
         let delay = self.stream_delay(id, Dir::Down);
         let Some(l) = self.links.get_mut(id) else { return };
@@ -340,4 +348,26 @@ impl Sim {
             Dir::Down => self.net.stream_delay(b, a),
         }
     }
+}
+
+/// A server frame whose relayed offer or answer carries another fingerprint.
+fn rewrite_fingerprints(bytes: Vec<u8>) -> Vec<u8> {
+    use actr_core::node::signal::{RelaySignal, RtcSignal};
+    use actr_core::signaling::ServerMsg;
+    use actr_core::signaling::messages::MAX_SIGNALING_FRAME;
+    use actr_core::wire::{decode_message, encode_message};
+    let Ok(ServerMsg::Relay { source, payload }) = decode_message(&bytes, MAX_SIGNALING_FRAME) else { return bytes };
+    let Ok(mut relay) = RelaySignal::decode(&payload) else { return bytes };
+    let (RtcSignal::Offer { sdp, .. } | RtcSignal::Answer { sdp, .. }) = &mut relay.signal else { return bytes };
+    let forged: String = (0..32).map(|_| "6D:").collect::<String>().trim_end_matches(':').to_owned();
+    *sdp = sdp
+        .split("\r\n")
+        .map(|line| match line.strip_prefix("a=fingerprint:") {
+            Some(_) => format!("a=fingerprint:sha-256 {forged}"),
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n");
+    let Ok(payload) = relay.encode() else { return bytes };
+    encode_message(&ServerMsg::Relay { source, payload }, MAX_SIGNALING_FRAME).unwrap_or(bytes)
 }

@@ -14,9 +14,10 @@
 
 use std::collections::BTreeMap;
 
-use actr_core::ais::{RegisterAuth, RegisterOk, RegisterRequest};
+use actr_core::ais::{RegisterOk, RegisterRequest};
 use actr_core::keeper::{AisCall, CredentialKeeper, KeeperConfig};
 use actr_core::node::{HubConfig, NodeEvent, NodeHub, NodeOutput};
+use actr_core::proof::HostKey;
 use actr_core::rng::SeededRng;
 use actr_core::signaling::{
     ClientConfig, ClientRequest, ClientTransmit, ConnId, DisconnectReason, RequestId, ServerMsg, ServerReply,
@@ -168,12 +169,7 @@ impl SimNode {
     /// Builds a fresh hub from `seed` and starts registration.
     pub fn boot(&mut self, now: Instant, unix: UnixSecs, seed: u64, settings: &HubSettings, out: &mut Vec<NodeOut>) {
         let mut rng = SeededRng::new(seed);
-        let template = RegisterRequest {
-            actr_type: self.spec.actr_type.clone(),
-            realm: self.spec.realm,
-            realm_secret: None,
-            auth: RegisterAuth::Linked,
-        };
+        let template = RegisterRequest::new(self.spec.actr_type.clone(), self.spec.realm, None);
         let mut config = HubConfig::new(template);
         config.keeper = settings.keeper;
         config.client = settings.client;
@@ -189,7 +185,14 @@ impl SimNode {
             config.network_debounce = debounce;
         }
         let unix_origin = unix.saturating_sub(now.as_micros() / 1_000_000);
-        let mut hub = NodeHub::new(config, rng.next_u64(), unix_origin);
+        let hub_seed = rng.next_u64();
+        // A new process, a new host key (drawn after the hub's seed, so the
+        // rest of the run's draws are as before).
+        let mut key = [0u8; 32];
+        for chunk in key.chunks_mut(8) {
+            chunk.copy_from_slice(&rng.next_u64().to_le_bytes());
+        }
+        let mut hub = NodeHub::new(config, HostKey::from_seed(key), hub_seed, unix_origin);
         hub.start(now);
         hub.open(now);
         self.incarnation += 1;

@@ -44,14 +44,21 @@ pub struct SimServer {
 }
 
 impl SimServer {
-    /// Boots from persisted state, as `actr serve` does on start.
-    pub fn boot(persisted: Persisted, ais: AisConfig, server: ServerConfig, skew_secs: i64) -> Self {
+    /// Boots from persisted state, as `actr serve` does on start, with a
+    /// fresh `challenge_key` for the hellos (never persisted).
+    pub fn boot(
+        persisted: Persisted,
+        ais: AisConfig,
+        server: ServerConfig,
+        skew_secs: i64,
+        challenge_key: [u8; 32],
+    ) -> Self {
         let mut service = AisService::new(persisted.seed, persisted.key_id, persisted.next_serial, ais);
         for realm in &persisted.realms {
             // Persisted realms were valid when stored; a refusal here is a harness bug.
             service.upsert_realm(realm.clone()).expect("persisted realm is valid");
         }
-        let signaling = SignalingServer::new(server, service.key_ring());
+        let signaling = SignalingServer::new(server, service.key_ring(), challenge_key);
         Self { ais: service, signaling, persisted, skew_secs }
     }
 
@@ -140,33 +147,26 @@ impl SimServer {
 mod tests {
     use super::*;
     use actr_core::Realm;
-    use actr_core::ais::{RegisterAuth, RegisterRequest};
+    use actr_core::ais::RegisterRequest;
+    use actr_core::proof::HostKey;
 
     fn persisted() -> Persisted {
-        Persisted {
-            seed: [5; 32],
-            key_id: 1,
-            next_serial: 1,
-            realms: vec![RealmConfig { realm: Realm(1), secret: None }],
-        }
+        Persisted { seed: [5; 32], key_id: 1, next_serial: 1, realms: vec![RealmConfig::new(Realm(1), None)] }
     }
 
     fn register() -> AisRequest {
-        AisRequest::Register(RegisterRequest {
-            actr_type: "sim:node-0:1".parse().unwrap(),
-            realm: Realm(1),
-            realm_secret: None,
-            auth: RegisterAuth::Linked,
-        })
+        let mut request = RegisterRequest::new("sim:node-0:1".parse().unwrap(), Realm(1), None);
+        request.sign(&HostKey::from_seed([2; 32]));
+        AisRequest::Register(request)
     }
 
     #[test]
     fn serials_survive_a_crash() {
-        let mut s = SimServer::boot(persisted(), AisConfig::default(), ServerConfig::default(), 0);
+        let mut s = SimServer::boot(persisted(), AisConfig::default(), ServerConfig::default(), 0, [1; 32]);
         let first = s.handle_ais(1000, register());
         let kept = s.persisted().clone();
         assert_eq!(kept.next_serial, 2);
-        let mut again = SimServer::boot(kept, AisConfig::default(), ServerConfig::default(), 0);
+        let mut again = SimServer::boot(kept, AisConfig::default(), ServerConfig::default(), 0, [1; 32]);
         match (first, again.handle_ais(1001, register())) {
             (AisReply::Registered(a), AisReply::Registered(b)) => assert!(b.actor.serial > a.actor.serial),
             other => panic!("{other:?}"),
@@ -175,7 +175,7 @@ mod tests {
 
     #[test]
     fn drain_flushes_a_refusal_before_closing() {
-        let mut s = SimServer::boot(persisted(), AisConfig::default(), ServerConfig::default(), 0);
+        let mut s = SimServer::boot(persisted(), AisConfig::default(), ServerConfig::default(), 0, [1; 32]);
         s.handle_connect(Instant::ZERO, 7).unwrap();
         s.handle_frame(Instant::ZERO, 1000, 7, &[1, 0, 0, 0]);
         let mut out = Vec::new();

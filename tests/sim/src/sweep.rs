@@ -19,6 +19,16 @@ pub const DEFAULT_SEEDS: u64 = 16;
 
 /// A seed derived from `seed`, a purpose tag and two numbers (an index and
 /// an incarnation, say), so sub-generators never share a stream.
+/// 32 bytes of key material for `(tag, a)` under the run's `seed` (host
+/// keys, the server's challenge key): deterministic, like every other draw.
+pub fn derive_key(seed: u64, tag: &str, a: u64) -> [u8; 32] {
+    let mut key = [0u8; 32];
+    for (i, chunk) in key.chunks_mut(8).enumerate() {
+        chunk.copy_from_slice(&derive_seed(seed, tag, a, i as u64).to_le_bytes());
+    }
+    key
+}
+
 pub fn derive_seed(seed: u64, tag: &str, a: u64, b: u64) -> u64 {
     let mut h = Sha256::new();
     h.update(b"actr-sim/seed/v1");

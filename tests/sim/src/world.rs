@@ -62,6 +62,9 @@ pub struct Sim {
     pub(crate) rtc: Option<RtcWorld>,
     events: u64,
     instant_events: u64,
+    /// The server's relay rewrites the DTLS fingerprints of WebRTC offers
+    /// and answers (a man in the middle of signaling).
+    pub(crate) tamper_sdp: bool,
 }
 
 impl Sim {
@@ -85,6 +88,7 @@ impl Sim {
             rtc,
             events: 0,
             instant_events: 0,
+            tamper_sdp: false,
         };
         sim.restart_server();
         for i in 0..sim.config.nodes {
@@ -252,7 +256,9 @@ impl Sim {
         }
         self.epoch += 1;
         let c = &self.config;
-        self.server = Some(SimServer::boot(self.persisted.clone(), c.ais, c.server, c.server_skew_secs));
+        // A fresh challenge key per boot, as `actr serve` draws one from the OS.
+        let challenge_key = crate::sweep::derive_key(c.seed, "challenge-key", u64::from(self.epoch));
+        self.server = Some(SimServer::boot(self.persisted.clone(), c.ais, c.server, c.server_skew_secs, challenge_key));
         self.after_server();
     }
 

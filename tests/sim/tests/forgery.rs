@@ -13,7 +13,7 @@
 //! resolved exactly once, every acknowledged relay delivered, and only
 //! relays their senders issued arrive.
 
-use actr_core::ais::{AisConfig, AisReply, AisRequest, AisService, RealmConfig, RegisterAuth, RegisterRequest};
+use actr_core::ais::{AisConfig, AisReply, AisRequest, AisService, RealmConfig, RegisterRequest};
 use actr_core::credential::Credential;
 use actr_core::error::ErrorReply;
 use actr_core::signaling::messages::MAX_SIGNALING_FRAME;
@@ -36,13 +36,9 @@ fn relay_frame(request_id: u64, source: ActrId, credential: Credential, target: 
 fn forged_credential(sim: &Sim, actor: &ActrId) -> Result<Credential, String> {
     let key_id = sim.server().ok_or("server down")?.ais().key_id();
     let mut rogue = AisService::new([0x42; 32], key_id, actor.serial, AisConfig::default());
-    rogue.upsert_realm(RealmConfig { realm: actor.realm, secret: None }).map_err(|e| e.to_string())?;
-    let request = RegisterRequest {
-        actr_type: actor.actr_type.clone(),
-        realm: actor.realm,
-        realm_secret: None,
-        auth: RegisterAuth::Linked,
-    };
+    rogue.upsert_realm(RealmConfig::new(actor.realm, None)).map_err(|e| e.to_string())?;
+    let mut request = RegisterRequest::new(actor.actr_type.clone(), actor.realm, None);
+    request.sign(&actr_core::proof::HostKey::from_seed([0x43; 32]));
     match rogue.handle(sim.unix(), AisRequest::Register(request)) {
         AisReply::Registered(ok) if ok.actor == *actor => Ok(ok.credential),
         other => Err(format!("rogue AIS answered {other:?}")),

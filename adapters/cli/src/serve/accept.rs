@@ -271,17 +271,19 @@ impl Connection {
                 }
             }
             Some(acceptor) => {
-                let handshake = tokio::select! {
-                    _ = self.stop.cancelled() => return,
-                    done = tokio::time::timeout_at(deadline, acceptor.accept(stream)) => done,
-                };
-                match handshake {
-                    Ok(Ok(stream)) => self.serve_http(stream).await,
-                    Ok(Err(e)) => {
-                        self.table.tls_failures.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    }
-                    Err(_) => self.note_head_timeout(peer),
+                // Pinned here, not inside the select, so the socket is still
+                // open when a timeout is counted (tests read the count after EOF).
+                let mut handshake = std::pin::pin!(acceptor.accept(stream));
+                tokio::select! {
+                    _ = self.stop.cancelled() => {}
+                    _ = tokio::time::sleep_until(deadline) => self.note_head_timeout(peer),
+                    done = &mut handshake => match done {
+                        Ok(stream) => self.serve_http(stream).await,
+                        Err(e) => {
+                            self.table.tls_failures.fetch_add(1, Ordering::Relaxed);
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        }
+                    },
                 }
             }
         }

@@ -154,7 +154,7 @@ impl Server {
         let key = store.signing_key()?;
         let mut ais = AisService::new(key.seed, key.key_id, store.next_serial()?, config.ais);
         load_realms(&mut ais, &store, &config.realms)?;
-        let hub = SignalingHub::new(SignalingServer::new(config.signaling, ais.key_ring()));
+        let hub = SignalingHub::new(SignalingServer::new(config.signaling, ais.key_ring(), challenge_key()?));
         tracing::info!(
             db = %store.path().display(),
             key_id = key.key_id,
@@ -229,6 +229,16 @@ pub async fn run(
     Server::open(config)?.serve(listener, shutdown).await
 }
 
+/// A fresh key for this process's hello challenges (never stored: a
+/// restart draws a new one, so no nonce repeats across restarts).
+fn challenge_key() -> Result<[u8; 32], ServeError> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| {
+        ServeError::Runtime(std::io::Error::other(format!("no OS randomness for hello challenges: {e}")))
+    })?;
+    Ok(key)
+}
+
 /// Stored realms first, then the configured ones (which win and are
 /// persisted), then the default realm 1 if there is still none.
 ///
@@ -254,7 +264,7 @@ fn load_realms(ais: &mut AisService, store: &RegistryStore, configured: &[RealmC
         store.upsert_realm(realm)?;
     }
     if ais.realms().next().is_none() {
-        let default = RealmConfig { realm: Realm(1), secret: None };
+        let default = RealmConfig::new(Realm(1), None);
         add(ais, default.clone())?;
         store.upsert_realm(&default)?;
     }

@@ -66,7 +66,7 @@ pub fn realms_with_secrets(
             (None, Some(secret)) => Some(non_empty(id, secret, &var)?),
             (None, None) => None,
         };
-        realms.push(RealmConfig { realm: Realm(id), secret });
+        realms.push(RealmConfig::new(Realm(id), secret));
     }
     Ok(realms)
 }

@@ -145,7 +145,7 @@ impl RegistryStore {
         for row in rows {
             let (id, secret) = row?;
             let id = u32::try_from(id).map_err(|_| StoreError::Corrupt(format!("realm id {id}")))?;
-            realms.push(RealmConfig { realm: Realm(id), secret });
+            realms.push(RealmConfig::new(Realm(id), secret));
         }
         Ok(realms)
     }

@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actr_cli::serve::{ServeConfig, ServeHandle};
-use actr_core::ais::{self, AisReply, AisRequest, MAX_AIS_BODY, RegisterAuth, RegisterOk, RegisterRequest};
+use actr_core::ais::{self, AisReply, AisRequest, MAX_AIS_BODY, RegisterOk, RegisterRequest};
 use actr_core::credential::Credential;
+use actr_core::proof::{HostKey, Nonce, Statement};
 use actr_core::signaling::messages::MAX_SIGNALING_FRAME;
 use actr_core::signaling::{ActorProfile, ClientMsg, ServerMsg};
 use actr_core::wire::{decode_message, encode_message};
@@ -83,13 +84,15 @@ pub fn ais_call(addr: SocketAddr, path: &str, request: &AisRequest) -> AisReply 
     decode_message(&body, MAX_AIS_BODY).expect("AIS reply decodes")
 }
 
+/// The host key every test actor registers with.
+pub fn host_key() -> HostKey {
+    HostKey::from_seed([0x11; 32])
+}
+
 pub fn register_request(realm: u32, secret: Option<&str>) -> AisRequest {
-    AisRequest::Register(RegisterRequest {
-        actr_type: "acme:echo:1".parse().unwrap(),
-        realm: Realm(realm),
-        realm_secret: secret.map(Into::into),
-        auth: RegisterAuth::Linked,
-    })
+    let mut request = RegisterRequest::new("acme:echo:1".parse().unwrap(), Realm(realm), secret.map(Into::into));
+    request.sign(&host_key());
+    AisRequest::Register(request)
 }
 
 /// Registers an `acme:echo:1` actor in realm 1.
@@ -117,15 +120,25 @@ pub fn unix_now() -> u64 {
 
 pub type Socket = WebSocket<TcpStream>;
 
-/// Opens a signaling WebSocket whose reads and writes give up after [`DEADLINE`].
+/// Opens a signaling WebSocket whose reads and writes give up after
+/// [`DEADLINE`], and reads the server's challenge.
 pub fn connect(addr: SocketAddr) -> Result<Socket, tungstenite::Error> {
+    connect_challenged(addr).map(|(socket, _)| socket)
+}
+
+/// [`connect`], returning the challenge nonce a hello must sign.
+pub fn connect_challenged(addr: SocketAddr) -> Result<(Socket, Nonce), tungstenite::Error> {
     let stream = TcpStream::connect(addr).expect("TCP connect");
     stream.set_read_timeout(Some(DEADLINE)).unwrap();
     stream.set_write_timeout(Some(DEADLINE)).unwrap();
-    match tungstenite::client(format!("ws://{addr}/signaling"), stream) {
-        Ok((socket, _)) => Ok(socket),
-        Err(tungstenite::HandshakeError::Failure(e)) => Err(e),
+    let mut socket = match tungstenite::client(format!("ws://{addr}/signaling"), stream) {
+        Ok((socket, _)) => socket,
+        Err(tungstenite::HandshakeError::Failure(e)) => return Err(e),
         Err(tungstenite::HandshakeError::Interrupted(_)) => panic!("handshake interrupted on a blocking socket"),
+    };
+    match recv_msg(&mut socket) {
+        ServerMsg::Challenge { nonce } => Ok((socket, nonce)),
+        other => panic!("expected the challenge first, got {other:?}"),
     }
 }
 
@@ -165,15 +178,17 @@ pub fn expect_closed(socket: &mut Socket) -> Option<u16> {
     }
 }
 
-pub fn hello(actor: &ActrId, credential: &Credential) -> ClientMsg {
-    ClientMsg::Hello { actor: actor.clone(), credential: credential.clone(), profile: ActorProfile::default() }
+/// A hello answering `nonce`, signed by `key`.
+pub fn hello(actor: &ActrId, credential: &Credential, nonce: &Nonce, key: &HostKey) -> ClientMsg {
+    let proof = key.sign(&Statement::SignalingHello { nonce, actor });
+    ClientMsg::Hello { actor: actor.clone(), credential: credential.clone(), profile: ActorProfile::default(), proof }
 }
 
 /// Connects and says hello as a freshly registered actor; returns the
 /// socket once the Welcome is in.
 pub fn connect_as(addr: SocketAddr, ok: &RegisterOk) -> Socket {
-    let mut socket = connect(addr).expect("upgrade");
-    send_msg(&mut socket, &hello(&ok.actor, &ok.credential));
+    let (mut socket, nonce) = connect_challenged(addr).expect("upgrade");
+    send_msg(&mut socket, &hello(&ok.actor, &ok.credential, &nonce, &host_key()));
     match recv_msg(&mut socket) {
         ServerMsg::Welcome { actor, .. } => assert_eq!(actor, ok.actor),
         other => panic!("expected Welcome, got {other:?}"),

@@ -15,7 +15,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use actr_core::ais::{RegisterAuth, RegisterOk, RegisterRequest};
+use actr_core::ais::{RegisterOk, RegisterRequest};
 use actr_core::node::HubConfig;
 use actr_core::signaling::ActorProfile;
 use actr_core::{ActrError, ActrId};
@@ -29,6 +29,7 @@ use crate::node::actr_ref::ActrRef;
 use crate::node::config::HyperConfig;
 use crate::node::drain::Admission;
 use crate::node::network::NetworkEventHandle;
+use crate::node::package::PackageIdentity;
 use crate::node::shared::{Hook, NodeShared, Settings};
 use crate::node::trace::TraceIds;
 use crate::node::workload::Workload;
@@ -80,6 +81,8 @@ impl NodeState for Registered {
 #[doc(hidden)]
 pub struct AttachedParts {
     workload: Arc<dyn Workload>,
+    /// The signed package the node registers as, if any.
+    package: Option<PackageIdentity>,
 }
 
 impl std::fmt::Debug for AttachedParts {
@@ -142,8 +145,31 @@ impl<R: Runtime> Node<R, Init> {
 
     /// Links a workload the application keeps a handle to.
     pub fn link_shared(self, workload: Arc<dyn Workload>) -> Node<R, Attached> {
-        let parts = AttachedParts { workload };
+        let parts = AttachedParts { workload, package: None };
         Node { rt: self.rt, config: self.config, registry: self.registry, parts, state: PhantomData }
+    }
+
+    /// Links a native workload that registers as the signed package
+    /// `package` (verified by a trust provider): the AIS checks the
+    /// manufacturer's signature and issues a credential marked verified, so
+    /// ACL rules that require a verified type admit it.
+    ///
+    /// Errors: `InvalidArgument` when the workload's type is not the package's.
+    pub fn link_package(
+        self,
+        package: PackageIdentity,
+        workload: impl Workload,
+    ) -> Result<Node<R, Attached>, ActrError> {
+        let workload: Arc<dyn Workload> = Arc::new(workload);
+        if workload.actor_type() != *package.actr_type() {
+            return Err(ActrError::InvalidArgument(format!(
+                "the workload is {}, the package {}",
+                workload.actor_type(),
+                package.actr_type()
+            )));
+        }
+        let parts = AttachedParts { workload, package: Some(package) };
+        Ok(Node { rt: self.rt, config: self.config, registry: self.registry, parts, state: PhantomData })
     }
 }
 
@@ -160,13 +186,14 @@ impl<R: Runtime> Node<R, Attached> {
         let actr_type = workload.actor_type();
         actr_type.validate().map_err(|e| ActrError::InvalidArgument(format!("actor type {actr_type}: {e}")))?;
         let listener = bind_listener(&self.rt, &self.config)?;
-        let register = RegisterRequest {
-            actr_type,
-            realm: self.config.realm,
-            realm_secret: self.config.realm_secret.clone(),
-            auth: RegisterAuth::Linked,
+        // The node hub signs it with the host key.
+        let package = self.parts.package;
+        let register = match &package {
+            Some(p) => p.request(self.config.realm, self.config.realm_secret.clone()),
+            None => RegisterRequest::new(actr_type, self.config.realm, self.config.realm_secret.clone()),
         };
         let mut node = NodeConfig::new(self.config.server.clone(), register);
+        node.manufacturer = package.and_then(|p| p.signer);
         node.profile =
             ActorProfile { acl: workload.acl(), ws_address: listener.as_ref().map(|l| l.1.clone()), service: None };
         node.client = self.config.signaling;

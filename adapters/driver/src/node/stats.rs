@@ -34,6 +34,9 @@ pub struct RpcStats {
     pub ice_restarts: u64,
     /// Connections whose connectivity came back (by itself or by a restart).
     pub ice_recovered: u64,
+    /// WebRTC offers and answers refused because their fingerprint proof
+    /// did not hold (a rewritten SDP, a captured credential, no proof).
+    pub fingerprints_refused: u64,
     /// Latency-first stream chunks sent / received on WebRTC's stream lane,
     /// and dropped (full queue, or older than one already delivered).
     pub stream_chunks_sent: u64,

@@ -12,6 +12,9 @@ use std::time::{Duration, SystemTime};
 use actr_core::ais::{RegisterOk, RegisterRequest};
 use actr_core::keeper::KeeperConfig;
 use actr_core::node::{HubConfig, NodeHub};
+use actr_core::proof::HostKey;
+
+use crate::node::ManufacturerSigner;
 use actr_core::signaling::messages::MAX_QUERY_LIMIT;
 use actr_core::signaling::{ActorProfile, Candidate, ClientConfig, ClientRequest, ServerReply};
 use actr_core::{ActrError, ActrId, ActrType};
@@ -47,6 +50,8 @@ pub struct NodeConfig {
     pub seed: Option<u64>,
     /// Capacity of the event queue; events beyond it are dropped and counted.
     pub event_capacity: usize,
+    /// Signs manufacturer proofs for a package registration (`register.auth`).
+    pub manufacturer: Option<Arc<dyn ManufacturerSigner>>,
 }
 
 impl NodeConfig {
@@ -60,6 +65,7 @@ impl NodeConfig {
             keeper: KeeperConfig::default(),
             seed: None,
             event_capacity: 4096,
+            manufacturer: None,
         }
     }
 
@@ -124,10 +130,12 @@ impl SignalingNode {
         let now = rt.now();
         let unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let unix_origin = unix.saturating_sub(now.as_micros() / 1_000_000);
+        let host_key = new_host_key()?;
         let task = NodeTask {
             rt: rt.clone(),
-            hub: NodeHub::new(hub, seed, unix_origin),
+            hub: NodeHub::new(hub, host_key, seed, unix_origin),
             ais: Arc::new(AisHttpClient::new(&server.http_base)),
+            manufacturer: config.manufacturer.clone(),
             server: Arc::new(server),
             webrtc,
             commands: commands_rx,
@@ -141,6 +149,14 @@ impl SignalingNode {
         let handle = SignalingHandle { commands: commands_tx, events: events_rx, timer: Arc::new(rt), request_bound };
         Ok((handle, inputs_tx))
     }
+}
+
+/// A fresh host key from the OS; it lives only in this node's hub and is
+/// never written anywhere (its `Debug` shows a fingerprint of the public half).
+fn new_host_key() -> Result<HostKey, ActrError> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| ActrError::Internal(format!("no OS randomness for the host key: {e}")))?;
+    Ok(HostKey::from_seed(seed))
 }
 
 fn random_seed() -> u64 {

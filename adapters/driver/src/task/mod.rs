@@ -61,6 +61,8 @@ pub(crate) struct NodeTask<R: Runtime> {
     pub rt: R,
     pub hub: NodeHub,
     pub ais: Arc<AisHttpClient>,
+    /// Mints manufacturer proofs for package registrations.
+    pub manufacturer: Option<Arc<dyn crate::node::ManufacturerSigner>>,
     pub server: Arc<ServerAddress>,
     /// The node's WebRTC wire, used once the workload opens; `None` when
     /// WebRTC is off.
@@ -330,8 +332,15 @@ impl<R: Runtime> Running<R> {
     fn start_ais_call(&mut self, call: actr_core::keeper::AisCall) {
         let ais = self.parts.ais.clone();
         let results = self.parts.inputs_tx.clone();
+        let signer = self.parts.manufacturer.clone();
         self.parts.rt.spawn_blocking(Box::new(move || {
-            let reply = ais.call(&call.request);
+            let mut request = call.request;
+            let unix =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let reply = match crate::node::package::add_proof(&mut request, signer.as_ref(), unix) {
+                Ok(()) => ais.call(&request),
+                Err(e) => Err(e),
+            };
             // On a blocking thread a full channel may wait; a closed one means the task is gone.
             let _ = results.send_blocking(Input::Ais { id: call.id, reply });
         }));
@@ -530,6 +539,7 @@ impl<R: Runtime> Running<R> {
             ice_disconnects: hub.ice_disconnects,
             ice_restarts: hub.ice_restarts,
             ice_recovered: hub.ice_recovered,
+            fingerprints_refused: hub.fingerprints_refused,
             ..RpcStats::default()
         };
         if let Some(rtc) = &self.rtc {

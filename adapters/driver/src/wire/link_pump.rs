@@ -94,6 +94,10 @@ impl LinkQueue {
                 Ok(stream) => stream,
                 Err(error) => return drop(events.send(Input::LinkClosed(link, error)).await),
             };
+            // The hub challenges the dialer once the WebSocket is up.
+            if events.send(Input::LinkUp(link)).await.is_err() {
+                return stream.close().await;
+            }
             stream.run(&rt, link, cmds, queued, (&events, &budget)).await;
         }));
         queue

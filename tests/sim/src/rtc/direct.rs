@@ -118,6 +118,9 @@ impl Sim {
                 }
                 let at = now + self.net.stream_delay(Endpoint::Node(to), Endpoint::Node(from));
                 self.queue.push(at, Event::DirectUp { node: from, link });
+                // The listener's handshake completes at the same moment; its
+                // challenge leaves then, so it reaches a dialer that is up.
+                self.queue.push(at, Event::DirectUp { node: to, link: theirs });
             }
             _ => {
                 self.direct_mut().stats.refused += 1;

@@ -169,8 +169,9 @@ impl RtcPeer {
             RtcSignal::Answer { sdp, exchange_id } => self.on_answer(&sdp, exchange_id),
             RtcSignal::Candidate { candidate } => self.on_candidate(&candidate),
             RtcSignal::IceRestartRequest => self.on_restart_request(),
-            // A request for a new connection is the node's to handle, not a peer's.
-            RtcSignal::ConnectRequest => Ok(()),
+            // Requests for a new connection and refusals are the node's to
+            // handle, not a peer's.
+            RtcSignal::ConnectRequest | RtcSignal::Refused { .. } => Ok(()),
         };
         self.settle(now);
         result
