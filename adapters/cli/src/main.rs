@@ -67,7 +67,7 @@ struct ServeArgs {
     #[arg(long, default_value = "./actr-data")]
     data_dir: PathBuf,
     /// A realm to create; its secret, if any, comes from
-    /// --realm-secret-file or ACTR_REALM_<ID>_SECRET. Repeatable.
+    /// --realm-secret-file or the environment variable ACTR_REALM_{ID}_SECRET. Repeatable.
     /// (Checked after parsing, so that a secret given the old way is not echoed.)
     #[arg(long = "realm", value_name = "ID")]
     realms: Vec<String>,
