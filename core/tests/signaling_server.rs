@@ -4,9 +4,10 @@ use actr_core::acl::{Acl, RealmSelector};
 use std::collections::BTreeMap;
 
 use actr_core::ais::{AisConfig, AisReply, AisRequest, AisService, RealmConfig, RegisterOk, RegisterRequest};
+use actr_core::id::{ActrType, ServiceSpec};
 use actr_core::proof::{HostKey, Statement};
 use actr_core::signaling::messages::*;
-use actr_core::signaling::{CloseReason, ServerConfig, SignalingServer};
+use actr_core::signaling::{CloseReason, RateLimit, ServerConfig, SignalingServer};
 use actr_core::wire::{decode_message, encode_message};
 use actr_core::{ActrError, ActrId, Duration, Instant, Realm};
 
@@ -273,29 +274,186 @@ fn silent_connections_time_out() {
     assert_eq!(w.server.online().count(), 0, "a closing connection is no longer a route");
 }
 
+fn relay(from: &RegisterOk, to: &RegisterOk, id: u64, size: usize) -> ClientMsg {
+    ClientMsg::Signed {
+        source: from.actor.clone(),
+        credential: from.credential.clone(),
+        body: ClientBody::Request {
+            id,
+            request: ClientRequest::Relay { target: to.actor.clone(), payload: vec![0; size] },
+        },
+    }
+}
+
+fn ping(who: &RegisterOk, id: u64) -> ClientMsg {
+    ClientMsg::Signed {
+        source: who.actor.clone(),
+        credential: who.credential.clone(),
+        body: ClientBody::Request { id, request: ClientRequest::Ping },
+    }
+}
+
 #[test]
-fn slow_consumer_is_disconnected_and_memory_stays_bounded() {
+fn relay_to_a_full_target_is_an_error_to_the_sender_and_the_target_stays() {
+    let config = ServerConfig { max_queue_messages: 8, ..Default::default() };
+    let mut w = world(config);
+    let alice = w.register("acme:a:1", 1);
+    let bob = w.register("acme:b:1", 1);
+    w.connect(1, &alice, None);
+    w.connect(2, &bob, None);
+    let mut results = Vec::new();
+    for id in 0..10 {
+        w.send(1, &relay(&alice, &bob, id, 1000));
+        match w.recv(1).as_slice() {
+            [ServerMsg::Reply { result, .. }] => results.push(result.clone().map_err(ActrError::from)),
+            other => panic!("{other:?}"),
+        }
+    }
+    // Others may fill three quarters of bob's queue: six relays, then refusals.
+    assert!(results[..6].iter().all(|r| *r == Ok(ServerReply::Relayed)), "{results:?}");
+    assert!(results[6..].iter().all(|r| matches!(r, Err(ActrError::ResourceExhausted(_)))), "{results:?}");
+    assert_eq!(w.server.poll_close(), None, "bob is not disconnected for alice's traffic");
+    assert_eq!(w.server.stats().relays_refused, 4);
+    assert_eq!(w.server.stats().slow_consumers, 0);
+    // Bob's own request still has room for its reply, and once he reads, relays flow again.
+    w.send(2, &ping(&bob, 1));
+    let got = w.recv(2);
+    assert_eq!(got.iter().filter(|m| matches!(m, ServerMsg::Relay { .. })).count(), 6);
+    assert!(matches!(got.last(), Some(ServerMsg::Reply { id: 1, result: Ok(ServerReply::Pong) })));
+    w.send(1, &relay(&alice, &bob, 20, 1000));
+    assert!(matches!(w.recv(1).as_slice(), [ServerMsg::Reply { result: Ok(ServerReply::Relayed), .. }]));
+}
+
+#[test]
+fn a_client_that_does_not_read_its_replies_is_a_slow_consumer() {
     let config = ServerConfig { max_queue_messages: 4, ..Default::default() };
     let mut w = world(config);
     let alice = w.register("acme:a:1", 1);
     let bob = w.register("acme:b:1", 1);
     w.connect(1, &alice, None);
     w.connect(2, &bob, None);
-    for id in 0..10 {
-        let msg = ClientMsg::Signed {
-            source: alice.actor.clone(),
-            credential: alice.credential.clone(),
-            body: ClientBody::Request {
-                id,
-                request: ClientRequest::Relay { target: bob.actor.clone(), payload: vec![0; 1000] },
-            },
-        };
-        w.send(1, &msg);
-        let _ = w.recv(1);
+    for id in 0..5 {
+        w.send(1, &ping(&alice, id));
     }
-    assert_eq!(w.server.poll_close(), Some((2, CloseReason::SlowConsumer)));
+    assert_eq!(w.server.poll_close(), Some((1, CloseReason::SlowConsumer)));
     assert!(w.server.queued_bytes() < 8_000);
     assert_eq!(w.server.stats().slow_consumers, 1);
+    assert_eq!(w.request(2, &bob, 9, ClientRequest::Ping), Ok(ServerReply::Pong), "bob is still served");
+}
+
+#[test]
+fn messages_over_the_rate_are_refused_then_the_sender_is_closed() {
+    let rate = RateLimit { burst: 4, per_second: 10, max_refusals: 3 };
+    let mut w = world(ServerConfig { rate, ..Default::default() });
+    let alice = w.register("acme:a:1", 1);
+    let bob = w.register("acme:b:1", 1);
+    w.connect(1, &alice, None); // the hello takes one token
+    w.connect(2, &bob, None);
+    for id in 0..3 {
+        w.send(1, &ping(&alice, id));
+        assert!(matches!(w.recv(1).as_slice(), [ServerMsg::Reply { result: Ok(ServerReply::Pong), .. }]));
+    }
+    w.send(1, &ping(&alice, 3));
+    match w.recv(1).as_slice() {
+        [ServerMsg::Error(e)] => assert!(matches!(ActrError::from(e.clone()), ActrError::ResourceExhausted(_))),
+        other => panic!("expected a rate-limit error, got {other:?}"),
+    }
+    // A client that waits is served again.
+    let later = Instant::ZERO + Duration::from_millis(100);
+    let bytes = encode_message(&ping(&alice, 4), MAX_SIGNALING_FRAME).unwrap();
+    w.server.handle_frame(later, UNIX, 1, &bytes);
+    assert!(matches!(w.recv(1).as_slice(), [ServerMsg::Reply { id: 4, result: Ok(ServerReply::Pong) }]));
+    // One that keeps going is closed after three refusals in a row.
+    for _ in 0..3 {
+        w.server.handle_frame(later, UNIX, 1, &bytes);
+    }
+    assert_eq!(w.server.poll_close(), Some((1, CloseReason::RateLimited)));
+    assert_eq!(w.server.stats().rate_limited, 4);
+    assert_eq!(w.request(2, &bob, 1, ClientRequest::Ping), Ok(ServerReply::Pong), "bob has his own bucket");
+}
+
+#[test]
+fn credentials_that_fail_verification_are_strikes() {
+    let config = ServerConfig::default();
+    let mut w = world(config);
+    let alice = w.register("acme:a:1", 1);
+    let bob = w.register("acme:b:1", 1);
+    w.connect(1, &alice, None);
+    w.connect(2, &bob, None);
+    // Alice's source with bob's credential: a full verification that fails, each time.
+    let bad = ClientMsg::Signed {
+        source: alice.actor.clone(),
+        credential: bob.credential.clone(),
+        body: ClientBody::Request { id: 1, request: ClientRequest::Ping },
+    };
+    for n in 1..=config.max_strikes {
+        w.send(1, &bad);
+        match w.recv(1).as_slice() {
+            [ServerMsg::Reply { result: Err(e), .. }] => assert_eq!(e.code, 10012),
+            other => panic!("{other:?}"),
+        }
+        let expected = if n < config.max_strikes { None } else { Some((1, CloseReason::TooManyErrors)) };
+        assert_eq!(w.server.poll_close(), expected, "after {n} refusals");
+    }
+    assert_eq!(w.server.stats().auth_failures, u64::from(config.max_strikes));
+    assert_eq!(w.request(2, &bob, 3, ClientRequest::Ping), Ok(ServerReply::Pong));
+}
+
+#[test]
+fn an_oversized_profile_field_refuses_the_hello_and_names_the_field() {
+    let mut w = world(ServerConfig::default());
+    let alice = w.register("acme:a:1", 1);
+    let nonce = w.open(1);
+    let service = ServiceSpec { tags: vec!["t".repeat(1000)], ..Default::default() };
+    let profile = ActorProfile { service: Some(service), ..Default::default() };
+    let hello = World::hello(&alice, &nonce, &w.keys[&alice.actor], profile);
+    w.send(1, &hello);
+    match w.recv(1).as_slice() {
+        [ServerMsg::Error(e)] => {
+            assert_eq!(e.code, 10005);
+            assert!(e.message.starts_with("profile.service.tags"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(w.server.poll_close(), Some((1, CloseReason::Refused(_)))));
+    assert_eq!(w.server.online().count(), 0);
+    w.connect(2, &alice, None);
+}
+
+#[test]
+fn a_subscription_to_an_oversized_type_is_refused() {
+    let mut w = world(ServerConfig::default());
+    let alice = w.register("acme:a:1", 1);
+    w.connect(1, &alice, None);
+    let target_type = ActrType { manufacturer: "m".repeat(200), name: "n".into(), version: "1".into() };
+    match w.request(1, &alice, 1, ClientRequest::Subscribe { target_type }) {
+        Err(ActrError::InvalidArgument(m)) => assert!(m.starts_with("target_type.manufacturer"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let fine = ClientRequest::Subscribe { target_type: "acme:b:1".parse().unwrap() };
+    assert_eq!(w.request(1, &alice, 2, fine), Ok(ServerReply::Subscribed));
+}
+
+#[test]
+fn presence_to_a_full_subscriber_is_dropped_not_a_disconnect() {
+    let config = ServerConfig { max_queue_messages: 4, ..Default::default() };
+    let mut w = world(config);
+    let watcher = w.register("acme:w:1", 1);
+    w.connect(1, &watcher, None);
+    let sub = ClientRequest::Subscribe { target_type: "acme:echo:1".parse().unwrap() };
+    assert_eq!(w.request(1, &watcher, 1, sub), Ok(ServerReply::Subscribed));
+    // Five echo actors come up while the watcher does not read: three fit.
+    for conn in 10..15 {
+        let echo = w.register("acme:echo:1", 1);
+        w.connect(conn, &echo, None);
+    }
+    assert_eq!(w.server.poll_close(), None);
+    assert_eq!(w.server.stats().presence_dropped, 2);
+    assert_eq!(w.recv(1).len(), 3);
+    let route = ClientRequest::RouteCandidates { target_type: "acme:echo:1".parse().unwrap(), limit: 10 };
+    let Ok(ServerReply::Candidates(c)) = w.request(1, &watcher, 2, route) else { panic!() };
+    assert_eq!(c.len(), 5, "route candidates are the truth");
+    assert!(c.windows(2).all(|p| p[0].actor.serial > p[1].actor.serial), "newest first");
 }
 
 #[test]

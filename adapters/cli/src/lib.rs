@@ -5,7 +5,8 @@
 //! and over WebRTC, measured.
 //!
 //! [`serve`] hosts actr-core's sans-IO [`SignalingServer`] and [`AisService`]
-//! over real sockets: HTTP and WebSocket on one address (axum), state in
+//! over real sockets: HTTP and WebSocket on one address (hyper and axum behind
+//! an accept loop that caps connections and bounds the request head), state in
 //! SQLite. Tests and benchmarks start it in-process with
 //! [`serve::ServeHandle::start`]; the binary runs it with [`serve::run`].
 //!

@@ -2,17 +2,23 @@
 //!
 //! ```text
 //! actr demo [--calls N] [--tells N] [--bulk N] [--stream-mib N] [--frames N]
-//! actr serve [--listen 127.0.0.1:7480] [--data-dir ./actr-data] [--realm ID[=SECRET]]... [--credential-ttl SECS]
+//! actr serve [--listen 127.0.0.1:7480] [--data-dir ./actr-data] [--realm ID]...
+//!            [--realm-secret-file ID=PATH]... [--credential-ttl SECS]
+//!            [--tls-cert CERT.pem --tls-key KEY.pem]
+//!            [--head-timeout SECS] [--max-connections N] [--max-connections-per-ip N]
 //! ```
+//!
+//! Realm secrets never come from the command line: give them in a file
+//! (`--realm-secret-file 2=/run/secrets/realm2`) or in the environment
+//! (`ACTR_REALM_2_SECRET`). A realm named without a secret keeps the secret
+//! stored for it, if any.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use actr_cli::demo::{DemoError, DemoOptions};
-use actr_cli::serve::{ServeConfig, ServeError, Server};
-use actr_core::Realm;
-use actr_core::ais::RealmConfig;
+use actr_cli::serve::{ServeConfig, ServeError, Server, TlsFiles, realms_with_secrets};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -60,22 +66,56 @@ struct ServeArgs {
     /// Directory of the registry database (created if missing).
     #[arg(long, default_value = "./actr-data")]
     data_dir: PathBuf,
-    /// A realm to create or update, with an optional admission secret. Repeatable.
-    #[arg(long = "realm", value_name = "ID[=SECRET]", value_parser = parse_realm)]
-    realms: Vec<RealmConfig>,
+    /// A realm to create; its secret, if any, comes from
+    /// --realm-secret-file or the environment variable ACTR_REALM_{ID}_SECRET. Repeatable.
+    /// (Checked after parsing, so that a secret given the old way is not echoed.)
+    #[arg(long = "realm", value_name = "ID")]
+    realms: Vec<String>,
+    /// A realm and the file holding its admission secret. Repeatable.
+    #[arg(long = "realm-secret-file", value_name = "ID=PATH", value_parser = parse_secret_file)]
+    realm_secret_files: Vec<(u32, PathBuf)>,
+    /// PEM certificate chain: serve HTTPS and WSS (needs --tls-key).
+    #[arg(long, value_name = "CERT.pem", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the certificate (needs --tls-cert).
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Seconds a connection has to send its request head (TLS handshake included).
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=300))]
+    head_timeout: Option<u64>,
+    /// Open connections in all, WebSockets included.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: Option<u64>,
+    /// Open connections from one IP address, WebSockets included.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections_per_ip: Option<u64>,
     /// Lifetime of issued credentials, in seconds.
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     credential_ttl: Option<u64>,
 }
 
-/// Parses `ID` or `ID=SECRET`.
-fn parse_realm(text: &str) -> Result<RealmConfig, String> {
-    let (id, secret) = match text.split_once('=') {
-        Some((id, secret)) => (id, Some(secret.to_owned())),
-        None => (text, None),
-    };
-    let id: u32 = id.trim().parse().map_err(|_| format!("realm id must be a number, got {id:?}"))?;
-    Ok(RealmConfig::new(Realm(id), secret))
+fn parse_id(id: &str) -> Result<u32, String> {
+    id.trim().parse().map_err(|_| format!("realm id must be a number, got {id:?}"))
+}
+
+/// Parses `ID`; `ID=SECRET` is refused with a pointer to the options that replaced it.
+fn parse_realm_id(text: &str) -> Result<u32, String> {
+    if let Some((id, _)) = text.split_once('=') {
+        return Err(format!(
+            "--realm no longer takes a secret (the command line is visible to every user); \
+             use --realm {id} with --realm-secret-file {id}=PATH or the environment variable ACTR_REALM_{id}_SECRET"
+        ));
+    }
+    parse_id(text)
+}
+
+/// Parses `ID=PATH`.
+fn parse_secret_file(text: &str) -> Result<(u32, PathBuf), String> {
+    let (id, path) = text.split_once('=').ok_or_else(|| format!("expected ID=PATH, got {text:?}"))?;
+    if path.is_empty() {
+        return Err(format!("realm {id}: empty secret file path"));
+    }
+    Ok((parse_id(id)?, PathBuf::from(path)))
 }
 
 fn main() -> ExitCode {
@@ -85,7 +125,7 @@ fn main() -> ExitCode {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match cli.command {
-        Command::Serve(args) => serve(args).map_err(|e| e.to_string()),
+        Command::Serve(args) => serve(args),
         Command::Demo(args) => demo(args).map_err(|e| e.to_string()),
     };
     match result {
@@ -109,12 +149,37 @@ fn demo(args: DemoArgs) -> Result<(), DemoError> {
     actr_cli::demo::run(&options)
 }
 
-fn serve(args: ServeArgs) -> Result<(), ServeError> {
-    let mut config = ServeConfig::new(args.listen, args.data_dir);
-    config.realms = args.realms;
+/// The server's configuration from the arguments and the environment.
+fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
+    let mut config = ServeConfig::new(args.listen, args.data_dir.clone());
+    let ids = args.realms.iter().map(|r| parse_realm_id(r)).collect::<Result<Vec<_>, _>>()?;
+    config.realms = realms_with_secrets(&ids, &args.realm_secret_files, |var| std::env::var(var).ok())
+        .map_err(|e| e.to_string())?;
     if let Some(ttl) = args.credential_ttl {
         config.ais.credential_ttl_secs = ttl;
     }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls = Some(TlsFiles { cert: cert.clone(), key: key.clone() });
+    }
+    if let Some(secs) = args.head_timeout {
+        config.connections.head_timeout = std::time::Duration::from_secs(secs);
+    }
+    let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    if let Some(n) = args.max_connections {
+        config.connections.max_connections = to_usize(n);
+    }
+    if let Some(n) = args.max_connections_per_ip {
+        config.connections.max_connections_per_ip = to_usize(n);
+    }
+    Ok(config)
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let config = serve_config(&args)?;
+    run_server(config).map_err(|e| e.to_string())
+}
+
+fn run_server(config: ServeConfig) -> Result<(), ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::Runtime)?;
     let listen = config.listen;
     runtime.block_on(async move {
@@ -122,7 +187,10 @@ fn serve(args: ServeArgs) -> Result<(), ServeError> {
         let listener =
             tokio::net::TcpListener::bind(listen).await.map_err(|source| ServeError::Bind { addr: listen, source })?;
         let addr = listener.local_addr().map_err(ServeError::Serve)?;
-        println!("actr serve listening on http://{addr} (signaling ws://{addr}/signaling, AIS http://{addr}/ais)");
+        let (http, ws) = if server.is_tls() { ("https", "wss") } else { ("http", "ws") };
+        println!(
+            "actr serve listening on {http}://{addr} (signaling {ws}://{addr}/signaling, AIS {http}://{addr}/ais)"
+        );
         server.serve(listener, shutdown_signal()).await
     })
 }
@@ -162,10 +230,30 @@ mod tests {
 
     #[test]
     fn realm_arguments_parse() {
-        assert_eq!(parse_realm("3"), Ok(RealmConfig::new(Realm(3), None)));
-        assert_eq!(parse_realm("4=a=b"), Ok(RealmConfig::new(Realm(4), Some("a=b".into()))));
-        assert!(parse_realm("x").is_err());
-        assert!(parse_realm("-1").is_err());
+        assert_eq!(parse_realm_id("3"), Ok(3));
+        let old_form = parse_realm_id("4=a=b").unwrap_err();
+        assert!(
+            old_form.contains("--realm-secret-file 4=PATH") && old_form.contains("ACTR_REALM_4_SECRET"),
+            "{old_form}"
+        );
+        assert!(!old_form.contains("a=b"), "the secret is not echoed back");
+        assert!(parse_realm_id("x").is_err());
+        assert!(parse_realm_id("-1").is_err());
+        assert_eq!(parse_secret_file("2=/run/s"), Ok((2, PathBuf::from("/run/s"))));
+        assert!(parse_secret_file("2").is_err() && parse_secret_file("2=").is_err());
+        let cli = Cli::try_parse_from(["actr", "serve", "--realm", "7=pw"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("expected serve") };
+        let refused = serve_config(&args).unwrap_err();
+        assert!(refused.contains("--realm-secret-file") && !refused.contains("pw"), "{refused}");
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        assert!(Cli::try_parse_from(["actr", "serve", "--tls-cert", "c.pem"]).is_err());
+        let cli = Cli::try_parse_from(["actr", "serve", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap();
+        let Command::Serve(args) = cli.command else { panic!("expected serve") };
+        let config = serve_config(&args).unwrap();
+        assert_eq!(config.tls, Some(TlsFiles { cert: "c.pem".into(), key: "k.pem".into() }));
     }
 
     #[test]
@@ -174,7 +262,7 @@ mod tests {
         let Command::Serve(args) = cli.command else { panic!("expected serve") };
         assert_eq!(args.listen, "127.0.0.1:7480".parse().unwrap());
         assert_eq!(args.data_dir, PathBuf::from("./actr-data"));
-        assert!(args.realms.is_empty() && args.credential_ttl.is_none());
+        assert!(args.realms.is_empty() && args.credential_ttl.is_none() && args.tls_cert.is_none());
         assert!(Cli::try_parse_from(["actr", "serve", "--credential-ttl", "0"]).is_err());
     }
 

@@ -25,9 +25,14 @@ fn wait_exit(child: Child) -> std::process::ExitStatus {
 #[test]
 fn serve_prints_its_address_and_stops_on_ctrl_c() {
     let dir = TempDir::new("cli");
+    let secret_file = dir.path().join("realm8.secret");
+    std::fs::write(&secret_file, "fr0m-file\n").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_actr"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--realm", "7=s3cret", "--credential-ttl", "60", "--data-dir"])
-        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--realm", "7", "--credential-ttl", "60", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--realm-secret-file")
+        .arg(format!("8={}", secret_file.display()))
+        .env("ACTR_REALM_7_SECRET", "s3cret")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -49,6 +54,11 @@ fn serve_prints_its_address_and_stops_on_ctrl_c() {
         AisReply::Registered(ok) => assert!(ok.credential_expires_at <= unix_now() + 60),
         other => panic!("expected Registered, got {other:?}"),
     }
+    assert!(matches!(ais_call(addr, ais::REGISTER_PATH, &register_request(7, None)), AisReply::Error(_)));
+    assert!(matches!(
+        ais_call(addr, ais::REGISTER_PATH, &register_request(8, Some("fr0m-file"))),
+        AisReply::Registered(_)
+    ));
     let mut socket = connect(addr).unwrap();
 
     let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
@@ -59,7 +69,13 @@ fn serve_prints_its_address_and_stops_on_ctrl_c() {
 
 #[test]
 fn a_bad_realm_argument_is_a_usage_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_actr")).args(["serve", "--realm", "x=1"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_actr")).args(["serve", "--realm", "x"]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("realm id"));
+    // The old `ID=SECRET` form is refused, points at its replacements, and does not echo the secret.
+    let out = Command::new(env!("CARGO_BIN_EXE_actr")).args(["serve", "--realm", "3=hunter2"]).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--realm-secret-file 3=PATH") && stderr.contains("ACTR_REALM_3_SECRET"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
 }

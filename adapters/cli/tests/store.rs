@@ -80,3 +80,41 @@ fn a_newer_schema_is_refused() {
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn data_dir_and_database_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("store-modes");
+    let data = dir.path().join("nested").join("data");
+    let mut store = RegistryStore::open(&data).unwrap();
+    store.signing_key().unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "data dir");
+    assert_eq!(mode(store.path()), 0o600, "database");
+    let wal = store.path().with_extension("db-wal");
+    assert!(wal.exists(), "WAL mode writes a -wal file");
+    assert_eq!(mode(&wal), 0o600, "SQLite gives the WAL the database's mode");
+    drop(store);
+    // A database left readable by an older build is narrowed on open.
+    std::fs::set_permissions(data.join(actr_cli::serve::store::DB_FILE), std::fs::Permissions::from_mode(0o644))
+        .unwrap();
+    let store = RegistryStore::open(&data).unwrap();
+    assert_eq!(mode(store.path()), 0o600);
+}
+
+#[test]
+fn a_realm_given_without_a_secret_keeps_the_stored_one() {
+    use actr_cli::serve::{ServeConfig, Server};
+    let dir = TempDir::new("store-keep-secret");
+    let data = dir.path().join("data");
+    let listen = "127.0.0.1:0".parse().unwrap();
+    let mut config = ServeConfig::new(listen, data.clone());
+    config.realms = vec![RealmConfig::new(Realm(5), Some("pw".into()))];
+    drop(Server::open(config).unwrap());
+    let mut config = ServeConfig::new(listen, data.clone());
+    config.realms = vec![RealmConfig::new(Realm(5), None)];
+    drop(Server::open(config).unwrap());
+    let store = RegistryStore::open(&data).unwrap();
+    assert_eq!(store.realms().unwrap(), vec![RealmConfig::new(Realm(5), Some("pw".into()))]);
+}

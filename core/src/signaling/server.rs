@@ -14,9 +14,28 @@
 //!    [`SignalingServer::pop_outbound`] as fast as its socket allows.
 //! 4. Call [`SignalingServer::handle_timeout`] at [`SignalingServer::poll_timeout`].
 //!
-//! Every connection's outbound queue is bounded in messages and bytes; a
-//! client too slow to drain it is disconnected, so no client can grow the
-//! server's memory without bound.
+//! # Bounds
+//!
+//! - Every connection's outbound queue is bounded in messages and bytes.
+//!   Traffic from other actors (relays, presence) may fill only three
+//!   quarters of it; the last quarter is kept for the connection's own
+//!   replies. A relay that does not fit is refused to its *sender* with
+//!   `ResourceExhausted` (never `Relayed`), a presence event that does not
+//!   fit is dropped and counted ([`ServerStats::presence_dropped`]; route
+//!   candidates are the truth, presence is a hint), so no actor's traffic can
+//!   get another actor disconnected. Only a client that does not read its own
+//!   replies overflows its queue and is closed as a slow consumer.
+//! - Each connection's messages are rate limited by a token bucket
+//!   ([`RateLimit`], see [`super::limits`]).
+//! - Malformed messages, forged sources and credentials that fail a full
+//!   verification are strikes; [`ServerConfig::max_strikes`] of them close
+//!   the connection. A refused hello closes it at once. The server knows
+//!   connections, not addresses: per-address limits are the driver's (the
+//!   accept loop of `actr serve` caps connections per address).
+//! - Profile fields and subscribed types have size limits
+//!   ([`super::limits::check_profile`]); discovery and route queries use an
+//!   index by type and examine a bounded number of instances
+//!   ([`super::index::MAX_EXAMINED`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -25,6 +44,8 @@ use crate::credential::{Credential, KeyRing};
 use crate::error::{ActrError, ErrorReply};
 use crate::id::{ActrId, ActrType};
 use crate::proof::{Nonce, NonceSource, Statement};
+use crate::signaling::index::{ActorIndex, MAX_EXAMINED};
+use crate::signaling::limits::{RateBucket, RateLimit, RateVerdict, check_profile, check_type};
 use crate::signaling::messages::*;
 use crate::time::{Duration, Instant, UnixSecs};
 use crate::wire::{decode_message, encode_message};
@@ -40,11 +61,14 @@ pub struct ServerConfig {
     pub heartbeat_interval: Duration,
     /// Silence after which a connection is dropped.
     pub heartbeat_timeout: Duration,
-    /// Time a new socket has to say hello.
+    /// Time a new socket has to say hello (10 s by default).
     pub hello_timeout: Duration,
     pub max_subscriptions: usize,
-    /// Malformed messages tolerated per connection before it is closed.
+    /// Malformed messages, forged sources and failed credential checks
+    /// tolerated per connection before it is closed.
     pub max_strikes: u32,
+    /// Messages per connection: burst, rate, and refusals before a close.
+    pub rate: RateLimit,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +82,7 @@ impl Default for ServerConfig {
             hello_timeout: Duration::from_secs(10),
             max_subscriptions: 64,
             max_strikes: 8,
+            rate: RateLimit::default(),
         }
     }
 }
@@ -70,6 +95,8 @@ pub enum CloseReason {
     Displaced,
     Refused(String),
     TooManyErrors,
+    /// Kept sending over the rate limit after being told.
+    RateLimited,
     Goodbye,
 }
 
@@ -85,6 +112,12 @@ pub struct ServerStats {
     pub relays_forwarded: u64,
     pub slow_consumers: u64,
     pub timeouts: u64,
+    /// Messages refused by the rate limit.
+    pub rate_limited: u64,
+    /// Relays refused because the target's queue had no room for them.
+    pub relays_refused: u64,
+    /// Presence events not queued because the subscriber's queue was full.
+    pub presence_dropped: u64,
 }
 
 #[derive(Debug)]
@@ -110,6 +143,7 @@ struct Conn {
     subscriptions: BTreeSet<ActrType>,
     strikes: u32,
     closing: bool,
+    bucket: RateBucket,
     /// The nonce this connection's hello must sign.
     challenge: Nonce,
 }
@@ -121,11 +155,30 @@ pub struct SignalingServer {
     ring: KeyRing,
     conns: BTreeMap<ServerConnId, Conn>,
     by_actor: BTreeMap<ActrId, ServerConnId>,
+    index: ActorIndex,
     subscribers: BTreeMap<ActrType, BTreeSet<ServerConnId>>,
     wakeups: BTreeSet<ServerConnId>,
     closes: VecDeque<(ServerConnId, CloseReason)>,
     nonces: NonceSource,
     stats: ServerStats,
+}
+
+/// Why a signed message's source or credential was refused, and whether it
+/// counts as a strike.
+#[derive(Debug)]
+struct AuthFailure {
+    error: ActrError,
+    strike: bool,
+}
+
+impl AuthFailure {
+    fn strike(error: ActrError) -> Self {
+        AuthFailure { error, strike: true }
+    }
+
+    fn quiet(error: ActrError) -> Self {
+        AuthFailure { error, strike: false }
+    }
 }
 
 fn err_reply(e: &ActrError) -> ErrorReply {
@@ -143,6 +196,7 @@ impl SignalingServer {
             nonces: NonceSource::new(challenge_key),
             conns: BTreeMap::new(),
             by_actor: BTreeMap::new(),
+            index: ActorIndex::default(),
             subscribers: BTreeMap::new(),
             wakeups: BTreeSet::new(),
             closes: VecDeque::new(),
@@ -191,6 +245,7 @@ impl SignalingServer {
                 subscriptions: BTreeSet::new(),
                 strikes: 0,
                 closing: false,
+                bucket: RateBucket::new(now, &self.config.rate),
                 challenge,
             },
         );
@@ -213,7 +268,7 @@ impl SignalingServer {
         if let Some(b) = c.bound
             && self.by_actor.get(&b.actor) == Some(&conn)
         {
-            self.by_actor.remove(&b.actor);
+            self.unbind(&b.actor);
             self.announce(&b.actor, b.profile.acl.as_ref(), false);
         }
     }
@@ -226,6 +281,24 @@ impl SignalingServer {
         }
         c.last_rx = now;
         self.stats.messages_received += 1;
+        match c.bucket.take(now, &self.config.rate) {
+            RateVerdict::Allowed => {}
+            RateVerdict::Refused => {
+                self.stats.rate_limited += 1;
+                let limit = self.config.rate;
+                let e = ActrError::ResourceExhausted(format!(
+                    "rate limit: {} messages per second, bursts of {}",
+                    limit.per_second, limit.burst
+                ));
+                self.send(conn, &ServerMsg::Error(err_reply(&e)));
+                return;
+            }
+            RateVerdict::Exhausted => {
+                self.stats.rate_limited += 1;
+                self.close(conn, CloseReason::RateLimited);
+                return;
+            }
+        }
         let msg: ClientMsg = match decode_message(bytes, MAX_SIGNALING_FRAME) {
             Ok(m) => m,
             Err(e) => {
@@ -317,13 +390,14 @@ impl SignalingServer {
                 return;
             }
         };
-        if profile.ws_address.as_ref().is_some_and(|a| a.len() > 256) {
-            let e = ActrError::InvalidArgument("ws_address longer than 256 bytes".into());
+        if let Err(e) = check_profile(&profile) {
             self.send(conn, &ServerMsg::Error(err_reply(&e)));
             self.close(conn, CloseReason::Refused(e.to_string()));
             return;
         }
-        if let Some(old) = self.by_actor.insert(actor.clone(), conn)
+        let old = self.by_actor.insert(actor.clone(), conn);
+        self.index.insert(&actor);
+        if let Some(old) = old
             && old != conn
         {
             // The newest connection of an actor wins; the old one is closed.
@@ -364,13 +438,13 @@ impl SignalingServer {
             ClientBody::Request { id, .. } => Some(*id),
             ClientBody::Goodbye => None,
         };
-        if let Err(e) = self.authenticate(unix, conn, &source, credential) {
+        if let Err(AuthFailure { error, strike }) = self.authenticate(unix, conn, &source, credential) {
             let reply = match request_id {
-                Some(id) => ServerMsg::Reply { id, result: Err(err_reply(&e)) },
-                None => ServerMsg::Error(err_reply(&e)),
+                Some(id) => ServerMsg::Reply { id, result: Err(err_reply(&error)) },
+                None => ServerMsg::Error(err_reply(&error)),
             };
             self.send(conn, &reply);
-            if !matches!(e, ActrError::Unauthenticated(_)) {
+            if strike {
                 // The reply above already told the client why; just count it.
                 self.count_strike(conn);
             }
@@ -386,25 +460,28 @@ impl SignalingServer {
     }
 
     /// Checks the credential (cached when unchanged) and that `source` is the
-    /// actor this connection is bound to.
+    /// actor this connection is bound to. A forged source and a credential
+    /// that fails a full verification (the costly check) are strikes; an
+    /// expired cached credential is not (the client renews it).
     fn authenticate(
         &mut self,
         unix: UnixSecs,
         conn: ServerConnId,
         source: &ActrId,
         credential: Credential,
-    ) -> Result<(), ActrError> {
+    ) -> Result<(), AuthFailure> {
         let Some(bound) = self.conns.get(&conn).and_then(|c| c.bound.as_ref()) else {
-            return Err(ActrError::Unauthenticated("say hello first".into()));
+            return Err(AuthFailure::quiet(ActrError::Unauthenticated("say hello first".into())));
         };
         if *source != bound.actor {
             self.stats.forged_relays += 1;
-            return Err(ActrError::PermissionDenied(format!("connection is bound to {}, not {source}", bound.actor)));
+            let e = ActrError::PermissionDenied(format!("connection is bound to {}, not {source}", bound.actor));
+            return Err(AuthFailure::strike(e));
         }
         if credential == bound.verified {
             if bound.expires_at <= unix {
                 self.stats.auth_failures += 1;
-                return Err(ActrError::Unauthenticated("credential expired".into()));
+                return Err(AuthFailure::quiet(ActrError::Unauthenticated("credential expired".into())));
             }
             return Ok(());
         }
@@ -412,7 +489,9 @@ impl SignalingServer {
             Ok(claims) if claims.host_key != bound.host_key => {
                 // A renewal keeps the host key; another key means another host.
                 self.stats.auth_failures += 1;
-                Err(ActrError::Unauthenticated("the credential binds another host key than the hello proved".into()))
+                let e =
+                    ActrError::Unauthenticated("the credential binds another host key than the hello proved".into());
+                Err(AuthFailure::strike(e))
             }
             Ok(claims) => {
                 if let Some(b) = self.conns.get_mut(&conn).and_then(|c| c.bound.as_mut()) {
@@ -423,7 +502,7 @@ impl SignalingServer {
             }
             Err(e) => {
                 self.stats.auth_failures += 1;
-                Err(e.into())
+                Err(AuthFailure::strike(e.into()))
             }
         }
     }
@@ -438,34 +517,14 @@ impl SignalingServer {
             ClientRequest::Ping => Ok(ServerReply::Pong),
             ClientRequest::Discover { manufacturer, limit } => {
                 let limit = limit.clamp(1, MAX_QUERY_LIMIT) as usize;
-                let mut types = BTreeSet::new();
-                for (actor, &c) in &self.by_actor {
-                    if manufacturer.as_ref().is_some_and(|m| *m != actor.actr_type.manufacturer) {
-                        continue;
-                    }
-                    if self.visible(c, actor, source) {
-                        types.insert(actor.actr_type.clone());
-                    }
-                }
-                Ok(ServerReply::Discovered(types.into_iter().take(limit).collect()))
+                Ok(ServerReply::Discovered(self.discover(source, manufacturer.as_deref(), limit)))
             }
             ClientRequest::RouteCandidates { target_type, limit } => {
                 let limit = limit.clamp(1, MAX_QUERY_LIMIT) as usize;
-                let mut found: Vec<Candidate> = self
-                    .by_actor
-                    .iter()
-                    .filter(|(a, _)| a.actr_type == target_type && *a != source)
-                    .filter(|(a, c)| self.visible(**c, a, source))
-                    .map(|(a, c)| Candidate {
-                        actor: a.clone(),
-                        ws_address: self.profile(*c).and_then(|p| p.ws_address.clone()),
-                    })
-                    .collect();
-                found.sort_by_key(|c| std::cmp::Reverse(c.actor.serial));
-                found.truncate(limit);
-                Ok(ServerReply::Candidates(found))
+                Ok(ServerReply::Candidates(self.route_candidates(source, &target_type, limit)))
             }
             ClientRequest::Subscribe { target_type } => {
+                check_type("target_type", &target_type)?;
                 let c = self.conns.get_mut(&conn).ok_or_else(|| ActrError::Internal("connection vanished".into()))?;
                 if !c.subscriptions.contains(&target_type) && c.subscriptions.len() >= self.config.max_subscriptions {
                     return Err(ActrError::ResourceExhausted(format!(
@@ -500,11 +559,52 @@ impl SignalingServer {
                 if !self.visible(target_conn, &target, source) {
                     return Err(ActrError::PermissionDenied(format!("{source} may not reach {target}")));
                 }
+                if !self.offer(target_conn, &ServerMsg::Relay { source: source.clone(), payload }) {
+                    self.stats.relays_refused += 1;
+                    return Err(ActrError::ResourceExhausted(format!("{target} has no room for more; retry later")));
+                }
                 self.stats.relays_forwarded += 1;
-                self.send(target_conn, &ServerMsg::Relay { source: source.clone(), payload });
                 Ok(ServerReply::Relayed)
             }
         }
+    }
+
+    /// Types with an instance visible to `viewer`, from the index.
+    fn discover(&self, viewer: &ActrId, manufacturer: Option<&str>, limit: usize) -> Vec<ActrType> {
+        let mut examined = 0;
+        let mut types = Vec::new();
+        for ty in self.index.types(manufacturer) {
+            if types.len() >= limit || examined >= MAX_EXAMINED {
+                break;
+            }
+            for actor in self.index.instances(ty) {
+                examined += 1;
+                if self.by_actor.get(actor).is_some_and(|&c| self.visible(c, actor, viewer)) {
+                    types.push(ty.clone());
+                    break;
+                }
+                if examined >= MAX_EXAMINED {
+                    break;
+                }
+            }
+        }
+        types
+    }
+
+    /// Instances of `ty` that `viewer` may reach, newest first, from the index.
+    fn route_candidates(&self, viewer: &ActrId, ty: &ActrType, limit: usize) -> Vec<Candidate> {
+        self.index
+            .instances(ty)
+            .take(MAX_EXAMINED)
+            .filter(|a| *a != viewer)
+            .filter_map(|a| self.by_actor.get(a).map(|&c| (a, c)))
+            .filter(|(a, c)| self.visible(*c, a, viewer))
+            .map(|(a, c)| Candidate {
+                actor: a.clone(),
+                ws_address: self.profile(c).and_then(|p| p.ws_address.clone()),
+            })
+            .take(limit)
+            .collect()
     }
 
     fn profile(&self, conn: ServerConnId) -> Option<&ActorProfile> {
@@ -533,8 +633,11 @@ impl SignalingServer {
                 viewer.is_some_and(|v| v != actor && check_optional(acl, self.caller(v), actor.realm).is_allowed())
             })
             .collect();
+        let presence = ServerMsg::Presence { actor: actor.clone(), up };
         for s in targets {
-            self.send(s, &ServerMsg::Presence { actor: actor.clone(), up });
+            if !self.offer(s, &presence) {
+                self.stats.presence_dropped += 1;
+            }
         }
     }
 
@@ -552,6 +655,28 @@ impl SignalingServer {
         }
     }
 
+    /// Queues another actor's traffic for `conn` if it fits in the share of
+    /// the queue such traffic may use; false (and nothing queued) if not. A
+    /// closing or vanished connection takes it silently, as [`Self::send`] does.
+    fn offer(&mut self, conn: ServerConnId, msg: &ServerMsg) -> bool {
+        let Ok(bytes) = encode_message(msg, MAX_SIGNALING_FRAME) else { return false };
+        let Some(c) = self.conns.get_mut(&conn) else { return true };
+        if c.closing {
+            return true;
+        }
+        let max_messages = self.config.max_queue_messages - self.config.max_queue_messages / 4;
+        let max_bytes = self.config.max_queue_bytes - self.config.max_queue_bytes / 4;
+        if c.queue.len() >= max_messages || c.queued_bytes + bytes.len() > max_bytes {
+            return false;
+        }
+        c.queued_bytes += bytes.len();
+        c.queue.push_back(bytes);
+        self.wakeups.insert(conn);
+        true
+    }
+
+    /// Queues the connection's own reply; one that overflows the queue closes
+    /// the connection as a slow consumer (it is not reading its replies).
     fn send(&mut self, conn: ServerConnId, msg: &ServerMsg) {
         let Ok(bytes) = encode_message(msg, MAX_SIGNALING_FRAME) else { return };
         let Some(c) = self.conns.get_mut(&conn) else { return };
@@ -587,8 +712,14 @@ impl SignalingServer {
         if let Some((actor, acl)) = gone
             && self.by_actor.get(&actor) == Some(&conn)
         {
-            self.by_actor.remove(&actor);
+            self.unbind(&actor);
             self.announce(&actor, acl.as_ref(), false);
         }
+    }
+
+    /// Forgets that `actor` is online.
+    fn unbind(&mut self, actor: &ActrId) {
+        self.by_actor.remove(actor);
+        self.index.remove(actor);
     }
 }

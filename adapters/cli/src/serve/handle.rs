@@ -10,21 +10,23 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use super::accept::ConnTable;
 use super::hub::SignalingHub;
-use super::{ServeConfig, ServeError, Server, SignalingStats};
+use super::{ConnectionStats, ServeConfig, ServeError, Server, SignalingStats};
 
 /// Longest [`ServeHandle::stop`] waits for the server thread.
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Worker threads of the server's runtime.
 const WORKER_THREADS: usize = 2;
 
-type Ready = Result<(SocketAddr, Arc<SignalingHub>), ServeError>;
+type Ready = Result<(SocketAddr, Arc<SignalingHub>, Arc<ConnTable>), ServeError>;
 
 /// A running server. Dropping it stops it, like [`ServeHandle::stop`].
 #[derive(Debug)]
 pub struct ServeHandle {
     addr: SocketAddr,
     hub: Arc<SignalingHub>,
+    conns: Arc<ConnTable>,
     stop: Option<oneshot::Sender<()>>,
     /// Disconnects when the server thread ends (its sender is never used).
     ended: Receiver<()>,
@@ -47,7 +49,9 @@ impl ServeHandle {
             .map_err(ServeError::Runtime)?;
         let ready = ready_rx.recv();
         match ready {
-            Ok(Ok((addr, hub))) => Ok(ServeHandle { addr, hub, stop: Some(stop_tx), ended, thread: Some(thread) }),
+            Ok(Ok((addr, hub, conns))) => {
+                Ok(ServeHandle { addr, hub, conns, stop: Some(stop_tx), ended, thread: Some(thread) })
+            }
             Ok(Err(e)) => {
                 let _ = thread.join();
                 Err(e)
@@ -67,6 +71,11 @@ impl ServeHandle {
     /// Counters of the signaling endpoint.
     pub fn signaling_stats(&self) -> SignalingStats {
         self.hub.stats()
+    }
+
+    /// Counters of the accept loop: open connections, refusals, head timeouts.
+    pub fn connection_stats(&self) -> ConnectionStats {
+        self.conns.stats()
     }
 
     /// Stops accepting, closes every connection, and waits (at most 5 s) for
@@ -128,7 +137,7 @@ fn serve_thread(config: ServeConfig, ready: SyncSender<Ready>, stop: oneshot::Re
                 return;
             }
         };
-        if ready.send(Ok((addr, server.hub()))).is_err() {
+        if ready.send(Ok((addr, server.hub(), server.conn_table()))).is_err() {
             return;
         }
         let shutdown = async move {

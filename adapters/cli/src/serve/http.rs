@@ -5,8 +5,15 @@
 //! A request that cannot be decoded, or whose kind does not match its path,
 //! is answered 400; a body over [`MAX_AIS_BODY`] is answered 413. Every other
 //! outcome is HTTP 200 with an [`AisReply`], errors included.
+//!
+//! An AIS call signs credentials and, after a registration, writes SQLite
+//! with `synchronous=FULL` (an fsync): it runs on tokio's blocking pool, never
+//! on an async worker, at most [`MAX_AIS_IN_FLIGHT`] at a time. Further calls
+//! wait for a slot; how many can wait is bounded by the connection caps.
 
 use std::sync::{Arc, Mutex};
+
+use tokio::sync::Semaphore;
 
 use actr_core::ActrError;
 use actr_core::ais::{self, AisReply, AisRequest, AisService, MAX_AIS_BODY};
@@ -25,6 +32,8 @@ use super::{clock, lock};
 
 /// Path of the health check.
 pub const HEALTH_PATH: &str = "/healthz";
+/// AIS calls running on the blocking pool at once.
+pub const MAX_AIS_IN_FLIGHT: usize = 4;
 
 /// Everything the handlers share.
 #[derive(Debug)]
@@ -32,6 +41,8 @@ pub(crate) struct AppState {
     pub ais: Mutex<AisService>,
     pub store: Mutex<RegistryStore>,
     pub hub: Arc<SignalingHub>,
+    /// Slots for AIS calls on the blocking pool.
+    pub ais_slots: Semaphore,
 }
 
 /// Which AIS endpoint a request arrived on.
@@ -77,15 +88,30 @@ async fn healthz() -> &'static str {
 }
 
 async fn register(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    answer(&state, AisEndpoint::Register, &body)
+    answer_off_worker(state, AisEndpoint::Register, body).await
 }
 
 async fn renew(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    answer(&state, AisEndpoint::Renew, &body)
+    answer_off_worker(state, AisEndpoint::Renew, body).await
 }
 
 async fn signing_key(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    answer(&state, AisEndpoint::SigningKey, &body)
+    answer_off_worker(state, AisEndpoint::SigningKey, body).await
+}
+
+/// Runs [`answer`] on the blocking pool once a slot is free.
+async fn answer_off_worker(state: Arc<AppState>, endpoint: AisEndpoint, body: Bytes) -> Response {
+    let Ok(_slot) = state.ais_slots.acquire().await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n").into_response();
+    };
+    let worker = Arc::clone(&state);
+    match tokio::task::spawn_blocking(move || answer(&worker, endpoint, &body)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "AIS call panicked");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+        }
+    }
 }
 
 /// Decodes, checks the endpoint, answers and encodes one AIS call.

@@ -39,6 +39,7 @@ impl CloseNote {
             CloseReason::Displaced => CloseNote::new(close_code::NORMAL, "displaced by a newer connection"),
             CloseReason::Refused(why) => CloseNote::new(close_code::POLICY, why),
             CloseReason::TooManyErrors => CloseNote::new(close_code::POLICY, "too many malformed messages"),
+            CloseReason::RateLimited => CloseNote::new(close_code::POLICY, "over the message rate limit"),
         }
     }
 

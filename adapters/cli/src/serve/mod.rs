@@ -7,6 +7,13 @@
 //! | `POST /ais/register`, `/ais/renew`, `/ais/signing-key` | AIS, postcard bodies |
 //! | `GET /healthz` | `200 ok` |
 //!
+//! Connections come in through our own accept loop (module `accept`), not
+//! `axum::serve`: caps on open connections in all and per source address
+//! ([`ConnectionLimits`]), a deadline for the request head (and the TLS
+//! handshake), and hyper's HTTP/1 with upgrades serving the axum router. An
+//! upgraded signaling socket keeps its place under the caps, and the core
+//! server's `hello_timeout` closes one that never says hello.
+//!
 //! State that must survive a restart (the AIS signing key, realms, the serial
 //! high-water mark) lives in `{data_dir}/actr-serve.db`; see [`store`].
 //!
@@ -20,12 +27,15 @@
 //! flushing what was queued for it, and waits up to [`SHUTDOWN_GRACE`] for
 //! HTTP requests in flight and sockets to finish.
 
+mod accept;
 mod clock;
 mod handle;
 mod http;
 mod hub;
 mod link;
+mod secrets;
 pub mod store;
+mod tls;
 mod ws;
 
 use std::future::Future;
@@ -40,12 +50,16 @@ use actr_core::{ActrError, Realm};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use accept::{ConnectionLimits, ConnectionStats};
 pub use handle::ServeHandle;
 pub use http::HEALTH_PATH;
 pub use hub::SignalingStats;
+pub use secrets::{RealmSecretError, realms_with_secrets, secret_env_var};
 pub use store::{RegistryStore, StoreError};
+pub use tls::{TlsError, TlsFiles};
 pub use ws::SIGNALING_PATH;
 
+use accept::ConnTable;
 use http::AppState;
 use hub::SignalingHub;
 
@@ -61,12 +75,17 @@ pub struct ServeConfig {
     /// Directory of the registry database; created if missing.
     pub data_dir: PathBuf,
     /// Realms created or updated (secret included) at start, and persisted.
-    /// When empty and the database holds no realm, realm 1 without secret is created.
+    /// A realm without a secret keeps a secret already stored for it. When
+    /// empty and the database holds no realm, realm 1 without secret is created.
     pub realms: Vec<RealmConfig>,
     /// Credential lifetimes and realm limits of the identity service.
     pub ais: AisConfig,
     /// Connection limits, queue bounds and timeouts of the signaling server.
     pub signaling: ServerConfig,
+    /// Caps on TCP connections and the deadline for a request head.
+    pub connections: ConnectionLimits,
+    /// Serve HTTPS and WSS with this certificate and key instead of plain text.
+    pub tls: Option<TlsFiles>,
 }
 
 impl ServeConfig {
@@ -78,6 +97,8 @@ impl ServeConfig {
             realms: Vec::new(),
             ais: AisConfig::default(),
             signaling: ServerConfig::default(),
+            connections: ConnectionLimits::default(),
+            tls: None,
         }
     }
 }
@@ -101,15 +122,26 @@ pub enum ServeError {
     /// The server thread ended before it was listening (it panicked).
     #[error("the server thread ended before it was listening")]
     ThreadGone,
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
     /// Serving failed after start.
     #[error("serving failed: {0}")]
     Serve(std::io::Error),
 }
 
 /// A server whose registry is open and whose state is built, ready to serve.
-#[derive(Debug)]
 pub struct Server {
     state: Arc<AppState>,
+    conns: Arc<ConnTable>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The TLS acceptor holds the private key: say only whether there is one.
+        f.debug_struct("Server").field("state", &self.state).field("tls", &self.tls.is_some()).finish_non_exhaustive()
+    }
 }
 
 impl Server {
@@ -117,6 +149,7 @@ impl Server {
     /// builds the AIS and signaling state. Blocking (SQLite), but short.
     pub fn open(config: ServeConfig) -> Result<Server, ServeError> {
         clock::init();
+        let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
         let mut store = RegistryStore::open(&config.data_dir)?;
         let key = store.signing_key()?;
         let mut ais = AisService::new(key.seed, key.key_id, store.next_serial()?, config.ais);
@@ -129,8 +162,9 @@ impl Server {
             realms = ais.realms().count(),
             "registry open"
         );
-        let state = AppState { ais: Mutex::new(ais), store: Mutex::new(store), hub };
-        Ok(Server { state: Arc::new(state) })
+        let ais_slots = tokio::sync::Semaphore::new(http::MAX_AIS_IN_FLIGHT);
+        let state = AppState { ais: Mutex::new(ais), store: Mutex::new(store), hub, ais_slots };
+        Ok(Server { state: Arc::new(state), conns: ConnTable::new(config.connections), tls })
     }
 
     /// Counters of the signaling endpoint.
@@ -138,8 +172,22 @@ impl Server {
         self.state.hub.stats()
     }
 
+    /// Whether connections are served over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Counters of the accept loop.
+    pub fn connection_stats(&self) -> ConnectionStats {
+        self.conns.stats()
+    }
+
     fn hub(&self) -> Arc<SignalingHub> {
         Arc::clone(&self.state.hub)
+    }
+
+    fn conn_table(&self) -> Arc<ConnTable> {
+        Arc::clone(&self.conns)
     }
 
     /// Serves on `listener` until `shutdown` resolves, then closes every
@@ -150,33 +198,25 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let hub = self.hub();
+        let conns = self.conn_table();
         let stop = CancellationToken::new();
         let timer = tokio::spawn(Arc::clone(&hub).run_timer(stop.clone()));
-        let trigger = stop.clone();
-        let http = axum::serve(listener, http::router(self.state)).with_graceful_shutdown(async move {
-            shutdown.await;
-            trigger.cancel();
-        });
-        let mut http = std::pin::pin!(http.into_future());
-        let ended_early = tokio::select! {
-            result = &mut http => Some(result),
-            _ = stop.cancelled() => None,
-        };
+        let router = http::router(self.state);
+        let accept = tokio::spawn(accept::accept_loop(listener, Arc::clone(&conns), self.tls, router, stop.clone()));
+        shutdown.await;
+        stop.cancel();
+        // The listener is dropped when the loop ends: nothing is accepted after this.
+        let _ = accept.await;
         let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
         hub.close_all();
-        let result = match ended_early {
-            Some(result) => result,
-            None => tokio::time::timeout_at(deadline, &mut http).await.unwrap_or_else(|_| {
-                tracing::warn!("HTTP requests still running after {SHUTDOWN_GRACE:?}; leaving them");
-                Ok(())
-            }),
-        };
         if tokio::time::timeout_at(deadline, hub.wait_idle()).await.is_err() {
             tracing::warn!(open = hub.stats().open_sockets, "signaling sockets still open after {SHUTDOWN_GRACE:?}");
         }
-        stop.cancel();
+        if tokio::time::timeout_at(deadline, conns.wait_idle()).await.is_err() {
+            tracing::warn!(open = conns.stats().open, "connections still open after {SHUTDOWN_GRACE:?}; leaving them");
+        }
         let _ = timer.await;
-        result.map_err(ServeError::Serve)
+        Ok(())
     }
 }
 
@@ -189,8 +229,6 @@ pub async fn run(
     Server::open(config)?.serve(listener, shutdown).await
 }
 
-/// Stored realms first, then the configured ones (which win and are
-/// persisted), then the default realm 1 if there is still none.
 /// A fresh key for this process's hello challenges (never stored: a
 /// restart draws a new one, so no nonce repeats across restarts).
 fn challenge_key() -> Result<[u8; 32], ServeError> {
@@ -201,15 +239,27 @@ fn challenge_key() -> Result<[u8; 32], ServeError> {
     Ok(key)
 }
 
+/// Stored realms first, then the configured ones (which win and are
+/// persisted), then the default realm 1 if there is still none.
+///
+/// A configured realm without a secret never opens a realm whose secret is
+/// stored: the stored secret is kept (and that is logged). Changing a secret
+/// takes a new one; removing it is not offered on the command line.
 fn load_realms(ais: &mut AisService, store: &RegistryStore, configured: &[RealmConfig]) -> Result<(), ServeError> {
     let add = |ais: &mut AisService, realm: RealmConfig| {
         let id = realm.realm;
         ais.upsert_realm(realm).map_err(|source| ServeError::Realm { realm: id, source })
     };
-    for realm in store.realms()? {
-        add(ais, realm)?;
+    let stored = store.realms()?;
+    for realm in &stored {
+        add(ais, realm.clone())?;
     }
     for realm in configured {
+        let has_stored_secret = stored.iter().any(|s| s.realm == realm.realm && s.secret.is_some());
+        if realm.secret.is_none() && has_stored_secret {
+            tracing::info!(realm = realm.realm.0, "realm given without a secret: keeping its stored secret");
+            continue;
+        }
         add(ais, realm.clone())?;
         store.upsert_realm(realm)?;
     }

@@ -5,6 +5,11 @@
 //! store across an `.await`. Writes use `synchronous=FULL` because the serial
 //! high-water mark is what keeps actor ids unique across restarts, even after
 //! a power loss; registrations are rare enough for that to cost nothing.
+//!
+//! The database holds the AIS signing seed, so on unix the data directory is
+//! created with mode 0700 and the database file is created (or narrowed to)
+//! 0600 before SQLite opens it; SQLite gives its `-wal` and `-shm` files the
+//! database file's mode.
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +46,9 @@ pub enum StoreError {
     /// The data directory could not be created.
     #[error("cannot create data directory {path}: {source}")]
     DataDir { path: PathBuf, source: std::io::Error },
+    /// The database file could not be created or made private.
+    #[error("cannot create {path} with mode 0600: {source}")]
+    DbFile { path: PathBuf, source: std::io::Error },
     /// SQLite refused an operation.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -79,9 +87,9 @@ pub struct RegistryStore {
 impl RegistryStore {
     /// Opens (creating if needed) `{data_dir}/actr-serve.db` and its schema.
     pub fn open(data_dir: &Path) -> Result<RegistryStore, StoreError> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(|source| StoreError::DataDir { path: data_dir.to_path_buf(), source })?;
+        create_private_dir(data_dir).map_err(|source| StoreError::DataDir { path: data_dir.to_path_buf(), source })?;
         let path = data_dir.join(DB_FILE);
+        create_private_file(&path).map_err(|source| StoreError::DbFile { path: path.clone(), source })?;
         let conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -171,4 +179,31 @@ impl RegistryStore {
         )?;
         Ok(())
     }
+}
+
+/// Creates `dir` and missing parents with mode 0700 (on unix); an existing
+/// directory is left as it is.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Creates `path` if missing with mode 0600 and narrows an existing one to
+/// 0600 (on unix): it holds the signing seed.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    drop(file);
+    Ok(())
 }

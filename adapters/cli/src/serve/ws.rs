@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actr_core::signaling::messages::MAX_SIGNALING_FRAME;
+use axum::Extension;
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::StatusCode;
@@ -19,6 +20,7 @@ use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use tokio::task::JoinHandle;
 
+use super::accept::ConnHold;
 use super::clock;
 use super::http::AppState;
 use super::hub::{ConnGuard, SignalingHub};
@@ -35,8 +37,14 @@ const CLOSE_LINGER: Duration = Duration::from_secs(1);
 const WRITER_GRACE: Duration = Duration::from_secs(2);
 
 /// Admits the socket into the signaling server, then upgrades it. A full or
-/// stopping server answers 503 instead of upgrading.
-pub(crate) async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+/// stopping server answers 503 instead of upgrading. The connection's
+/// admission moves into the socket's task, so it keeps counting against the
+/// connection caps until the socket ends.
+pub(crate) async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    hold: Option<Extension<ConnHold>>,
+    ws: WebSocketUpgrade,
+) -> Response {
     let guard = match state.hub.admit() {
         Ok(guard) => guard,
         Err(e) => {
@@ -47,7 +55,10 @@ pub(crate) async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpg
     ws.max_message_size(MAX_SIGNALING_FRAME)
         .max_frame_size(MAX_SIGNALING_FRAME)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "signaling upgrade failed"))
-        .on_upgrade(move |socket| serve_socket(guard, socket))
+        .on_upgrade(move |socket| async move {
+            serve_socket(guard, socket).await;
+            drop(hold);
+        })
 }
 
 /// Runs one socket until it is closed by either side; dropping the guard at
