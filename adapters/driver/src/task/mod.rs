@@ -595,6 +595,16 @@ impl<R: Runtime> Running<R> {
         if let Some(Some(done)) = self.done.take() {
             answer(&done, ());
         }
+        // Commands that arrive from now on fail at once. Those already queued
+        // would keep their reply channels alive as long as any handle holds
+        // the channel (a queue outlives its receiver): a second shutdown
+        // through another handle would wait out its bound. Answer or drop them.
+        self.parts.commands.close();
+        while let Ok(command) = self.parts.commands.try_recv() {
+            if let Command::Shutdown { done } = command {
+                answer(&done, ());
+            }
+        }
     }
 }
 
