@@ -16,6 +16,7 @@
 //!   service, and the client that keeps a credential fresh.
 //! - [`signaling`]: discovery, presence and relay through the server.
 //! - [`transport`]: RPC envelopes, fragmentation, dedup, correlation, routes.
+//! - [`package`]: signed `.actr` packages, their verification and trust.
 
 pub mod acl;
 pub mod ais;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod id;
 pub mod keeper;
 pub mod node;
+pub mod package;
 pub mod rng;
 pub mod signaling;
 pub mod time;

@@ -1,11 +1,28 @@
 //! actr-core must stay sans-IO: its normal dependency tree may not contain an
 //! async runtime, a socket library, a WebRTC or WebSocket stack, SQLite, an
-//! HTTP client or a WASM engine.
+//! HTTP client, a WASM engine or an OS randomness source.
+//!
+//! Packages: the ZIP reader is our own (`package::zip`) over miniz_oxide, a
+//! pure inflater. The `zip` crate (9.x, even with only `deflate`) pulls in
+//! getrandom, libc and zopfli, so it is not used here; getrandom is listed
+//! below so it cannot arrive unnoticed.
 
 use std::process::Command;
 
-const FORBIDDEN: &[&str] =
-    &["tokio", "smol", "async-io", "mio", "socket2", "str0m", "tungstenite", "rusqlite", "ureq", "wasmi"];
+const FORBIDDEN: &[&str] = &[
+    "tokio",
+    "smol",
+    "async-io",
+    "mio",
+    "socket2",
+    "str0m",
+    "tungstenite",
+    "rusqlite",
+    "ureq",
+    "wasmi",
+    "getrandom",
+    "zip",
+];
 
 fn normal_dependencies() -> Vec<String> {
     let out = Command::new(env!("CARGO"))
