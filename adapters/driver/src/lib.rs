@@ -82,10 +82,12 @@ mod node;
 mod runtime;
 mod signaling;
 mod task;
+mod trust;
 mod wire;
 
 pub use bytes;
 
+pub use actr_core::package::{PackageError, PackageLimits, TrustProvider, TrustedBy, VerifiedPackage};
 pub use actr_core::transport::{DataChunk, DeliveryPolicy};
 pub use gate::in_process::MAX_LOCAL_NODES;
 pub use node::{
@@ -93,6 +95,7 @@ pub use node::{
     Registered, Request, RpcStats, STREAM_CHUNK_BYTES, StreamWriter, Workload,
 };
 pub use runtime::{Runtime, Sleeper, run_blocking, with_deadline};
+pub use trust::{ChainTrust, MFR_HTTP_TIMEOUT, RegistryTrust, StaticTrust};
 pub use wire::webrtc::{MediaSample, MediaType};
 
 #[cfg(feature = "internals")]

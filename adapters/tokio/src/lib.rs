@@ -32,8 +32,9 @@ use tokio::runtime::Handle;
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 pub use actr_driver::{
-    ActrRef, Attached, Context, DataChunk, DeliveryPolicy, HyperConfig, Init, MediaSample, MediaType,
-    NetworkEventHandle, NodeState, Registered, Request, RpcStats, Runtime, StreamWriter, Workload, bytes,
+    ActrRef, Attached, ChainTrust, Context, DataChunk, DeliveryPolicy, HyperConfig, Init, MediaSample, MediaType,
+    NetworkEventHandle, NodeState, PackageError, PackageLimits, Registered, RegistryTrust, Request, RpcStats, Runtime,
+    StaticTrust, StreamWriter, TrustProvider, TrustedBy, VerifiedPackage, Workload, bytes,
 };
 #[cfg(feature = "internals")]
 pub use actr_driver::{NodeConfig, NodeEvent, NodeStats, SignalingHandle, SignalingNode};
