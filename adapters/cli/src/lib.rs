@@ -4,6 +4,9 @@
 //! tell, stream and send media to each other in-process, over WebSocket direct
 //! and over WebRTC, measured.
 //!
+//! [`pkg`] runs `actr keygen`, `pack`, `inspect`, `verify` and `mfr`: signed
+//! `.actr` packages.
+//!
 //! [`serve`] hosts actr-core's sans-IO [`SignalingServer`] and [`AisService`]
 //! over real sockets: HTTP and WebSocket on one address (axum), state in
 //! SQLite. Tests and benchmarks start it in-process with
@@ -13,4 +16,5 @@
 //! [`AisService`]: actr_core::ais::AisService
 
 pub mod demo;
+pub mod pkg;
 pub mod serve;

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `GET /signaling` | WebSocket; one binary message = one signaling envelope |
 //! | `POST /ais/register`, `/ais/renew`, `/ais/signing-key` | AIS, postcard bodies |
+//! | `GET /mfr/{manufacturer}/verifying_key?key_id=…` | a manufacturer's package key, JSON (see [`mfr`]) |
 //! | `GET /healthz` | `200 ok` |
 //!
 //! State that must survive a restart (the AIS signing key, realms, the serial
@@ -25,6 +26,7 @@ mod handle;
 mod http;
 mod hub;
 mod link;
+pub mod mfr;
 pub mod store;
 mod ws;
 
@@ -43,7 +45,7 @@ use tokio_util::sync::CancellationToken;
 pub use handle::ServeHandle;
 pub use http::HEALTH_PATH;
 pub use hub::SignalingStats;
-pub use store::{RegistryStore, StoreError};
+pub use store::{ManufacturerKey, PublishedPackage, RegistryStore, StoreError};
 pub use ws::SIGNALING_PATH;
 
 use http::AppState;
