@@ -605,7 +605,8 @@ fn sample_package() -> &'static (Vec<u8>, ed25519_dalek::VerifyingKey) {
     SAMPLE.get_or_init(|| {
         use crate::package::{PackageSpec, pack};
         let key = ed25519_dalek::SigningKey::from_bytes(&[42u8; 32]);
-        let mut spec = PackageSpec::new(crate::ActrType::new("acme", "echo", "1.0.0").expect("valid"), "wasm32-unknown-unknown");
+        let mut spec =
+            PackageSpec::new(crate::ActrType::new("acme", "echo", "1.0.0").expect("valid"), "wasm32-unknown-unknown");
         spec.resource_paths = vec!["resources/a.txt".into()];
         let resources = vec![("resources/a.txt".to_owned(), b"resource".to_vec())];
         let bytes = pack(&spec.into_manifest(), &[7u8; 300], &resources, &key, &mut |_| {}).expect("packs");

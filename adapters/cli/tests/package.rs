@@ -268,12 +268,8 @@ fn publish_refuses_an_unregistered_or_tampered_package() {
     let err = one_line_failure(&actr(&["mfr", "publish", "--data-dir", p(&data_dir), p(&f.path("bad.actr"))]));
     assert!(err.contains("does not match its hash"), "{err}");
     let store = RegistryStore::open(&data_dir).unwrap();
-    let hash = package::sha256_hex(
-        &package::OpenedPackage::open(std::io::Cursor::new(&bytes), Default::default())
-            .unwrap()
-            .manifest_raw()
-            .to_vec(),
-    );
+    let opened = package::OpenedPackage::open(std::io::Cursor::new(&bytes), Default::default()).unwrap();
+    let hash = package::sha256_hex(opened.manifest_raw());
     assert!(!store.is_published(&hash).unwrap());
 }
 
