@@ -624,3 +624,56 @@ impl NodeSeen {
         }
     }
 }
+
+/// The package every [`package_verify`] mutation starts from, and its key.
+fn sample_package() -> &'static (Vec<u8>, ed25519_dalek::VerifyingKey) {
+    static SAMPLE: std::sync::OnceLock<(Vec<u8>, ed25519_dalek::VerifyingKey)> = std::sync::OnceLock::new();
+    SAMPLE.get_or_init(|| {
+        use crate::package::{PackageSpec, pack};
+        let key = ed25519_dalek::SigningKey::from_bytes(&[42u8; 32]);
+        let mut spec =
+            PackageSpec::new(crate::ActrType::new("acme", "echo", "1.0.0").expect("valid"), "wasm32-unknown-unknown");
+        spec.resource_paths = vec!["resources/a.txt".into()];
+        let resources = vec![("resources/a.txt".to_owned(), b"resource".to_vec())];
+        let bytes = pack(&spec.into_manifest(), &[7u8; 300], &resources, &key, &mut |_| {}).expect("packs");
+        (bytes, key.verifying_key())
+    })
+}
+
+/// Package verification under small limits. First byte 0: the rest is the
+/// archive. Otherwise the rest is `(offset u16 LE, xor u8)` edits applied to a
+/// good package: whatever still verifies must say exactly what the original
+/// said (same signed manifest, same binary hash), or tampering went unseen.
+pub fn package_verify(data: &[u8]) {
+    use crate::package::{PackageLimits, verify};
+    let limits = PackageLimits { max_entry_bytes: 1 << 16, max_total_bytes: 1 << 17, max_entries: 16 };
+    let (good, key) = sample_package();
+    let Some((&mode, rest)) = data.split_first() else { return };
+    if mode == 0 {
+        if let Ok(v) = verify(rest, key, &limits) {
+            assert!(v.checked.bytes <= limits.max_total_bytes);
+        }
+        return;
+    }
+    let original = verify(good, key, &limits).expect("the sample verifies");
+    let mut bytes = good.clone();
+    for edit in rest.chunks_exact(3) {
+        let at = usize::from(u16::from_le_bytes([edit[0], edit[1]])) % bytes.len();
+        bytes[at] ^= edit[2];
+    }
+    if let Ok(v) = verify(&bytes, key, &limits) {
+        assert_eq!(v.manifest_raw, original.manifest_raw, "a changed manifest verified");
+        assert_eq!(v.binary_hash, original.binary_hash, "a changed binary verified");
+    }
+}
+
+/// Manifest parsing: a manifest that parses serialises to text that parses
+/// back to the same value, and its checks never panic.
+pub fn manifest_parse(data: &[u8]) {
+    let Ok(m) = crate::package::Manifest::parse(data) else { return };
+    let _ = m.check_integrity_fields();
+    let _ = m.acl();
+    let _ = m.service_spec();
+    let again = crate::package::Manifest::parse(m.to_toml().as_bytes()).expect("serialised manifest parses");
+    assert_eq!(again, m);
+}

@@ -56,3 +56,13 @@ fn endpoint_sequence_corpus() {
 fn node_sequence_corpus() {
     replay("node_sequence", actr_core::fuzzing::node_sequence);
 }
+
+#[test]
+fn package_verify_corpus() {
+    replay("package_verify", actr_core::fuzzing::package_verify);
+}
+
+#[test]
+fn manifest_parse_corpus() {
+    replay("manifest_parse", actr_core::fuzzing::manifest_parse);
+}

@@ -4,6 +4,9 @@
 //! tell, stream and send media to each other in-process, over WebSocket direct
 //! and over WebRTC, measured.
 //!
+//! [`pkg`] runs `actr keygen`, `pack`, `inspect`, `verify` and `mfr`: signed
+//! `.actr` packages.
+//!
 //! [`serve`] hosts actr-core's sans-IO [`SignalingServer`] and [`AisService`]
 //! over real sockets: HTTP and WebSocket on one address (hyper and axum behind
 //! an accept loop that caps connections and bounds the request head), state in
@@ -14,4 +17,5 @@
 //! [`AisService`]: actr_core::ais::AisService
 
 pub mod demo;
+pub mod pkg;
 pub mod serve;

@@ -6,6 +6,13 @@
 //!            [--realm-secret-file ID=PATH]... [--credential-ttl SECS]
 //!            [--tls-cert CERT.pem --tls-key KEY.pem]
 //!            [--head-timeout SECS] [--max-connections N] [--max-connections-per-ip N]
+//! actr keygen --out KEY [--force]
+//! actr pack (--type MFR:NAME:VERSION | --manifest manifest.toml) --binary FILE --key KEY --out FILE.actr
+//!           [--target TRIPLE] [--kind wasm-module|native-cdylib] [--resource LOCAL[=PATH]]... [--route NAME]...
+//! actr inspect FILE.actr
+//! actr verify FILE.actr (--trust KEY.pub... | --server URL)
+//! actr mfr add --data-dir DIR NAME KEY.pub
+//! actr mfr publish --data-dir DIR FILE.actr
 //! ```
 //!
 //! Realm secrets never come from the command line: give them in a file
@@ -18,7 +25,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use actr_cli::demo::{DemoError, DemoOptions};
+use actr_cli::pkg::{self, PackOptions, PkgError, TrustArgs};
 use actr_cli::serve::{ServeConfig, ServeError, Server, TlsFiles, realms_with_secrets};
+use actr_core::ActrType;
+use actr_core::package::BinaryKind;
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -37,6 +47,112 @@ enum Command {
     /// Start a server and two nodes in this process, call between them, print
     /// which wire carried what with latency and throughput, and exit.
     Demo(DemoArgs),
+    /// Make a manufacturer signing key: KEY (mode 0600) and KEY.pub; prints the key id.
+    Keygen(KeygenArgs),
+    /// Build and sign a .actr package.
+    Pack(PackArgs),
+    /// Print a package's manifest, hashes and key id, without verifying it.
+    Inspect(InspectArgs),
+    /// Verify a package's signature and contents against trusted keys.
+    Verify(VerifyArgs),
+    /// Manage manufacturers in a server's registry.
+    #[command(subcommand)]
+    Mfr(MfrCommand),
+}
+
+#[derive(Debug, Args)]
+struct KeygenArgs {
+    /// Where to write the secret key; the public key goes to OUT.pub.
+    #[arg(long, value_name = "KEY")]
+    out: PathBuf,
+    /// Replace existing key files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Debug, Args)]
+struct PackArgs {
+    /// Actor type, manufacturer:name:version.
+    #[arg(
+        long = "type",
+        value_name = "MFR:NAME:VERSION",
+        required_unless_present = "manifest",
+        conflicts_with = "manifest"
+    )]
+    actr_type: Option<ActrType>,
+    /// A hand-written manifest.toml to complete (hashes, sizes, key id) and sign;
+    /// the resources it lists are read relative to it.
+    #[arg(long, value_name = "FILE")]
+    manifest: Option<PathBuf>,
+    /// The actor binary.
+    #[arg(long, value_name = "FILE")]
+    binary: PathBuf,
+    /// Secret key file from `actr keygen`.
+    #[arg(long, value_name = "KEY")]
+    key: PathBuf,
+    /// The package to write.
+    #[arg(long, value_name = "FILE.actr")]
+    out: PathBuf,
+    /// Target triple of the binary [default: wasm32-unknown-unknown].
+    #[arg(long, value_name = "TRIPLE")]
+    target: Option<String>,
+    /// Binary kind [default: wasm-module for wasm32 targets, else native-cdylib].
+    #[arg(long, value_parser = parse_kind)]
+    kind: Option<BinaryKind>,
+    /// A resource file, stored at resources/<file name> or at PATH. Repeatable.
+    #[arg(long = "resource", value_name = "LOCAL[=PATH]")]
+    resources: Vec<String>,
+    /// A route the actor serves, e.g. echo.Echo/Say. Repeatable.
+    #[arg(long = "route", value_name = "NAME")]
+    routes: Vec<String>,
+}
+
+fn parse_kind(text: &str) -> Result<BinaryKind, String> {
+    match text {
+        "wasm-module" => Ok(BinaryKind::WasmModule),
+        "native-cdylib" => Ok(BinaryKind::NativeCdylib),
+        other => Err(format!("unknown kind {other:?}: expected wasm-module or native-cdylib")),
+    }
+}
+
+#[derive(Debug, Args)]
+struct InspectArgs {
+    /// The package.
+    package: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct VerifyArgs {
+    /// The package.
+    package: PathBuf,
+    /// A trusted public key file (KEY.pub). Repeatable.
+    #[arg(long = "trust", value_name = "KEY.pub", required_unless_present = "server")]
+    trust: Vec<PathBuf>,
+    /// Trust the manufacturer keys registered with this `actr serve` (http://host:port).
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum MfrCommand {
+    /// Register a manufacturer's public key with the registry in DIR.
+    Add {
+        /// Data directory of `actr serve`.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// Manufacturer name, as in package types.
+        name: String,
+        /// The manufacturer's public key file (KEY.pub).
+        public_key: PathBuf,
+    },
+    /// Verify a package against its manufacturer's registered key and record it as published.
+    Publish {
+        /// Data directory of `actr serve`.
+        #[arg(long, value_name = "DIR")]
+        data_dir: PathBuf,
+        /// The package.
+        package: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -121,12 +237,22 @@ fn parse_secret_file(text: &str) -> Result<(u32, PathBuf), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own report; only its warnings go to stderr by default.
-    let default_level = if matches!(cli.command, Command::Demo(_)) { "warn" } else { "info" };
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Demo(args) => demo(args).map_err(|e| e.to_string()),
+        Command::Keygen(args) => print(pkg::keygen(&args.out, args.force)),
+        Command::Pack(args) => print(pack(args)),
+        Command::Inspect(args) => print(pkg::inspect(&args.package)),
+        Command::Verify(args) => {
+            print(pkg::verify(&args.package, &TrustArgs { public_keys: args.trust, server: args.server }))
+        }
+        Command::Mfr(MfrCommand::Add { data_dir, name, public_key }) => {
+            print(pkg::mfr_add(&data_dir, &name, &public_key))
+        }
+        Command::Mfr(MfrCommand::Publish { data_dir, package }) => print(pkg::mfr_publish(&data_dir, &package)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,6 +261,27 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints a command's report; an error becomes the one line `main` prints.
+fn print(result: Result<String, PkgError>) -> Result<(), String> {
+    let text = result.map_err(|e| e.to_string().replace('\n', " "))?;
+    print!("{text}");
+    Ok(())
+}
+
+fn pack(args: PackArgs) -> Result<String, PkgError> {
+    pkg::pack(&PackOptions {
+        actr_type: args.actr_type,
+        manifest: args.manifest,
+        binary: args.binary,
+        key: args.key,
+        out: args.out,
+        target: args.target,
+        kind: args.kind,
+        resources: args.resources,
+        routes: args.routes,
+    })
 }
 
 fn demo(args: DemoArgs) -> Result<(), DemoError> {

@@ -76,7 +76,7 @@ fn a_newer_schema_is_refused() {
     conn.pragma_update(None, "user_version", 99).unwrap();
     drop(conn);
     match RegistryStore::open(dir.path()) {
-        Err(StoreError::SchemaTooNew { found: 99, supported: 1 }) => {}
+        Err(StoreError::SchemaTooNew { found: 99, supported: 2 }) => {}
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
 }

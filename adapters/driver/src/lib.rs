@@ -93,10 +93,12 @@ mod node;
 mod runtime;
 mod signaling;
 mod task;
+mod trust;
 mod wire;
 
 pub use bytes;
 
+pub use actr_core::package::{PackageError, PackageLimits, TrustProvider, TrustedBy, VerifiedPackage};
 pub use actr_core::transport::{DataChunk, DeliveryPolicy};
 pub use gate::in_process::MAX_LOCAL_NODES;
 pub use node::{
@@ -105,6 +107,7 @@ pub use node::{
     StreamWriter, Workload,
 };
 pub use runtime::{Runtime, Sleeper, run_blocking, with_deadline};
+pub use trust::{ChainTrust, MFR_HTTP_TIMEOUT, RegistryTrust, StaticTrust};
 pub use wire::tls_roots::{MAX_TLS_ROOTS, TlsRoots};
 pub use wire::webrtc::{MediaSample, MediaType};
 

@@ -30,9 +30,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 pub use actr_driver::{
-    ActrRef, Attached, Context, DataChunk, DeliveryPolicy, HyperConfig, Init, KeySigner, ManufacturerSigner,
-    MediaSample, MediaType, NetworkEventHandle, NodeState, PackageIdentity, Registered, Request, RpcStats, Runtime,
-    StreamWriter, TlsRoots, Workload, bytes,
+    ActrRef, Attached, ChainTrust, Context, DataChunk, DeliveryPolicy, HyperConfig, Init, KeySigner,
+    ManufacturerSigner, MediaSample, MediaType, NetworkEventHandle, NodeState, PackageError, PackageIdentity,
+    PackageLimits, Registered, RegistryTrust, Request, RpcStats, Runtime, StaticTrust, StreamWriter, TlsRoots,
+    TrustProvider, TrustedBy, VerifiedPackage, Workload, bytes,
 };
 #[cfg(feature = "internals")]
 pub use actr_driver::{NodeConfig, NodeEvent, NodeStats, SignalingHandle, SignalingNode};

@@ -113,6 +113,8 @@ pub enum PackageError {
     NoTrustConfigured,
     #[error("manufacturer key lookup failed: {0}")]
     KeyLookup(String),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<std::io::Error> for PackageError {
@@ -126,7 +128,7 @@ impl Classify for PackageError {
         use PackageError::*;
         match self {
             KeyLookup(_) => ErrorKind::Transient,
-            Io(_) => ErrorKind::Internal,
+            Io(_) | Internal(_) => ErrorKind::Internal,
             MalformedZip(_)
             | CorruptEntry { .. }
             | SignatureInvalid { .. }

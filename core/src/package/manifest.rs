@@ -23,6 +23,16 @@ pub enum BinaryKind {
     NativeCdylib,
 }
 
+impl BinaryKind {
+    /// The manifest's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinaryKind::WasmModule => "wasm-module",
+            BinaryKind::NativeCdylib => "native-cdylib",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BinaryEntry {
@@ -30,8 +40,10 @@ pub struct BinaryEntry {
     pub kind: BinaryKind,
     /// Rust target triple, e.g. `wasm32-unknown-unknown`.
     pub target: String,
-    /// Lowercase hex SHA-256 of the binary.
+    /// Lowercase hex SHA-256 of the binary (filled in by packing).
+    #[serde(default)]
     pub hash: String,
+    #[serde(default)]
     pub size: u64,
 }
 
@@ -39,6 +51,7 @@ pub struct BinaryEntry {
 #[serde(deny_unknown_fields)]
 pub struct ResourceEntry {
     pub path: String,
+    #[serde(default)]
     pub hash: String,
 }
 
@@ -84,6 +97,10 @@ pub struct AclRuleEntry {
     pub verified_only: bool,
 }
 
+fn default_algorithm() -> String {
+    SIGNATURE_ALGORITHM.to_owned()
+}
+
 fn own_realm() -> RealmField {
     RealmField::Named(RealmName::Own)
 }
@@ -109,8 +126,13 @@ pub struct Manifest {
     pub manufacturer: String,
     pub name: String,
     pub version: String,
+    /// Always `"ed25519"`; absent means that too.
+    #[serde(default = "default_algorithm")]
     pub signature_algorithm: String,
-    /// `mfr-` and 16 hex of SHA-256 of the signing public key.
+    /// `mfr-` and 16 hex of SHA-256 of the signing public key. May be left
+    /// out of a hand-written template: packing fills it in, and verification
+    /// refuses a manifest without a well-formed one.
+    #[serde(default)]
     pub signing_key_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

@@ -30,6 +30,7 @@
 mod build;
 mod error;
 pub mod hex;
+pub mod keys;
 mod manifest;
 #[cfg(test)]
 mod tests;
@@ -43,8 +44,11 @@ pub use manifest::{
     AclRuleEntry, AclSection, BinaryEntry, BinaryKind, MAX_PATH_LEN, Manifest, PermissionField, RealmField, RealmName,
     ResourceEntry, SIGNATURE_ALGORITHM, ServiceSection, check_path,
 };
-pub use trust::{ChainTrust, DEFAULT_CERT_TTL, MfrCertCache, StaticTrust, TrustProvider};
-pub use verify::{Checked, OpenedPackage, PackageLimits, TrustedBy, VerifiedPackage, verify};
+pub use trust::{
+    ChainTrust, DEFAULT_CERT_TTL, MAX_MFR_KEY_REPLY, MfrCertCache, MfrKeyReply, StaticTrust, TrustProvider,
+    mfr_key_path,
+};
+pub use verify::{Checked, KeyHint, OpenedPackage, PackageLimits, TrustedBy, VerifiedPackage, verify};
 
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};

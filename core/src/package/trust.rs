@@ -160,3 +160,47 @@ impl MfrCertCache {
         self.entries.is_empty()
     }
 }
+
+/// The registry's answer to `GET /mfr/{manufacturer}/verifying_key?key_id=…` (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MfrKeyReply {
+    pub manufacturer: String,
+    pub key_id: String,
+    /// 64 lowercase hex characters of the 32-byte Ed25519 key.
+    pub public_key: String,
+}
+
+/// Largest registry reply a client reads.
+pub const MAX_MFR_KEY_REPLY: u64 = 4096;
+
+/// Path and query of a manufacturer key lookup. Manufacturer names and key
+/// ids are validated first, so they need no escaping.
+pub fn mfr_key_path(manufacturer: &str, key_id: &str) -> Result<String, PackageError> {
+    crate::id::ActrType::new(manufacturer, "x", "1").map_err(PackageError::InvalidType)?;
+    if !is_key_id(key_id) {
+        return Err(PackageError::InvalidKeyId(key_id.to_owned()));
+    }
+    Ok(format!("/mfr/{manufacturer}/verifying_key?key_id={key_id}"))
+}
+
+impl MfrKeyReply {
+    pub fn new(manufacturer: &str, key: &VerifyingKey) -> Self {
+        MfrKeyReply {
+            manufacturer: manufacturer.to_owned(),
+            key_id: key_id(key),
+            public_key: super::hex::encode(key.as_bytes()),
+        }
+    }
+
+    /// The key, checked to be the one asked for.
+    pub fn key_for(&self, manufacturer: &str, wanted_id: &str) -> Result<VerifyingKey, PackageError> {
+        let bytes =
+            super::hex::decode32(&self.public_key).ok_or(PackageError::InvalidKey("registry key is not 64 hex"))?;
+        let key = super::verifying_key(&bytes)?;
+        let actual = key_id(&key);
+        if self.manufacturer != manufacturer || actual != wanted_id {
+            return Err(PackageError::KeyIdMismatch { manifest: wanted_id.to_owned(), key: actual });
+        }
+        Ok(key)
+    }
+}

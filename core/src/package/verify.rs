@@ -11,7 +11,7 @@ use super::zip::{ZipEntry, ZipIndex};
 use super::{MANIFEST_PATH, MAX_MANIFEST_BYTES, SIGNATURE_LEN, SIGNATURE_PATH, hex, key_id};
 use crate::id::ActrType;
 
-const CHUNK: usize = 16 << 10;
+const CHUNK: usize = 64 << 10;
 
 /// Payload bounds, checked on declared sizes before anything is inflated and
 /// again while streaming.

@@ -12,15 +12,17 @@
 //!   with kameo's and ractor's tells against the same mpsc ([`peers`]);
 //! - [`ws_rpc`]: RPC over the WebSocket direct link against a raw tungstenite echo;
 //! - [`rtc`]: WebRTC connect time and bulk throughput, `RtcPeer` against raw str0m;
-//! - [`sim_hub`]: node-hub inputs handled per second in the simulator.
+//! - [`sim_hub`]: node-hub inputs handled per second in the simulator;
+//! - [`package`]: package verification against SHA-256 of the same bytes.
 //!
 //! Plain figures, no assertions: numbers depend on the machine. The whole run
 //! takes about a minute in release. `ACTR_BENCH_ONLY=in_process,ws` runs only
-//! the listed sections (`signaling`, `in_process`, `ws`, `rtc`, `sim`, `hello`).
+//! the listed sections (`signaling`, `in_process`, `ws`, `rtc`, `sim`, `hello`, `package`).
 
 mod hello;
 mod in_process;
 mod node_calls;
+mod package;
 mod peers;
 mod report;
 mod rtc;
@@ -73,6 +75,9 @@ fn main() {
     }
     if selected("hello") {
         rows.extend(hello::rows());
+    }
+    if selected("package") {
+        rows.extend(package::rows());
     }
     report::print(&rows);
 

@@ -79,6 +79,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route(ais::RENEW_PATH, post(renew))
         .route(ais::SIGNING_KEY_PATH, post(signing_key))
         .route(SIGNALING_PATH, get(ws::upgrade))
+        .route(super::mfr::MFR_KEY_ROUTE, get(super::mfr::verifying_key))
         .layer(DefaultBodyLimit::max(MAX_AIS_BODY))
         .with_state(state)
 }

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `GET /signaling` | WebSocket; one binary message = one signaling envelope |
 //! | `POST /ais/register`, `/ais/renew`, `/ais/signing-key` | AIS, postcard bodies |
+//! | `GET /mfr/{manufacturer}/verifying_key?key_id=…` | a manufacturer's package key, JSON (see [`mfr`]) |
 //! | `GET /healthz` | `200 ok` |
 //!
 //! Connections come in through our own accept loop (module `accept`), not
@@ -33,6 +34,7 @@ mod handle;
 mod http;
 mod hub;
 mod link;
+pub mod mfr;
 mod secrets;
 pub mod store;
 mod tls;
@@ -55,7 +57,7 @@ pub use handle::ServeHandle;
 pub use http::HEALTH_PATH;
 pub use hub::SignalingStats;
 pub use secrets::{RealmSecretError, realms_with_secrets, secret_env_var};
-pub use store::{RegistryStore, StoreError};
+pub use store::{ManufacturerKey, PublishedPackage, RegistryStore, StoreError};
 pub use tls::{TlsError, TlsFiles};
 pub use ws::SIGNALING_PATH;
 

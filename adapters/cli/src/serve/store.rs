@@ -1,5 +1,6 @@
-//! The server's registry on disk: the AIS signing key, the realms and the
-//! serial high-water mark, in one SQLite database in WAL mode.
+//! The server's registry on disk: the AIS signing key, the realms, the
+//! serial high-water mark, manufacturers' package-signing keys and published
+//! packages, in one SQLite database in WAL mode.
 //!
 //! Every call is one short statement or transaction; callers never hold the
 //! store across an `.await`. Writes use `synchronous=FULL` because the serial
@@ -15,14 +16,18 @@ use std::path::{Path, PathBuf};
 
 use actr_core::Realm;
 use actr_core::ais::RealmConfig;
+use actr_core::package::{VerifiedPackage, key_id, verifying_key};
+use ed25519_dalek::VerifyingKey;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "actr-serve.db";
 /// Key id given to the first signing key.
 pub const FIRST_KEY_ID: u32 = 1;
-/// Schema version this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// Schema version this build writes (`PRAGMA user_version`). Version 2 added
+/// the manufacturer tables; every table is created if missing, so opening a
+/// version-1 database upgrades it in place.
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS signing_key (
@@ -36,6 +41,24 @@ CREATE TABLE IF NOT EXISTS realm (
 CREATE TABLE IF NOT EXISTS serial (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
     next_serial INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS manufacturer_key (
+    key_id       TEXT PRIMARY KEY,
+    manufacturer TEXT NOT NULL,
+    public_key   BLOB NOT NULL CHECK (length(public_key) = 32),
+    added_at     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS manufacturer_key_by_name ON manufacturer_key (manufacturer);
+CREATE TABLE IF NOT EXISTS published_package (
+    manifest_hash TEXT PRIMARY KEY,
+    manufacturer  TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    version       TEXT NOT NULL,
+    key_id        TEXT NOT NULL,
+    binary_hash   TEXT NOT NULL,
+    manifest      BLOB NOT NULL,
+    signature     BLOB NOT NULL CHECK (length(signature) = 64),
+    published_at  INTEGER NOT NULL
 );
 ";
 
@@ -61,6 +84,29 @@ pub enum StoreError {
     /// A stored value is out of range.
     #[error("corrupt registry: {0}")]
     Corrupt(String),
+    /// A key id is already registered to another manufacturer.
+    #[error("key {key_id} is already registered to manufacturer {manufacturer}")]
+    KeyTaken { key_id: String, manufacturer: String },
+}
+
+/// A manufacturer's registered package-signing key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManufacturerKey {
+    pub manufacturer: String,
+    pub key_id: String,
+    pub public_key: VerifyingKey,
+    pub added_at: u64,
+}
+
+/// A package recorded as published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishedPackage {
+    /// Lowercase hex SHA-256 of the signed manifest bytes.
+    pub manifest_hash: String,
+    pub actr_type: String,
+    pub key_id: String,
+    pub binary_hash: String,
+    pub published_at: u64,
 }
 
 /// The signing key as stored: its id and its Ed25519 seed.
@@ -179,6 +225,118 @@ impl RegistryStore {
         )?;
         Ok(())
     }
+
+    /// Registers `key` for `manufacturer` (idempotent) and returns its key id.
+    /// A key already registered to another manufacturer is refused.
+    pub fn add_manufacturer_key(
+        &self,
+        manufacturer: &str,
+        key: &VerifyingKey,
+        now_unix: u64,
+    ) -> Result<String, StoreError> {
+        let id = key_id(key);
+        if let Some(existing) = self.manufacturer_key_by_id(&id)? {
+            if existing.manufacturer != manufacturer {
+                return Err(StoreError::KeyTaken { key_id: id, manufacturer: existing.manufacturer });
+            }
+            return Ok(id);
+        }
+        self.conn.execute(
+            "INSERT INTO manufacturer_key (key_id, manufacturer, public_key, added_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, manufacturer, key.as_bytes().as_slice(), clamp_i64(now_unix)],
+        )?;
+        Ok(id)
+    }
+
+    /// The key registered under `key_id`, whoever it belongs to.
+    pub fn manufacturer_key_by_id(&self, key_id: &str) -> Result<Option<ManufacturerKey>, StoreError> {
+        self.query_keys("WHERE key_id = ?1", params![key_id]).map(|mut keys| keys.pop())
+    }
+
+    /// `manufacturer`'s key with `key_id`, or `None`.
+    pub fn manufacturer_key(&self, manufacturer: &str, key_id: &str) -> Result<Option<ManufacturerKey>, StoreError> {
+        Ok(self.manufacturer_key_by_id(key_id)?.filter(|k| k.manufacturer == manufacturer))
+    }
+
+    /// Every key of `manufacturer`, newest first.
+    pub fn manufacturer_keys(&self, manufacturer: &str) -> Result<Vec<ManufacturerKey>, StoreError> {
+        self.query_keys("WHERE manufacturer = ?1 ORDER BY added_at DESC, rowid DESC", params![manufacturer])
+    }
+
+    fn query_keys(&self, filter: &str, args: impl rusqlite::Params) -> Result<Vec<ManufacturerKey>, StoreError> {
+        let sql = format!("SELECT manufacturer, key_id, public_key, added_at FROM manufacturer_key {filter}");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(args, |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, i64>(3)?))
+        })?;
+        let mut keys = Vec::new();
+        for row in rows {
+            let (manufacturer, key_id, bytes, added_at) = row?;
+            let public_key =
+                verifying_key(&bytes).map_err(|e| StoreError::Corrupt(format!("manufacturer key {key_id}: {e}")))?;
+            keys.push(ManufacturerKey { manufacturer, key_id, public_key, added_at: added_at.max(0) as u64 });
+        }
+        Ok(keys)
+    }
+
+    /// Records a verified package as published (idempotent).
+    pub fn publish_package(&self, package: &VerifiedPackage, now_unix: u64) -> Result<PublishedPackage, StoreError> {
+        let m = &package.manifest;
+        self.conn.execute(
+            "INSERT INTO published_package
+                 (manifest_hash, manufacturer, name, version, key_id, binary_hash, manifest, signature, published_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (manifest_hash) DO NOTHING",
+            params![
+                package.manifest_hash_hex(),
+                m.manufacturer,
+                m.name,
+                m.version,
+                package.key_id,
+                m.binary.hash,
+                package.manifest_raw,
+                package.signature.as_slice(),
+                clamp_i64(now_unix)
+            ],
+        )?;
+        self.published_package(&package.manifest_hash_hex())?
+            .ok_or_else(|| StoreError::Corrupt("published package vanished".into()))
+    }
+
+    /// The published package whose manifest hashes to `manifest_hash` (lowercase hex).
+    pub fn published_package(&self, manifest_hash: &str) -> Result<Option<PublishedPackage>, StoreError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT manifest_hash, manufacturer, name, version, key_id, binary_hash, published_at
+                 FROM published_package WHERE manifest_hash = ?1",
+                params![manifest_hash],
+                |r| {
+                    Ok(PublishedPackage {
+                        manifest_hash: r.get(0)?,
+                        actr_type: format!(
+                            "{}:{}:{}",
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?
+                        ),
+                        key_id: r.get(4)?,
+                        binary_hash: r.get(5)?,
+                        published_at: r.get::<_, i64>(6)?.max(0) as u64,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(row)
+    }
+
+    /// Whether the package with this manifest hash was published.
+    pub fn is_published(&self, manifest_hash: &str) -> Result<bool, StoreError> {
+        Ok(self.published_package(manifest_hash)?.is_some())
+    }
+}
+
+fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 /// Creates `dir` and missing parents with mode 0700 (on unix); an existing

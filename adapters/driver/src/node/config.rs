@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actr_core::Realm;
 use actr_core::keeper::KeeperConfig;
+use actr_core::package::{PackageLimits, TrustProvider};
 use actr_core::signaling::ClientConfig;
 
 use crate::wire::tls_roots::TlsRoots;
@@ -66,6 +67,11 @@ pub struct HyperConfig {
     /// Network-change reports closer than this form one burst, answered by
     /// one ICE recovery after the burst.
     pub network_debounce: Duration,
+    /// Who may sign the packages this host runs. `None`: every package is
+    /// refused with `PackageError::NoTrustConfigured`.
+    pub trust: Option<std::sync::Arc<dyn TrustProvider>>,
+    /// Bounds of package verification.
+    pub package_limits: PackageLimits,
 }
 
 impl HyperConfig {
@@ -92,6 +98,8 @@ impl HyperConfig {
             webrtc_setup_timeout: Duration::from_secs(10),
             webrtc_recovery_timeout: Duration::from_secs(30),
             network_debounce: Duration::from_secs(2),
+            trust: None,
+            package_limits: PackageLimits::default(),
         }
     }
 
@@ -126,6 +134,12 @@ impl HyperConfig {
 
     pub fn with_share_process(mut self, share: bool) -> Self {
         self.share_process = share;
+        self
+    }
+
+    /// Trusts packages that `trust` accepts (`StaticTrust`, `RegistryTrust`, `ChainTrust`).
+    pub fn with_trust(mut self, trust: impl TrustProvider + 'static) -> Self {
+        self.trust = Some(std::sync::Arc::new(trust));
         self
     }
 

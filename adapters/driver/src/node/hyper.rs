@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use actr_core::package::{PackageError, VerifiedPackage};
+
 use crate::gate::in_process::InProcessRegistry;
 use crate::node::config::HyperConfig;
 use crate::node::lifecycle::{Init, Node};
@@ -48,5 +50,17 @@ impl<R: Runtime> Hyper<R> {
     /// that still shares this `Hyper`'s in-process registry.
     pub fn node_with(&self, config: HyperConfig) -> Node<R, Init> {
         Node::new(self.rt.clone(), config, self.registry.clone())
+    }
+
+    /// Verifies a `.actr` package with the configured trust, on the
+    /// runtime's blocking pool (a registry lookup blocks). Nothing from the
+    /// package may be used unless this returns `Ok`.
+    pub async fn verify_package(&self, package: impl Into<bytes::Bytes>) -> Result<VerifiedPackage, PackageError> {
+        let trust = self.config.trust.clone().ok_or(PackageError::NoTrustConfigured)?;
+        let limits = self.config.package_limits;
+        let package = package.into();
+        crate::runtime::run_blocking(&self.rt, move || trust.verify(&package, &limits))
+            .await
+            .map_err(|e| PackageError::Internal(e.to_string()))?
     }
 }
