@@ -111,11 +111,23 @@ impl ManufacturerProof {
 pub trait PackageDirectory {
     /// The public key `key_id` (`mfr-…`) of `manufacturer`, if registered.
     fn manufacturer_key(&self, manufacturer: &str, key_id: &str) -> Option<[u8; 32]>;
-    /// The SHA-256 of the manifest published for `actr_type`, if any.
-    fn published(&self, actr_type: &ActrType) -> Option<[u8; 32]>;
+    /// Whether the manifest with this SHA-256 is published for `actr_type`,
+    /// or only others are, or none.
+    fn publication(&self, actr_type: &ActrType, manifest_sha256: &[u8; 32]) -> Publication;
     /// Marks `nonce` of `manufacturer` used until `until`; false if it was
     /// used already (a replayed proof), or if no more can be recorded.
     fn consume_nonce(&mut self, manufacturer: &str, nonce: &[u8; 32], now: UnixSecs, until: UnixSecs) -> bool;
+}
+
+/// What the directory knows of a type's published manifests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publication {
+    /// This very manifest is published.
+    ThisManifest,
+    /// The type is published, but with other manifests.
+    OtherManifests,
+    /// Nothing of this type is published.
+    Unpublished,
 }
 
 /// A directory that knows nothing: package registrations are refused.
@@ -126,8 +138,8 @@ impl PackageDirectory for NoPackages {
     fn manufacturer_key(&self, _: &str, _: &str) -> Option<[u8; 32]> {
         None
     }
-    fn published(&self, _: &ActrType) -> Option<[u8; 32]> {
-        None
+    fn publication(&self, _: &ActrType, _: &[u8; 32]) -> Publication {
+        Publication::Unpublished
     }
     fn consume_nonce(&mut self, _: &str, _: &[u8; 32], _: UnixSecs, _: UnixSecs) -> bool {
         false
@@ -142,7 +154,7 @@ pub const MAX_REMEMBERED_NONCES: usize = 65_536;
 #[derive(Debug, Default, Clone)]
 pub struct MemoryDirectory {
     keys: BTreeMap<(String, String), [u8; 32]>,
-    published: BTreeMap<ActrType, [u8; 32]>,
+    published: BTreeMap<ActrType, std::collections::BTreeSet<[u8; 32]>>,
     nonces: BTreeMap<(String, [u8; 32]), UnixSecs>,
 }
 
@@ -156,7 +168,7 @@ impl MemoryDirectory {
 
     /// Publishes the package whose manifest is `manifest` as `actr_type`.
     pub fn publish(&mut self, actr_type: ActrType, manifest: &[u8]) {
-        self.published.insert(actr_type, Sha256::digest(manifest).into());
+        self.published.entry(actr_type).or_default().insert(Sha256::digest(manifest).into());
     }
 }
 
@@ -164,8 +176,12 @@ impl PackageDirectory for MemoryDirectory {
     fn manufacturer_key(&self, manufacturer: &str, key_id: &str) -> Option<[u8; 32]> {
         self.keys.get(&(manufacturer.to_owned(), key_id.to_owned())).copied()
     }
-    fn published(&self, actr_type: &ActrType) -> Option<[u8; 32]> {
-        self.published.get(actr_type).copied()
+    fn publication(&self, actr_type: &ActrType, manifest_sha256: &[u8; 32]) -> Publication {
+        match self.published.get(actr_type) {
+            Some(set) if set.contains(manifest_sha256) => Publication::ThisManifest,
+            Some(_) => Publication::OtherManifests,
+            None => Publication::Unpublished,
+        }
     }
     fn consume_nonce(&mut self, manufacturer: &str, nonce: &[u8; 32], now: UnixSecs, until: UnixSecs) -> bool {
         self.nonces.retain(|_, expiry| *expiry > now);
@@ -532,12 +548,13 @@ fn check_package(
     key.verify_strict(&package.manifest, &ed25519_dalek::Signature::from_bytes(&signature))
         .map_err(|_| denied("the manufacturer's signature over the manifest does not verify".into()))?;
     let manifest_sha256: [u8; 32] = Sha256::digest(&package.manifest).into();
-    if let Some(published) = directory.published(&actr_type) {
-        // A published type registers only with the published manifest.
-        return match constant_time_eq(&published, &manifest_sha256) {
-            true => Ok(()),
-            false => Err(denied(format!("the manifest differs from the one published for {actr_type}"))),
-        };
+    match directory.publication(&actr_type, &manifest_sha256) {
+        Publication::ThisManifest => return Ok(()),
+        // A published type registers only with a published manifest.
+        Publication::OtherManifests => {
+            return Err(denied(format!("the manifest differs from those published for {actr_type}")));
+        }
+        Publication::Unpublished => {}
     }
     let proof = package
         .manufacturer_proof

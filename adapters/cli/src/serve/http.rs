@@ -25,6 +25,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
+use super::directory::StoreDirectory;
 use super::hub::SignalingHub;
 use super::store::RegistryStore;
 use super::ws::{self, SIGNALING_PATH};
@@ -141,9 +142,11 @@ impl AppState {
     /// serial high-water mark before the new identity leaves the process.
     fn handle_ais(&self, request: AisRequest) -> AisReply {
         let mut service = lock(&self.ais);
-        let reply = service.handle(clock::unix_now(), request);
+        let store = lock(&self.store);
+        let mut directory = StoreDirectory { store: &store };
+        let reply = service.handle_with(clock::unix_now(), request, &mut directory);
         if let AisReply::Registered(ok) = &reply
-            && let Err(e) = lock(&self.store).save_next_serial(service.next_serial())
+            && let Err(e) = store.save_next_serial(service.next_serial())
         {
             tracing::error!(error = %e, actor = %ok.actor, "cannot persist the serial high-water mark");
             let e = ActrError::Unavailable("cannot record the registration; try again".into());

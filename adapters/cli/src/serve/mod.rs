@@ -30,6 +30,7 @@
 
 mod accept;
 mod clock;
+mod directory;
 mod handle;
 mod http;
 mod hub;

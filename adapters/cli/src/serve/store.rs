@@ -60,7 +60,18 @@ CREATE TABLE IF NOT EXISTS published_package (
     signature     BLOB NOT NULL CHECK (length(signature) = 64),
     published_at  INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS published_package_by_type ON published_package (manufacturer, name, version);
+CREATE TABLE IF NOT EXISTS manufacturer_nonce (
+    manufacturer TEXT NOT NULL,
+    nonce        BLOB NOT NULL CHECK (length(nonce) = 32),
+    until        INTEGER NOT NULL,
+    PRIMARY KEY (manufacturer, nonce)
+);
 ";
+
+/// Most manufacturer-proof nonces remembered at once (each for about ten
+/// minutes): a flood of proofs is refused past it, never forgotten early.
+pub const MAX_STORED_NONCES: i64 = 100_000;
 
 /// Why the registry could not be opened, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -327,6 +338,37 @@ impl RegistryStore {
             )
             .optional()?;
         Ok(row)
+    }
+
+    /// The manifest hashes (lowercase hex) published for `actr_type`.
+    pub fn published_hashes(&self, actr_type: &actr_core::ActrType) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT manifest_hash FROM published_package WHERE manufacturer = ?1 AND name = ?2 AND version = ?3",
+        )?;
+        let rows = stmt.query_map(params![actr_type.manufacturer, actr_type.name, actr_type.version], |r| r.get(0))?;
+        Ok(rows.collect::<Result<Vec<String>, _>>()?)
+    }
+
+    /// Records `nonce` of `manufacturer` as used until `until`; `false` when
+    /// it was used already or the table is full. Expired nonces go first.
+    pub fn consume_nonce(
+        &self,
+        manufacturer: &str,
+        nonce: &[u8; 32],
+        now: u64,
+        until: u64,
+    ) -> Result<bool, StoreError> {
+        self.conn.execute("DELETE FROM manufacturer_nonce WHERE until <= ?1", params![clamp_i64(now)])?;
+        let held: i64 = self.conn.query_row("SELECT count(*) FROM manufacturer_nonce", [], |r| r.get(0))?;
+        if held >= MAX_STORED_NONCES {
+            return Ok(false);
+        }
+        let inserted = self.conn.execute(
+            "INSERT INTO manufacturer_nonce (manufacturer, nonce, until) VALUES (?1, ?2, ?3)
+             ON CONFLICT (manufacturer, nonce) DO NOTHING",
+            params![manufacturer, nonce.as_slice(), clamp_i64(until)],
+        )?;
+        Ok(inserted == 1)
     }
 
     /// Whether the package with this manifest hash was published.
