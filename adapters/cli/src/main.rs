@@ -3,7 +3,7 @@
 //! ```text
 //! actr demo [--calls N] [--tells N] [--bulk N] [--stream-mib N] [--frames N]
 //! actr serve [--listen 127.0.0.1:7480] [--data-dir ./actr-data] [--realm ID]...
-//!            [--realm-secret-file ID=PATH]... [--credential-ttl SECS]
+//!            [--realm-secret-file ID=PATH]... [--packages-only-realm ID]... [--credential-ttl SECS]
 //!            [--tls-cert CERT.pem --tls-key KEY.pem]
 //!            [--head-timeout SECS] [--max-connections N] [--max-connections-per-ip N]
 //! actr keygen --out KEY [--force]
@@ -187,6 +187,10 @@ struct ServeArgs {
     /// (Checked after parsing, so that a secret given the old way is not echoed.)
     #[arg(long = "realm", value_name = "ID")]
     realms: Vec<String>,
+    /// A realm that admits signed packages only (linked workloads, whose type
+    /// is self-asserted, are refused). Repeatable.
+    #[arg(long = "packages-only-realm", value_name = "ID")]
+    packages_only: Vec<u32>,
     /// A realm and the file holding its admission secret. Repeatable.
     #[arg(long = "realm-secret-file", value_name = "ID=PATH", value_parser = parse_secret_file)]
     realm_secret_files: Vec<(u32, PathBuf)>,
@@ -302,6 +306,7 @@ fn serve_config(args: &ServeArgs) -> Result<ServeConfig, String> {
     let ids = args.realms.iter().map(|r| parse_realm_id(r)).collect::<Result<Vec<_>, _>>()?;
     config.realms = realms_with_secrets(&ids, &args.realm_secret_files, |var| std::env::var(var).ok())
         .map_err(|e| e.to_string())?;
+    config.packages_only = args.packages_only.iter().map(|&id| actr_core::Realm(id)).collect();
     if let Some(ttl) = args.credential_ttl {
         config.ais.credential_ttl_secs = ttl;
     }

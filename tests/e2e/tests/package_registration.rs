@@ -133,3 +133,31 @@ fn package_request(package: &VerifiedPackage) -> actr_core::ais::RegisterRequest
     });
     request
 }
+
+#[test]
+fn a_packages_only_realm_refuses_linked_workloads_and_admits_packages() {
+    on_tokio(packages_only_realm);
+}
+
+async fn packages_only_realm<R: Runtime>(rt: R) {
+    let dir = TempDir::new("packages-only");
+    let mut config = actr_cli::serve::ServeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_owned());
+    config.packages_only = vec![Realm(1)];
+    let server = actr_e2e::serve_with(config);
+    let url = base_url(&server);
+    let (mfr, package) = billing_package();
+    let store = RegistryStore::open(dir.path()).unwrap();
+    add_manufacturer(&store, "acme", &mfr.verifying_key(), unix_now()).unwrap();
+
+    let (linked, _) = TestActor::new("billing");
+    let refused =
+        Hyper::new(rt.clone(), node_config(&url, 71, false)).node().link(linked).register().await.unwrap_err();
+    assert!(matches!(refused, ActrError::PermissionDenied(ref m) if m.contains("packages only")), "{refused:?}");
+
+    let identity = PackageIdentity::signed_by(package, Arc::new(KeySigner::new(mfr)));
+    let (billing, _) = TestActor::new("billing");
+    let node = Hyper::new(rt.clone(), node_config(&url, 72, false)).node().link_package(identity, billing).unwrap();
+    let actor = node.register().await.expect("a package registers").start().await.unwrap();
+    actor.shutdown().await;
+    server.stop();
+}

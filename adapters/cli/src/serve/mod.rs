@@ -81,6 +81,10 @@ pub struct ServeConfig {
     /// A realm without a secret keeps a secret already stored for it. When
     /// empty and the database holds no realm, realm 1 without secret is created.
     pub realms: Vec<RealmConfig>,
+    /// Realms that admit signed packages only (linked, self-asserted types
+    /// are refused); created if missing. Configuration, not stored: a
+    /// restart without it admits linked workloads again.
+    pub packages_only: Vec<Realm>,
     /// Credential lifetimes and realm limits of the identity service.
     pub ais: AisConfig,
     /// Connection limits, queue bounds and timeouts of the signaling server.
@@ -98,6 +102,7 @@ impl ServeConfig {
             listen,
             data_dir,
             realms: Vec::new(),
+            packages_only: Vec::new(),
             ais: AisConfig::default(),
             signaling: ServerConfig::default(),
             connections: ConnectionLimits::default(),
@@ -157,6 +162,13 @@ impl Server {
         let key = store.signing_key()?;
         let mut ais = AisService::new(key.seed, key.key_id, store.next_serial()?, config.ais);
         load_realms(&mut ais, &store, &config.realms)?;
+        for &realm in &config.packages_only {
+            let current = ais.realms().find(|r| r.realm == realm).cloned();
+            let mut strict = current.unwrap_or_else(|| RealmConfig::new(realm, None));
+            strict.packages_only = true;
+            ais.upsert_realm(strict).map_err(|source| ServeError::Realm { realm, source })?;
+            tracing::info!(realm = realm.0, "realm admits signed packages only");
+        }
         let hub = SignalingHub::new(SignalingServer::new(config.signaling, ais.key_ring(), challenge_key()?));
         tracing::info!(
             db = %store.path().display(),
