@@ -91,7 +91,13 @@ fn restart(seed: u64) -> Result<(), String> {
     sim.run_until(heal_at, |_| false);
     let rtc = sim.rtc().ok_or("no WebRTC layer")?;
     let (o, a) = (rtc.log(off).counters, rtc.log(ans).counters);
-    ensure(o.ice_disconnected >= 1 || answerer_reports, || format!("the offerer never noticed: {o:?}"))?;
+    ensure(o.ice_disconnected >= 1 || answerer_reports, || {
+        format!(
+            "the offerer never noticed: {o:?} hubs {:?} {:?}",
+            sim.node(off).hub().map(|h| h.stats()),
+            sim.node(ans).hub().map(|h| h.stats())
+        )
+    })?;
     ensure(a.offers_sent == 0, || format!("the answerer offered: {a:?}"))?;
     ensure(!answerer_reports || a.restart_requests_sent >= 1, || format!("the answerer did not ask: {a:?}"))?;
     ensure(ice_restarts(&sim, off, ans) >= 1, || format!("no restart: {}", rtc_check::describe(&sim)))?;
