@@ -556,7 +556,7 @@ impl SignalingServer {
                     .by_actor
                     .get(&target)
                     .ok_or_else(|| ActrError::NotFound(format!("{target} is not online")))?;
-                if !self.visible(target_conn, &target, source) {
+                if !self.visible(target_conn, &target, self.caller(source)) {
                     return Err(ActrError::PermissionDenied(format!("{source} may not reach {target}")));
                 }
                 if !self.offer(target_conn, &ServerMsg::Relay { source: source.clone(), payload }) {
@@ -571,6 +571,7 @@ impl SignalingServer {
 
     /// Types with an instance visible to `viewer`, from the index.
     fn discover(&self, viewer: &ActrId, manufacturer: Option<&str>, limit: usize) -> Vec<ActrType> {
+        let caller = self.caller(viewer);
         let mut examined = 0;
         let mut types = Vec::new();
         for ty in self.index.types(manufacturer) {
@@ -579,7 +580,7 @@ impl SignalingServer {
             }
             for actor in self.index.instances(ty) {
                 examined += 1;
-                if self.by_actor.get(actor).is_some_and(|&c| self.visible(c, actor, viewer)) {
+                if self.by_actor.get(actor).is_some_and(|&c| self.visible(c, actor, caller)) {
                     types.push(ty.clone());
                     break;
                 }
@@ -593,12 +594,13 @@ impl SignalingServer {
 
     /// Instances of `ty` that `viewer` may reach, newest first, from the index.
     fn route_candidates(&self, viewer: &ActrId, ty: &ActrType, limit: usize) -> Vec<Candidate> {
+        let caller = self.caller(viewer);
         self.index
             .instances(ty)
             .take(MAX_EXAMINED)
             .filter(|a| *a != viewer)
             .filter_map(|a| self.by_actor.get(a).map(|&c| (a, c)))
-            .filter(|(a, c)| self.visible(*c, a, viewer))
+            .filter(|(a, c)| self.visible(*c, a, caller))
             .map(|(a, c)| Candidate {
                 actor: a.clone(),
                 ws_address: self.profile(c).and_then(|p| p.ws_address.clone()),
@@ -612,12 +614,13 @@ impl SignalingServer {
     }
 
     /// Whether `viewer` may discover or reach `target` (bound on `target_conn`).
-    fn visible(&self, target_conn: ServerConnId, target: &ActrId, viewer: &ActrId) -> bool {
+    fn visible(&self, target_conn: ServerConnId, target: &ActrId, viewer: Caller<'_>) -> bool {
         let acl = self.profile(target_conn).and_then(|p| p.acl.as_ref());
-        check_optional(acl, self.caller(viewer), target.realm).is_allowed()
+        check_optional(acl, viewer, target.realm).is_allowed()
     }
 
     /// `viewer` as an ACL caller: verified when its bound credential says so.
+    /// Looked up once per request, not once per candidate.
     fn caller<'a>(&self, viewer: &'a ActrId) -> Caller<'a> {
         let bound = self.by_actor.get(viewer).and_then(|c| self.conns.get(c)).and_then(|c| c.bound.as_ref());
         Caller::remote(viewer, bound.is_some_and(|b| b.type_verified))
@@ -629,8 +632,11 @@ impl SignalingServer {
             .iter()
             .copied()
             .filter(|s| {
-                let viewer = self.conns.get(s).and_then(|c| c.bound.as_ref()).map(|b| &b.actor);
-                viewer.is_some_and(|v| v != actor && check_optional(acl, self.caller(v), actor.realm).is_allowed())
+                let viewer = self.conns.get(s).and_then(|c| c.bound.as_ref());
+                viewer.is_some_and(|b| {
+                    let caller = Caller::remote(&b.actor, b.type_verified);
+                    b.actor != *actor && check_optional(acl, caller, actor.realm).is_allowed()
+                })
             })
             .collect();
         let presence = ServerMsg::Presence { actor: actor.clone(), up };
