@@ -358,7 +358,8 @@ impl NodeHub {
         }
     }
 
-    fn unix(&self, now: Instant) -> UnixSecs {
+    /// The wall clock at `now`, as the hub reckons it (`unix_origin + now`).
+    pub fn unix(&self, now: Instant) -> UnixSecs {
         self.unix_origin + now.as_micros() / 1_000_000
     }
 

@@ -335,10 +335,10 @@ impl<R: Runtime> Running<R> {
         let ais = self.parts.ais.clone();
         let results = self.parts.inputs_tx.clone();
         let signer = self.parts.manufacturer.clone();
+        // The hub's wall clock: the runtime's `now` stays the only clock.
+        let unix = self.parts.hub.unix(self.parts.rt.now());
         self.parts.rt.spawn_blocking(Box::new(move || {
             let mut request = call.request;
-            let unix =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
             let reply = match crate::node::package::add_proof(&mut request, signer.as_ref(), unix) {
                 Ok(()) => ais.call(&request),
                 Err(e) => Err(e),
