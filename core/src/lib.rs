@@ -19,6 +19,7 @@
 //! - [`transport`]: RPC envelopes, fragmentation, dedup, correlation, routes.
 //! - [`package`]: signed `.actr` packages, their verification and trust.
 
+pub mod abi;
 pub mod acl;
 pub mod ais;
 pub mod backoff;
@@ -28,6 +29,7 @@ pub mod id;
 pub mod keeper;
 pub mod node;
 pub mod package;
+pub mod platform;
 pub mod proof;
 pub mod rng;
 pub mod signaling;

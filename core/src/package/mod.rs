@@ -48,7 +48,7 @@ pub use trust::{
     ChainTrust, DEFAULT_CERT_TTL, MAX_MFR_KEY_REPLY, MfrCertCache, MfrKeyReply, StaticTrust, TrustProvider,
     mfr_key_path,
 };
-pub use verify::{Checked, KeyHint, OpenedPackage, PackageLimits, TrustedBy, VerifiedPackage, verify};
+pub use verify::{Checked, KeyHint, OpenedPackage, PackageBinary, PackageLimits, TrustedBy, VerifiedPackage, verify};
 
 use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};

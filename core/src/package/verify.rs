@@ -65,8 +65,28 @@ pub struct VerifiedPackage {
     /// SHA-256 of the manifest bytes: names this exact package.
     pub manifest_hash: [u8; 32],
     pub binary_hash: [u8; 32],
+    /// The binary itself, read in the same pass that hashed it: these are
+    /// the bytes [`VerifiedPackage::binary_hash`] names.
+    pub binary: PackageBinary,
     pub trusted_by: TrustedBy,
     pub checked: Checked,
+}
+
+/// The verified binary of a package; cheap to clone, shown by its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PackageBinary(std::sync::Arc<[u8]>);
+
+impl core::ops::Deref for PackageBinary {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl core::fmt::Debug for PackageBinary {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "PackageBinary({} bytes)", self.0.len())
+    }
 }
 
 impl VerifiedPackage {
@@ -156,8 +176,10 @@ impl<R: Read + Seek> OpenedPackage<R> {
         let entries = self.preflight(&manifest)?;
         let mut checked = Checked { entries: 0, bytes: 0 };
         let mut binary_hash = [0u8; 32];
+        let mut binary = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
-            let digest = hash_entry(&self.index, &mut self.reader, entry)?;
+            let keep = if i == 0 { Some(&mut binary) } else { None };
+            let digest = hash_entry(&self.index, &mut self.reader, entry, keep)?;
             checked.entries += 1;
             checked.bytes += entry.size;
             if i == 0 {
@@ -175,6 +197,7 @@ impl<R: Read + Seek> OpenedPackage<R> {
             signature: self.signature,
             key_id: signer,
             binary_hash,
+            binary: PackageBinary(binary.into()),
             trusted_by: TrustedBy::Key,
             checked,
         })
@@ -276,8 +299,22 @@ fn read_bounded<R: Read + Seek>(
 }
 
 /// Step 9 for one entry: its budget is its declared size, already checked against the limits.
-fn hash_entry<R: Read + Seek>(index: &ZipIndex, reader: &mut R, entry: &ZipEntry) -> Result<[u8; 32], PackageError> {
+/// With `keep`, the bytes hashed are also kept there.
+fn hash_entry<R: Read + Seek>(
+    index: &ZipIndex,
+    reader: &mut R,
+    entry: &ZipEntry,
+    mut keep: Option<&mut Vec<u8>>,
+) -> Result<[u8; 32], PackageError> {
     let mut h = Sha256::new();
-    stream_entry(index, reader, entry, entry.size, |chunk| h.update(chunk))?;
+    if let Some(k) = keep.as_mut() {
+        k.reserve(entry.size as usize);
+    }
+    stream_entry(index, reader, entry, entry.size, |chunk| {
+        h.update(chunk);
+        if let Some(k) = keep.as_mut() {
+            k.extend_from_slice(chunk);
+        }
+    })?;
     Ok(h.finalize().into())
 }
