@@ -17,5 +17,6 @@
 //! [`AisService`]: actr_core::ais::AisService
 
 pub mod demo;
+pub mod host;
 pub mod pkg;
 pub mod serve;

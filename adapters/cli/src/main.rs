@@ -13,6 +13,10 @@
 //! actr verify FILE.actr (--trust KEY.pub... | --server URL)
 //! actr mfr add --data-dir DIR NAME KEY.pub
 //! actr mfr publish --data-dir DIR FILE.actr
+//! actr run FILE.actr --server URL [--trust KEY.pub]... [--data-dir DIR] [--realm ID]
+//!          [--realm-secret-file PATH] [--mfr-key KEY] [--listen ADDR]
+//! actr call --server URL MFR:NAME:VERSION ROUTE [PAYLOAD] [--json] [--timeout SECS] [--realm ID]
+//!           [--realm-secret-file PATH]
 //! ```
 //!
 //! Realm secrets never come from the command line: give them in a file
@@ -25,6 +29,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use actr_cli::demo::{DemoError, DemoOptions};
+use actr_cli::host::{self, CallOptions, RunOptions};
 use actr_cli::pkg::{self, PackOptions, PkgError, TrustArgs};
 use actr_cli::serve::{ServeConfig, ServeError, Server, TlsFiles, realms_with_secrets};
 use actr_core::ActrType;
@@ -58,6 +63,78 @@ enum Command {
     /// Manage manufacturers in a server's registry.
     #[command(subcommand)]
     Mfr(MfrCommand),
+    /// Verify a WASM package, run it as an actor registered with the server,
+    /// print its identity, and serve until Ctrl-C.
+    Run(RunArgs),
+    /// Find an actor of a type through the server, call it, print the reply.
+    Call(CallArgs),
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The package.
+    package: PathBuf,
+    /// Base address of `actr serve` (http://host:port or https://host:port).
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// A trusted manufacturer public key (KEY.pub). Repeatable. Without it,
+    /// the manufacturer keys in the server's registry are trusted.
+    #[arg(long = "trust", value_name = "KEY.pub")]
+    trust: Vec<PathBuf>,
+    /// Where the actor's store lives (created 0700).
+    #[arg(long, value_name = "DIR", default_value = "./actr-host-data")]
+    data_dir: PathBuf,
+    #[command(flatten)]
+    realm: RealmArgs,
+    /// The manufacturer's secret key: signs a manufacturer proof, for a
+    /// package the server has not published.
+    #[arg(long, value_name = "KEY")]
+    mfr_key: Option<PathBuf>,
+    /// Also accept direct WebSocket links on this address.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+struct CallArgs {
+    /// Base address of `actr serve`.
+    #[arg(long, value_name = "URL")]
+    server: String,
+    /// The type to call, manufacturer:name:version.
+    #[arg(value_name = "MFR:NAME:VERSION")]
+    target: ActrType,
+    /// The route, e.g. echo.Echo/Say.
+    route: String,
+    /// The payload, as UTF-8 text [default: empty].
+    payload: Option<String>,
+    /// Print one JSON object (the reply, or the error) instead of the reply.
+    #[arg(long)]
+    json: bool,
+    /// Seconds to wait for the reply.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
+    #[command(flatten)]
+    realm: RealmArgs,
+}
+
+#[derive(Debug, Args)]
+struct RealmArgs {
+    /// The realm to register in.
+    #[arg(long = "realm", value_name = "ID", default_value_t = 1)]
+    id: u32,
+    /// A file holding the realm's admission secret (else ACTR_REALM_{ID}_SECRET, if set).
+    #[arg(long = "realm-secret-file", value_name = "PATH")]
+    secret_file: Option<PathBuf>,
+}
+
+impl RealmArgs {
+    fn secret(&self) -> Result<Option<String>, String> {
+        if let Some(path) = &self.secret_file {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            return Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()));
+        }
+        Ok(std::env::var(format!("ACTR_REALM_{}_SECRET", self.id)).ok())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -241,7 +318,7 @@ fn parse_secret_file(text: &str) -> Result<(u32, PathBuf), String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The demo prints its own report; only its warnings go to stderr by default.
-    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    let default_level = if matches!(cli.command, Command::Serve(_) | Command::Run(_)) { "info" } else { "warn" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let result = match cli.command {
@@ -257,6 +334,8 @@ fn main() -> ExitCode {
             print(pkg::mfr_add(&data_dir, &name, &public_key))
         }
         Command::Mfr(MfrCommand::Publish { data_dir, package }) => print(pkg::mfr_publish(&data_dir, &package)),
+        Command::Run(args) => run(args),
+        Command::Call(args) => return call(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -286,6 +365,48 @@ fn pack(args: PackArgs) -> Result<String, PkgError> {
         resources: args.resources,
         routes: args.routes,
     })
+}
+
+fn run(args: RunArgs) -> Result<(), String> {
+    let options = RunOptions {
+        package: args.package,
+        server: args.server,
+        trust: args.trust,
+        data_dir: args.data_dir,
+        realm: args.realm.id,
+        realm_secret: args.realm.secret()?,
+        mfr_key: args.mfr_key,
+        listen: args.listen,
+    };
+    host::run(&options, shutdown_signal(), |line| host::say(&line)).map_err(|e| e.to_string())
+}
+
+/// Exit 0 with the reply; 1 with the error (as JSON on stdout with --json).
+fn call(args: CallArgs) -> ExitCode {
+    let secret = match args.realm.secret() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("actr: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = CallOptions {
+        server: args.server,
+        target: args.target,
+        route: args.route,
+        payload: args.payload.unwrap_or_default().into_bytes(),
+        json: args.json,
+        timeout: std::time::Duration::from_secs(args.timeout),
+        realm: args.realm.id,
+        realm_secret: secret,
+    };
+    let result = host::call(&options);
+    let text = host::render_call(&result, &options.route, options.json);
+    match (&result, options.json) {
+        (Ok(_), _) | (Err(_), true) => print!("{text}"),
+        (Err(_), false) => eprint!("actr: {text}"),
+    }
+    if result.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn demo(args: DemoArgs) -> Result<(), DemoError> {

@@ -111,6 +111,10 @@ impl WasmModule {
         &self.hash
     }
 
+    pub fn limits(&self) -> &WasmLimits {
+        &self.limits
+    }
+
     /// A fresh instance with the engine's limits.
     pub fn instantiate(&self) -> Result<WasmInstance, WasmError> {
         WasmInstance::new(self)

@@ -3,6 +3,9 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use actr_core::platform::PlatformProvider;
+use actr_wasm::WasmLimits;
+
 use actr_core::Realm;
 use actr_core::keeper::KeeperConfig;
 use actr_core::package::{PackageLimits, TrustProvider};
@@ -72,6 +75,11 @@ pub struct HyperConfig {
     pub trust: Option<std::sync::Arc<dyn TrustProvider>>,
     /// Bounds of package verification.
     pub package_limits: PackageLimits,
+    /// What the host gives actors: each attached WASM actor's store.
+    /// `None`: storage operations of guests fail with `Unavailable`.
+    pub platform: Option<std::sync::Arc<dyn PlatformProvider>>,
+    /// Fuel, memory and queue bounds of attached WASM actors.
+    pub wasm_limits: WasmLimits,
 }
 
 impl HyperConfig {
@@ -100,7 +108,27 @@ impl HyperConfig {
             network_debounce: Duration::from_secs(2),
             trust: None,
             package_limits: PackageLimits::default(),
+            platform: None,
+            wasm_limits: WasmLimits::default(),
         }
+    }
+
+    /// Gives actors the services of `platform` (their stores).
+    pub fn with_platform(mut self, platform: std::sync::Arc<dyn PlatformProvider>) -> Self {
+        self.platform = Some(platform);
+        self
+    }
+
+    /// Keeps each attached actor's store in SQLite under `dir`
+    /// (`actr_sqlite::NativePlatform`): one database per actor type.
+    pub fn with_data_dir(self, dir: impl Into<std::path::PathBuf>) -> Self {
+        let _ = dir.into();
+        todo!("SQLITE-MERGE")
+    }
+
+    pub fn with_wasm_limits(mut self, limits: WasmLimits) -> Self {
+        self.wasm_limits = limits;
+        self
     }
 
     /// Listens for direct WebSocket connections on `addr`.

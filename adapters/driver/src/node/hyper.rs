@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use actr_core::package::{PackageError, VerifiedPackage};
 
+use actr_wasm::WasmEngine;
+
 use crate::gate::in_process::InProcessRegistry;
 use crate::node::config::HyperConfig;
 use crate::node::lifecycle::{Init, Node};
@@ -29,12 +31,15 @@ pub struct Hyper<R: Runtime> {
     rt: R,
     config: HyperConfig,
     registry: Arc<InProcessRegistry>,
+    /// Compiles and caches the modules of attached WASM packages.
+    wasm: WasmEngine,
 }
 
 impl<R: Runtime> Hyper<R> {
     /// A `Hyper` with a registry of its own.
     pub fn new(rt: R, config: HyperConfig) -> Self {
-        Self { rt, config, registry: Arc::default() }
+        let wasm = WasmEngine::new(config.wasm_limits);
+        Self { rt, config, registry: Arc::default(), wasm }
     }
 
     pub fn config(&self) -> &HyperConfig {
@@ -49,7 +54,7 @@ impl<R: Runtime> Hyper<R> {
     /// A fresh node with a configuration of its own (a seed, a listener…)
     /// that still shares this `Hyper`'s in-process registry.
     pub fn node_with(&self, config: HyperConfig) -> Node<R, Init> {
-        Node::new(self.rt.clone(), config, self.registry.clone())
+        Node::new(self.rt.clone(), config, self.registry.clone(), self.wasm.clone())
     }
 
     /// Verifies a `.actr` package with the configured trust, on the

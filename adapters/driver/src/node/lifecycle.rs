@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 
 use actr_core::ais::{RegisterOk, RegisterRequest};
 use actr_core::node::HubConfig;
+use actr_core::package::BinaryKind;
+use actr_wasm::WasmEngine;
 use actr_core::signaling::ActorProfile;
 use actr_core::{ActrError, ActrId};
 use async_channel::Sender;
@@ -33,7 +35,8 @@ use crate::node::package::PackageIdentity;
 use crate::node::shared::{Hook, NodeShared, Settings};
 use crate::node::trace::TraceIds;
 use crate::node::workload::Workload;
-use crate::runtime::Runtime;
+use crate::node::wasm::WasmWorkload;
+use crate::runtime::{Runtime, Sleeper, run_blocking};
 use crate::signaling::handle::{NodeConfig, SignalingHandle, SignalingNode};
 use crate::task::io::Input;
 use crate::wire::link_pump;
@@ -67,7 +70,7 @@ impl sealed::Sealed for Attached {}
 impl sealed::Sealed for Registered {}
 
 impl NodeState for Init {
-    type Parts<R: Runtime> = ();
+    type Parts<R: Runtime> = InitParts;
 }
 
 impl NodeState for Attached {
@@ -76,6 +79,13 @@ impl NodeState for Attached {
 
 impl NodeState for Registered {
     type Parts<R: Runtime> = RegisteredParts<R>;
+}
+
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct InitParts {
+    /// The `Hyper`'s WASM engine (its module cache).
+    wasm: WasmEngine,
 }
 
 #[doc(hidden)]
@@ -134,8 +144,48 @@ impl<R: Runtime, S: NodeState> std::fmt::Debug for Node<R, S> {
 }
 
 impl<R: Runtime> Node<R, Init> {
-    pub(crate) fn new(rt: R, config: HyperConfig, registry: Arc<InProcessRegistry>) -> Self {
-        Self { rt, config, registry, parts: (), state: PhantomData }
+    pub(crate) fn new(rt: R, config: HyperConfig, registry: Arc<InProcessRegistry>, wasm: WasmEngine) -> Self {
+        Self { rt, config, registry, parts: InitParts { wasm }, state: PhantomData }
+    }
+
+    /// Attaches a verified WASM package: compiles its binary (once per
+    /// binary hash, on the blocking pool), makes a first instance, opens
+    /// its store when the `Hyper` has a platform
+    /// ([`HyperConfig::with_platform`], [`HyperConfig::with_data_dir`]),
+    /// and starts the thread its turns run on. The node then runs it like
+    /// a linked workload, and registers it as `package` (see
+    /// [`Node::link_package`]); its ACL is the manifest's.
+    ///
+    /// Errors: `InvalidArgument` for a package that is not a WASM module,
+    /// whose binary does not compile or does not speak the ABI
+    /// (docs/wasm-abi.md), or whose manifest ACL does not parse;
+    /// `Unavailable` when its store cannot be opened.
+    pub async fn attach(self, package: PackageIdentity) -> Result<Node<R, Attached>, ActrError> {
+        let verified = &package.package;
+        if verified.manifest.binary.kind != BinaryKind::WasmModule {
+            return Err(ActrError::InvalidArgument(format!(
+                "{} is a {} package; attach runs wasm-module packages (link_package runs native code)",
+                verified.actr_type,
+                verified.manifest.binary.kind.as_str()
+            )));
+        }
+        let acl = verified.manifest.acl().map_err(|e| ActrError::InvalidArgument(e.to_string()))?;
+        let actr_type = verified.actr_type.clone();
+        let binary = verified.binary.clone();
+        let engine = self.parts.wasm.clone();
+        let platform = self.config.platform.clone();
+        let ty = actr_type.clone();
+        let (module, first, store) = run_blocking(&self.rt, move || {
+            let module = engine.load(&binary)?;
+            let first = module.instantiate()?;
+            let store = platform.map(|p| p.actor_store(&ty)).transpose()?;
+            Ok::<_, ActrError>((module, first, store))
+        })
+        .await??;
+        let timer: Arc<dyn Sleeper> = Arc::new(self.rt.clone());
+        let workload = WasmWorkload::start(module, first, store, actr_type, acl, timer, self.config.call_timeout)?;
+        let parts = AttachedParts { workload: Arc::new(workload), package: Some(package) };
+        Ok(Node { rt: self.rt, config: self.config, registry: self.registry, parts, state: PhantomData })
     }
 
     /// Links a native workload into this node.

@@ -14,6 +14,7 @@ pub(crate) mod package;
 mod shared;
 pub(crate) mod stats;
 mod trace;
+mod wasm;
 mod workload;
 
 pub use actr_ref::ActrRef;
