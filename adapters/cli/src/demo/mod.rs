@@ -13,13 +13,18 @@
 //!    audio frames from `caller-rtc` to `echo` over WebRTC;
 //! 4. prints which wire carried each phase and what each lane carried (from
 //!    `ActrRef::stats`);
-//! 5. shuts the nodes and the server down and removes the directory.
+//! 5. packs and signs the bundled echo and counter WASM guests with a
+//!    throwaway manufacturer key, verifies them, attaches them to two nodes
+//!    and calls them over WebRTC from `caller-rtc` and in-process; reports
+//!    which actors were WASM and how long their guest turns took;
+//! 6. shuts the nodes and the server down and removes the directory.
 
 mod echo;
 mod phases;
 mod report;
 mod scenario;
 mod streams;
+mod wasm;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -47,6 +52,8 @@ pub struct DemoOptions {
     pub stream_mib: usize,
     /// Audio frames sent on the media track.
     pub media_frames: usize,
+    /// Calls to each WASM actor.
+    pub wasm_calls: usize,
 }
 
 impl Default for DemoOptions {
@@ -59,6 +66,7 @@ impl Default for DemoOptions {
             bulk_size: 1 << 20,
             stream_mib: 16,
             media_frames: 200,
+            wasm_calls: 200,
         }
     }
 }
@@ -90,7 +98,8 @@ pub fn run(options: &DemoOptions) -> Result<(), DemoError> {
         .build()
         .map_err(DemoError::Runtime)?;
     let outcome = runtime.block_on(async {
-        let scenario = scenario::run(url, options, |line| println!("actr demo: {line}"));
+        let host_dir = dir.0.join("wasm-host");
+        let scenario = scenario::run(url, (&dir.0, &host_dir), options, |line| println!("actr demo: {line}"));
         tokio::time::timeout(DEMO_DEADLINE, scenario).await
     });
     runtime.shutdown_timeout(Duration::from_secs(1));
@@ -102,6 +111,9 @@ pub fn run(options: &DemoOptions) -> Result<(), DemoError> {
     println!();
     println!("wires and lanes (from ActrRef::stats):");
     outcome.stats.lines().iter().for_each(|l| println!("{l}"));
+    println!();
+    println!("WASM actors (guest turns from ActrRef::wasm_stats):");
+    outcome.wasm.iter().for_each(|l| println!("{l}"));
     println!("actr demo: ok in {:.2} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -22,7 +22,7 @@ use super::DemoOptions;
 use super::echo::{DemoActor, ECHO, TellCounter, demo_type};
 use super::phases::{CALL_TIMEOUT, Wire, calls, tells};
 use super::report::{Phase, WireStats};
-use super::streams;
+use super::{streams, wasm};
 
 /// Bound on waiting for the WebRTC channel to open.
 const WEBRTC_WARMUP: Duration = Duration::from_secs(10);
@@ -40,29 +40,45 @@ pub struct DemoNode {
 pub struct Outcome {
     pub phases: Vec<Phase>,
     pub stats: WireStats,
+    /// Which actors were WASM, and their guest turns.
+    pub wasm: Vec<String>,
 }
 
 /// Starts the nodes, runs every phase, shuts the nodes down.
-pub async fn run(server: String, options: &DemoOptions, say: impl Fn(String)) -> Result<Outcome, ActrError> {
+pub async fn run(
+    server: String,
+    dirs: (&std::path::Path, &std::path::Path),
+    options: &DemoOptions,
+    say: impl Fn(String),
+) -> Result<Outcome, ActrError> {
     let echo = start_node(&server, "echo", 1, true, true).await?;
     say(format!("echo node:       {} listening on {}", echo.actor.id(), echo.actor.ws_address().unwrap_or("-")));
     let ws_caller = start_node(&server, "caller-ws", 2, false, false).await?;
     say(format!("caller-ws node:  {} (WebRTC off)", ws_caller.actor.id()));
     let rtc_caller = start_node(&server, "caller-rtc", 3, false, true).await?;
     say(format!("caller-rtc node: {} (WebRTC on)", rtc_caller.actor.id()));
+    let wasm_nodes = wasm::start(&server, dirs.0, dirs.1).await?;
+    for line in &wasm_nodes.described {
+        say(format!("wasm node:       {line}"));
+    }
     let outcome = async {
-        let phases = all_phases(&echo, &ws_caller, &rtc_caller, options, &say).await?;
+        let mut phases = all_phases(&echo, &ws_caller, &rtc_caller, options, &say).await?;
+        let small = Bytes::from(vec![0x5a; options.payload]);
+        phases.extend(wasm::phases(&wasm_nodes, &rtc_caller.actor, &small, options.wasm_calls).await?);
+        let wasm = wasm::describe(&wasm_nodes);
         let stats = WireStats {
             ws_caller: ws_caller.actor.stats().await?,
             rtc_caller: rtc_caller.actor.stats().await?,
             echo: echo.actor.stats().await?,
         };
-        Ok(Outcome { phases, stats })
+        Ok(Outcome { phases, stats, wasm })
     }
     .await;
     for node in [&ws_caller, &rtc_caller, &echo] {
         node.actor.shutdown().await;
     }
+    wasm_nodes.echo.shutdown().await;
+    wasm_nodes.counter.shutdown().await;
     outcome
 }
 

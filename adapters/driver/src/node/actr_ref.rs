@@ -8,6 +8,7 @@ use actr_core::{ActrError, ActrId, ActrType, Dest};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
+use crate::node::wasm::WasmActorStats;
 use crate::node::data_stream::StreamWriter;
 use crate::node::network::NetworkEventHandle;
 use crate::node::ops::{NodeOps, Origin, Outgoing};
@@ -105,6 +106,12 @@ impl ActrRef {
     /// `peer`, e.g. from configuration, instead of asking signaling.
     pub fn add_route(&self, peer: ActrId, ws_address: impl Into<String>) -> Result<(), ActrError> {
         self.inner.0.add_route(peer, ws_address.into())
+    }
+
+    /// What the node's WASM actor did: guest turns, the time they took,
+    /// instances rebuilt after a trap. `None` for a linked workload.
+    pub fn wasm_stats(&self) -> Option<WasmActorStats> {
+        self.inner.0.wasm_stats()
     }
 
     /// Counters of this node's messaging.

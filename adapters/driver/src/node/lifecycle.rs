@@ -35,7 +35,7 @@ use crate::node::package::PackageIdentity;
 use crate::node::shared::{Hook, NodeShared, Settings};
 use crate::node::trace::TraceIds;
 use crate::node::workload::Workload;
-use crate::node::wasm::WasmWorkload;
+use crate::node::wasm::{WasmStats, WasmWorkload};
 use crate::runtime::{Runtime, Sleeper, run_blocking};
 use crate::signaling::handle::{NodeConfig, SignalingHandle, SignalingNode};
 use crate::task::io::Input;
@@ -93,6 +93,8 @@ pub struct AttachedParts {
     workload: Arc<dyn Workload>,
     /// The signed package the node registers as, if any.
     package: Option<PackageIdentity>,
+    /// Counters of an attached WASM actor.
+    wasm: Option<Arc<WasmStats>>,
 }
 
 impl std::fmt::Debug for AttachedParts {
@@ -114,6 +116,7 @@ pub struct RegisteredParts<R: Runtime> {
     streams: DataStreamRegistry,
     /// The WebRTC wire the node task uses once the node opens.
     rtc: Option<Arc<RtcWire<R>>>,
+    wasm: Option<Arc<WasmStats>>,
 }
 
 impl<R: Runtime> std::fmt::Debug for RegisteredParts<R> {
@@ -184,7 +187,8 @@ impl<R: Runtime> Node<R, Init> {
         .await??;
         let timer: Arc<dyn Sleeper> = Arc::new(self.rt.clone());
         let workload = WasmWorkload::start(module, first, store, actr_type, acl, timer, self.config.call_timeout)?;
-        let parts = AttachedParts { workload: Arc::new(workload), package: Some(package) };
+        let wasm = Some(workload.stats());
+        let parts = AttachedParts { workload: Arc::new(workload), package: Some(package), wasm };
         Ok(Node { rt: self.rt, config: self.config, registry: self.registry, parts, state: PhantomData })
     }
 
@@ -195,7 +199,7 @@ impl<R: Runtime> Node<R, Init> {
 
     /// Links a workload the application keeps a handle to.
     pub fn link_shared(self, workload: Arc<dyn Workload>) -> Node<R, Attached> {
-        let parts = AttachedParts { workload, package: None };
+        let parts = AttachedParts { workload, package: None, wasm: None };
         Node { rt: self.rt, config: self.config, registry: self.registry, parts, state: PhantomData }
     }
 
@@ -218,7 +222,7 @@ impl<R: Runtime> Node<R, Init> {
                 package.actr_type()
             )));
         }
-        let parts = AttachedParts { workload, package: Some(package) };
+        let parts = AttachedParts { workload, package: Some(package), wasm: None };
         Ok(Node { rt: self.rt, config: self.config, registry: self.registry, parts, state: PhantomData })
     }
 }
@@ -270,7 +274,8 @@ impl<R: Runtime> Node<R, Attached> {
                 return Err(e);
             }
         };
-        let parts = RegisteredParts { workload, signaling, inputs, registration, listener, streams, rtc };
+        let wasm = self.parts.wasm;
+        let parts = RegisteredParts { workload, signaling, inputs, registration, listener, streams, rtc, wasm };
         Ok(Node { rt: self.rt, config: self.config, registry: self.registry, parts, state: PhantomData })
     }
 }
@@ -321,7 +326,7 @@ impl<R: Runtime> Node<R, Registered> {
     /// 5. runs `on_ready` (an error is logged).
     pub async fn start(self) -> Result<ActrRef, ActrError> {
         let Node { rt, config, registry, parts, .. } = self;
-        let RegisteredParts { workload, signaling, inputs, registration, listener, streams, rtc } = parts;
+        let RegisteredParts { workload, signaling, inputs, registration, listener, streams, rtc, wasm } = parts;
         let id = match signaling.wait_connected(config.connect_timeout).await {
             Ok(id) => id,
             Err(e) => {
@@ -330,7 +335,7 @@ impl<R: Runtime> Node<R, Registered> {
             }
         };
         let ws_address = listener.as_ref().map(|l| l.1.clone());
-        let wires = Wires { signaling, inputs, registry, streams, rtc };
+        let wires = Wires { signaling, inputs, registry, streams, rtc, wasm };
         let shared = assemble(rt, &config, id, workload, wires, &registration, ws_address);
         if let Err(e) = shared.run_hook(Hook::Start).await {
             shared.close().await;
@@ -357,6 +362,7 @@ struct Wires<R: Runtime> {
     registry: Arc<InProcessRegistry>,
     streams: DataStreamRegistry,
     rtc: Option<Arc<RtcWire<R>>>,
+    wasm: Option<Arc<WasmStats>>,
 }
 
 /// Builds the started node's state around its running node task.
@@ -369,7 +375,7 @@ fn assemble<R: Runtime>(
     registration: &RegisterOk,
     ws_address: Option<String>,
 ) -> Arc<NodeShared<R>> {
-    let Wires { signaling, inputs, registry, streams, rtc } = wires;
+    let Wires { signaling, inputs, registry, streams, rtc, wasm } = wires;
     let seed = config.seed.unwrap_or_else(random_seed);
     let settings = Settings {
         call_timeout: config.call_timeout,
@@ -399,6 +405,7 @@ fn assemble<R: Runtime>(
         ais_key: registration.signing_pubkey.clone(),
         listener_stop: Mutex::new(None),
         delivered: AtomicU64::new(0),
+        wasm,
         me: me.clone(),
     })
 }

@@ -26,4 +26,5 @@ pub use lifecycle::{Attached, Init, Node, NodeState, Registered};
 pub use network::NetworkEventHandle;
 pub use package::{KeySigner, ManufacturerSigner, PackageIdentity};
 pub use stats::RpcStats;
+pub use wasm::WasmActorStats;
 pub use workload::{Request, Workload};

@@ -55,6 +55,8 @@ pub(crate) trait NodeOps: Send + Sync + 'static {
     fn id(&self) -> &ActrId;
     fn ws_address(&self) -> Option<&str>;
     fn default_timeout(&self) -> Duration;
+    /// Counters of the attached WASM actor; `None` for a linked workload.
+    fn wasm_stats(&self) -> Option<crate::node::wasm::WasmActorStats>;
     fn is_shutting_down(&self) -> bool;
 
     fn call(self: Arc<Self>, out: Outgoing) -> BoxFuture<'static, Result<Bytes, ActrError>>;

@@ -25,6 +25,7 @@ use crate::gate::remote::RpcHandle;
 use crate::node::context::Context;
 use crate::node::data_stream::receive_chunk;
 use crate::node::drain::{Admission, InFlight, Phase};
+use crate::node::wasm::{WasmActorStats, WasmStats};
 use crate::node::network::NetworkEventHandle;
 use crate::node::ops::{LocalRequest, NodeOps, Origin, Outgoing, Tell};
 use crate::node::stats::RpcStats;
@@ -92,6 +93,8 @@ pub(crate) struct NodeShared<R: Runtime> {
     pub delivered: AtomicU64,
     /// This node, for contexts and the registry.
     pub me: Weak<NodeShared<R>>,
+    /// Counters of the attached WASM actor, if it is one.
+    pub wasm: Option<Arc<WasmStats>>,
 }
 
 impl<R: Runtime> NodeShared<R> {
@@ -307,6 +310,10 @@ impl<R: Runtime> NodeOps for NodeShared<R> {
 
     fn ws_address(&self) -> Option<&str> {
         self.ws_address.as_deref()
+    }
+
+    fn wasm_stats(&self) -> Option<WasmActorStats> {
+        self.wasm.as_ref().map(|s| s.snapshot())
     }
 
     fn default_timeout(&self) -> Duration {

@@ -63,6 +63,29 @@ pub(crate) struct WasmStats {
     pub rebuilds: AtomicU64,
 }
 
+impl WasmStats {
+    pub(crate) fn snapshot(&self) -> WasmActorStats {
+        let turns = self.turns.load(Ordering::Relaxed);
+        WasmActorStats {
+            turns,
+            turn_time: Duration::from_micros(self.turn_micros.load(Ordering::Relaxed)),
+            rebuilds: self.rebuilds.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// What one attached WASM actor did ([`crate::ActrRef::wasm_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WasmActorStats {
+    /// Guest turns run: one per request, plus one per result of an operation it waited for.
+    pub turns: u64,
+    /// Time spent inside the guest, all turns together.
+    pub turn_time: Duration,
+    /// Instances built after one was discarded (a trap, fuel, the memory cap).
+    pub rebuilds: u64,
+}
+
 /// A verified WASM package running as a workload.
 pub(crate) struct WasmWorkload {
     actr_type: ActrType,
