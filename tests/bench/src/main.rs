@@ -13,11 +13,13 @@
 //! - [`ws_rpc`]: RPC over the WebSocket direct link against a raw tungstenite echo;
 //! - [`rtc`]: WebRTC connect time and bulk throughput, `RtcPeer` against raw str0m;
 //! - [`sim_hub`]: node-hub inputs handled per second in the simulator;
-//! - [`package`]: package verification against SHA-256 of the same bytes.
+//! - [`package`]: package verification against SHA-256 of the same bytes;
+//! - [`storage`]: `ActorStore` set and get against raw rusqlite with the same SQL.
 //!
 //! Plain figures, no assertions: numbers depend on the machine. The whole run
 //! takes about a minute in release. `ACTR_BENCH_ONLY=in_process,ws` runs only
-//! the listed sections (`signaling`, `in_process`, `ws`, `rtc`, `sim`, `hello`, `package`).
+//! the listed sections (`signaling`, `in_process`, `ws`, `rtc`, `sim`, `hello`, `package`,
+//! `storage`).
 
 mod hello;
 mod in_process;
@@ -27,6 +29,7 @@ mod peers;
 mod report;
 mod rtc;
 mod sim_hub;
+mod storage;
 mod workload;
 mod ws_rpc;
 
@@ -78,6 +81,9 @@ fn main() {
     }
     if selected("package") {
         rows.extend(package::rows());
+    }
+    if selected("storage") {
+        rows.extend(storage::rows());
     }
     report::print(&rows);
 

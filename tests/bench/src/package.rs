@@ -3,12 +3,12 @@
 //! streamed hashes) and, as the baseline, the binary hashed in one call.
 //! Goal: verification within 1.2x of hashing alone.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actr_core::package::{self, PackageLimits, PackageSpec};
 use sha2::{Digest, Sha256};
 
-use crate::report::Row;
+use crate::report::{Row, time_pair};
 
 fn binary(len: usize) -> Vec<u8> {
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -20,22 +20,6 @@ fn binary(len: usize) -> Vec<u8> {
             x as u8
         })
         .collect()
-}
-
-/// Times `a` and `b` alternately, so load from other processes hits both alike.
-fn time_pair(iterations: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (Duration, Duration) {
-    a(); // warm up
-    b();
-    let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
-    for _ in 0..iterations {
-        let started = Instant::now();
-        a();
-        ta += started.elapsed();
-        let started = Instant::now();
-        b();
-        tb += started.elapsed();
-    }
-    (ta, tb)
 }
 
 fn row(mib: usize, iterations: usize) -> Row {

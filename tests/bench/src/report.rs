@@ -1,6 +1,6 @@
 //! Latency samples and the printed table.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Durations of repeated operations.
 #[derive(Debug, Clone, Default)]
@@ -90,6 +90,22 @@ impl Row {
         self.ratio = self.p50.filter(|_| base > 0.0).map(|p| p.as_secs_f64() / base);
         self
     }
+}
+
+/// Times `a` and `b` alternately, so load from other processes hits both alike.
+pub fn time_pair(iterations: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (Duration, Duration) {
+    a(); // warm up
+    b();
+    let (mut ta, mut tb) = (Duration::ZERO, Duration::ZERO);
+    for _ in 0..iterations {
+        let started = Instant::now();
+        a();
+        ta += started.elapsed();
+        let started = Instant::now();
+        b();
+        tb += started.elapsed();
+    }
+    (ta, tb)
 }
 
 fn micros(d: Option<Duration>) -> String {
