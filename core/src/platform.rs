@@ -17,6 +17,8 @@ pub const MAX_KEY_BYTES: usize = 1024;
 pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 /// Most operations in one [`KvStore::batch`].
 pub const MAX_BATCH_OPS: usize = 1024;
+/// Most bytes of keys and values in one [`KvStore::batch`].
+pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 /// Most keys one [`KvStore::list`] returns.
 pub const MAX_LIST_KEYS: usize = 10_000;
 
@@ -102,14 +104,22 @@ pub fn check_batch(ops: &[KvOp]) -> Result<(), PlatformError> {
     if ops.len() > MAX_BATCH_OPS {
         return Err(PlatformError::Limit(format!("batch of {} operations, the limit is {MAX_BATCH_OPS}", ops.len())));
     }
+    let mut bytes = 0usize;
     for op in ops {
         match op {
             KvOp::Set { key, value } => {
                 check_key(key)?;
                 check_value(value)?;
+                bytes += key.len() + value.len();
             }
-            KvOp::Delete { key } => check_key(key)?,
+            KvOp::Delete { key } => {
+                check_key(key)?;
+                bytes += key.len();
+            }
         }
+    }
+    if bytes > MAX_BATCH_BYTES {
+        return Err(PlatformError::Limit(format!("batch of {bytes} bytes, the limit is {MAX_BATCH_BYTES}")));
     }
     Ok(())
 }
@@ -183,6 +193,8 @@ mod tests {
         let ops = vec![KvOp::Delete { key: "a".into() }; MAX_BATCH_OPS + 1];
         assert!(matches!(check_batch(&ops), Err(PlatformError::Limit(_))));
         assert!(check_batch(&ops[..MAX_BATCH_OPS]).is_ok());
+        let big = KvOp::Set { key: "k".into(), value: vec![0; MAX_VALUE_BYTES] };
+        assert!(matches!(check_batch(&vec![big; 17]), Err(PlatformError::Limit(m)) if m.contains("bytes")));
     }
 
     fn hex_of(b: &[u8]) -> String {

@@ -122,8 +122,7 @@ impl HyperConfig {
     /// Keeps each attached actor's store in SQLite under `dir`
     /// (`actr_sqlite::NativePlatform`): one database per actor type.
     pub fn with_data_dir(self, dir: impl Into<std::path::PathBuf>) -> Self {
-        let _ = dir.into();
-        todo!("SQLITE-MERGE")
+        self.with_platform(std::sync::Arc::new(actr_sqlite::NativePlatform::new(dir)))
     }
 
     pub fn with_wasm_limits(mut self, limits: WasmLimits) -> Self {
