@@ -280,7 +280,10 @@ mod tests {
         assert!(host.take_sent().is_empty());
         host.request(5000, "hang", b"", false);
         host.request(5001, "hang", b"", true);
-        assert!(matches!(&host.replies()[..], [(5000, Err(ActrError::ResourceExhausted(_)))]));
+        assert!(matches!(
+            &host.replies()[..],
+            [(5000, Err(ActrError::ResourceExhausted(_))), (5001, Err(ActrError::ResourceExhausted(_)))]
+        ));
         assert_eq!(host.tasks_in_flight(), MAX_TASKS);
     }
 
