@@ -15,6 +15,8 @@
 
 mod engine;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod instance;
 mod limits;
 
