@@ -14,12 +14,14 @@
 //! - [`rtc`]: WebRTC connect time and bulk throughput, `RtcPeer` against raw str0m;
 //! - [`sim_hub`]: node-hub inputs handled per second in the simulator;
 //! - [`package`]: package verification against SHA-256 of the same bytes;
-//! - [`storage`]: `ActorStore` set and get against raw rusqlite with the same SQL.
+//! - [`storage`]: `ActorStore` set and get against raw rusqlite with the same SQL;
+//! - [`wasm`]: a WASM echo's dispatch against a raw wasmi round trip and
+//!   against a native echo.
 //!
 //! Plain figures, no assertions: numbers depend on the machine. The whole run
 //! takes about a minute in release. `ACTR_BENCH_ONLY=in_process,ws` runs only
 //! the listed sections (`signaling`, `in_process`, `ws`, `rtc`, `sim`, `hello`, `package`,
-//! `storage`).
+//! `storage`, `wasm`).
 
 mod hello;
 mod in_process;
@@ -30,6 +32,7 @@ mod report;
 mod rtc;
 mod sim_hub;
 mod storage;
+mod wasm;
 mod workload;
 mod ws_rpc;
 
@@ -84,6 +87,9 @@ fn main() {
     }
     if selected("storage") {
         rows.extend(storage::rows());
+    }
+    if selected("wasm") {
+        rows.extend(wasm::rows(&url, &dir));
     }
     report::print(&rows);
 
