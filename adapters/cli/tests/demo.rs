@@ -58,6 +58,14 @@ fn demo_calls_between_two_nodes_reports_and_exits_zero() {
         assert!(line.contains(&format!("carried: {carried}")), "{start}: {stdout}");
     }
     assert!(phase("calls  webrtc").contains("p99"), "{stdout}");
+    // The WASM phase: both guests attached, called over WebRTC and in-process.
+    assert!(has("wasm node:       demo:wasm-echo:1.0.0 (WASM"), "{stdout}");
+    assert!(has("wasm node:       demo:counter:1.0.0 (WASM"), "{stdout}");
+    assert!(phase("calls  webrtc → wasm").contains("carried: webrtc 200, websocket 0, in-process 0"), "{stdout}");
+    assert!(phase("calls  in-process → wasm").contains("carried: webrtc 0, websocket 0, in-process 200"), "{stdout}");
+    assert!(has("counter increments in the guest's store: 0 → 200"), "{stdout}");
+    assert!(has("WASM actors (guest turns"), "{stdout}");
+    assert!(stdout.lines().any(|l| l.contains("demo:wasm-echo:1.0.0") && l.contains("guest turns")), "{stdout}");
     let stream = phase("stream webrtc");
     assert!(stream.contains("2 MiB arrived in order, end seen; carried: webrtc "), "{stdout}");
     assert!(stream.contains("websocket 0, in-process 0"), "{stdout}");
