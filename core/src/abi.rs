@@ -74,7 +74,13 @@ pub struct InvocationContext {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HostFrame {
     /// A request (or a tell, which gets no reply) to handle.
-    Request { ctx: InvocationContext, route_key: String, payload: Vec<u8>, tell: bool },
+    Request {
+        ctx: InvocationContext,
+        route_key: String,
+        #[serde(with = "bytes")]
+        payload: Vec<u8>,
+        tell: bool,
+    },
     /// The result of operation `op_id` the guest asked for on behalf of `request_id`.
     OpResult { request_id: u64, op_id: u32, result: HostOperationResult },
 }
@@ -94,17 +100,35 @@ pub struct GuestFrame {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HostOperation {
     /// The answer to request `request_id`, which ends it. Ignored for a tell.
-    Reply { result: Result<Vec<u8>, ActrError> },
+    Reply {
+        #[serde(with = "result_bytes")]
+        result: Result<Vec<u8>, ActrError>,
+    },
     /// Calls another actor; the result is `Bytes` or `Error`.
-    Call { dest: Dest, route_key: String, payload: Vec<u8>, timeout_ms: u32 },
+    Call {
+        dest: Dest,
+        route_key: String,
+        #[serde(with = "bytes")]
+        payload: Vec<u8>,
+        timeout_ms: u32,
+    },
     /// A one-way message; the result is `Done` once it left, or `Error`.
-    Tell { dest: Dest, route_key: String, payload: Vec<u8> },
+    Tell {
+        dest: Dest,
+        route_key: String,
+        #[serde(with = "bytes")]
+        payload: Vec<u8>,
+    },
     /// Actors of a type this actor may reach; the result is `Actors`.
     Discover { actr_type: ActrType },
     /// The result is `Value`.
     StorageGet { key: String },
     /// The result is `Done`.
-    StorageSet { key: String, value: Vec<u8> },
+    StorageSet {
+        key: String,
+        #[serde(with = "bytes")]
+        value: Vec<u8>,
+    },
     /// The result is `Removed`.
     StorageDelete { key: String },
     /// Keys with this literal prefix, ascending, at most `limit`; the result is `Keys`.
@@ -126,8 +150,8 @@ impl HostOperation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HostOperationResult {
     Done,
-    Bytes(Vec<u8>),
-    Value(Option<Vec<u8>>),
+    Bytes(#[serde(with = "bytes")] Vec<u8>),
+    Value(#[serde(with = "opt_bytes")] Option<Vec<u8>>),
     Removed(bool),
     Keys(Vec<String>),
     Actors(Vec<ActrId>),
@@ -142,6 +166,117 @@ pub enum LogLevel {
     Info,
     Debug,
     Trace,
+}
+
+/// Byte fields as one length and the bytes (postcard's form of a `Vec<u8>`
+/// either way), so that they are copied whole rather than one element at a
+/// time: inside an interpreted guest that is the difference between a
+/// memcpy and a loop of serde calls per byte.
+pub mod bytes {
+    use serde::de::{SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_byte_buf(BytesVisitor)
+    }
+
+    pub(super) struct BytesVisitor;
+
+    impl<'de> Visitor<'de> for BytesVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("bytes")
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(b) = seq.next_element()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+
+    /// A borrowed byte field, for the other helpers.
+    pub(super) struct Ref<'a>(pub &'a [u8]);
+
+    impl serde::Serialize for Ref<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(self.0)
+        }
+    }
+
+    /// An owned byte field, for the other helpers.
+    pub(super) struct Owned(pub Vec<u8>);
+
+    impl<'de> serde::Deserialize<'de> for Owned {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Owned, D::Error> {
+            d.deserialize_byte_buf(BytesVisitor).map(Owned)
+        }
+    }
+}
+
+/// `Option<Vec<u8>>` with the bytes as in [`bytes`].
+mod opt_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        v.as_deref().map(super::bytes::Ref).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        Ok(Option::<super::bytes::Owned>::deserialize(d)?.map(|o| o.0))
+    }
+}
+
+/// `Result<Vec<u8>, ActrError>` with the bytes as in [`bytes`]; the same
+/// encoding as the derived one.
+mod result_bytes {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::ActrError;
+
+    #[derive(Serialize)]
+    #[serde(rename = "Result")]
+    enum Ref<'a> {
+        Ok(super::bytes::Ref<'a>),
+        Err(&'a ActrError),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename = "Result")]
+    enum Owned {
+        Ok(super::bytes::Owned),
+        Err(ActrError),
+    }
+
+    pub fn serialize<S: Serializer>(v: &Result<Vec<u8>, ActrError>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Ok(b) => Ref::Ok(super::bytes::Ref(b)),
+            Err(e) => Ref::Err(e),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Result<Vec<u8>, ActrError>, D::Error> {
+        Ok(match Owned::deserialize(d)? {
+            Owned::Ok(b) => Ok(b.0),
+            Owned::Err(e) => Err(e),
+        })
+    }
 }
 
 /// A frame that cannot be taken.
@@ -224,6 +359,27 @@ mod tests {
             },
         };
         assert_eq!(GuestFrame::decode(&guest.encode()).unwrap(), guest);
+    }
+
+    #[test]
+    fn byte_fields_encode_as_the_derived_form_would() {
+        // A length and the bytes, as postcard encodes a Vec<u8>: the fuzz
+        // corpus and any guest built before this keep decoding.
+        let frame = GuestFrame { request_id: 1, op_id: 0, op: HostOperation::Reply { result: Ok(b"hi".to_vec()) } };
+        assert_eq!(frame.encode(), [1, 0, 0, 0, 2, b'h', b'i']);
+        let err = GuestFrame {
+            request_id: 2,
+            op_id: 0,
+            op: HostOperation::Reply { result: Err(ActrError::UnknownRoute("r".into())) },
+        };
+        assert_eq!(GuestFrame::decode(&err.encode()).unwrap(), err);
+        for value in [None, Some(vec![]), Some(vec![7; 300])] {
+            let frame = HostFrame::OpResult { request_id: 1, op_id: 1, result: HostOperationResult::Value(value) };
+            assert_eq!(HostFrame::decode(&frame.encode()).unwrap(), frame);
+        }
+        let plain: Vec<u8> = postcard::to_allocvec(&vec![9u8; 200]).unwrap();
+        let bytes = postcard::to_allocvec(&HostOperationResult::Bytes(vec![9u8; 200])).unwrap();
+        assert_eq!(&bytes[1..], &plain[..], "variant index, then what a Vec<u8> encodes to");
     }
 
     #[test]

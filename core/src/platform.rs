@@ -61,7 +61,11 @@ impl From<PlatformError> for crate::ActrError {
 /// One write of a [`KvStore::batch`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KvOp {
-    Set { key: String, value: Vec<u8> },
+    Set {
+        key: String,
+        #[serde(with = "crate::abi::bytes")]
+        value: Vec<u8>,
+    },
     Delete { key: String },
 }
 
