@@ -66,7 +66,9 @@ pub enum KvOp {
         #[serde(with = "crate::abi::bytes")]
         value: Vec<u8>,
     },
-    Delete { key: String },
+    Delete {
+        key: String,
+    },
 }
 
 /// An actor's own key-value store. Keys are UTF-8, 1 to [`MAX_KEY_BYTES`]

@@ -168,9 +168,8 @@ pub fn call(options: &CallOptions) -> Result<CallOutcome, HostError> {
                 return Err(ActrError::NotFound(format!("no actor of type {} is reachable", options.target)));
             };
             let started = Instant::now();
-            let reply = me
-                .call(Dest::Peer(target.clone()), &options.route, options.payload.clone(), options.timeout)
-                .await?;
+            let reply =
+                me.call(Dest::Peer(target.clone()), &options.route, options.payload.clone(), options.timeout).await?;
             Ok(CallOutcome { actor: target, reply, elapsed: started.elapsed() })
         }
         .await;
@@ -200,7 +199,9 @@ pub fn render_call(result: &Result<CallOutcome, HostError>, route: &str, json: b
         (Err(e), false) => format!("{e}\n"),
         (Err(e), true) => {
             let (kind, code) = match e {
-                HostError::Actr(a) => (format!("{a:?}").split(['(', ' ', '{']).next().unwrap_or("").to_owned(), a.code()),
+                HostError::Actr(a) => {
+                    (format!("{a:?}").split(['(', ' ', '{']).next().unwrap_or("").to_owned(), a.code())
+                }
                 _ => ("Host".to_owned(), 0),
             };
             let value = serde_json::json!({ "error": { "kind": kind, "code": code, "message": e.to_string() } });

@@ -53,7 +53,16 @@ fn run_serves_a_wasm_package_and_call_reaches_it() {
     std::fs::write(&wasm, actr_guests::ECHO).unwrap();
     let pkg = dir.path().join("echo.actr");
     ok(actr(&[
-        "pack", "--type", "acme:echo:1.0.0", "--binary", p(&wasm), "--key", p(&key), "--out", p(&pkg), "--route",
+        "pack",
+        "--type",
+        "acme:echo:1.0.0",
+        "--binary",
+        p(&wasm),
+        "--key",
+        p(&key),
+        "--out",
+        p(&pkg),
+        "--route",
         "echo.Echo/Say",
     ]));
     let data = dir.path().join("data");

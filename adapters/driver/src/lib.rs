@@ -100,13 +100,13 @@ pub use bytes;
 
 pub use actr_core::package::{PackageError, PackageLimits, TrustProvider, TrustedBy, VerifiedPackage};
 pub use actr_core::transport::{DataChunk, DeliveryPolicy};
+pub use actr_wasm::{WasmError, WasmLimits};
 pub use gate::in_process::MAX_LOCAL_NODES;
 pub use node::{
     ActrRef, Attached, Context, DEFAULT_CALL_TIMEOUT, Hyper, HyperConfig, Init, KeySigner, ManufacturerSigner,
     NetworkEventHandle, Node, NodeState, PackageIdentity, Registered, Request, RpcStats, STREAM_CHUNK_BYTES,
     StreamWriter, WasmActorStats, Workload,
 };
-pub use actr_wasm::{WasmError, WasmLimits};
 pub use runtime::{Runtime, Sleeper, run_blocking, with_deadline};
 pub use trust::{ChainTrust, MFR_HTTP_TIMEOUT, RegistryTrust, StaticTrust};
 pub use wire::tls_roots::{MAX_TLS_ROOTS, TlsRoots};

@@ -45,8 +45,11 @@ pub fn rows(url: &str, server_dir: &std::path::Path) -> Vec<Row> {
     let (raw, turn) = engine_pair();
     let n = ROUNDS * TURNS;
     let base = Row::throughput(&format!("wasm: raw wasmi round trip ({PAYLOAD} B)"), "-", n, raw);
-    let turn = Row::throughput(&format!("wasm: engine turn, SDK echo guest ({PAYLOAD} B)"), "-", n, turn)
-        .cost_against(n, raw, "time/op; goal <= 3x");
+    let turn = Row::throughput(&format!("wasm: engine turn, SDK echo guest ({PAYLOAD} B)"), "-", n, turn).cost_against(
+        n,
+        raw,
+        "time/op; goal <= 3x",
+    );
     let (native, wasm) = node_pair(url, server_dir);
     let native_row = Row::throughput(&format!("wasm: call_local native echo ({PAYLOAD} B)"), "tokio-1", CALLS, native);
     let wasm_row = Row::throughput(&format!("wasm: call_local WASM echo ({PAYLOAD} B)"), "tokio-1", CALLS, wasm)
@@ -118,7 +121,8 @@ fn node_pair(url: &str, server_dir: &std::path::Path) -> (Duration, Duration) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
     runtime.block_on(async {
         let rt = actr_tokio::TokioRuntime::current();
-        let (native, _) = start_node(&rt, url, "native-echo", Wires { listen: false, share: true, webrtc: false }).await;
+        let (native, _) =
+            start_node(&rt, url, "native-echo", Wires { listen: false, share: true, webrtc: false }).await;
         let config = HyperConfig::new(url, Realm(1)).with_webrtc(false);
         let identity = PackageIdentity::signed_by(verified, Arc::new(KeySigner::new(key)));
         let node = Hyper::new(rt.clone(), config).node().attach(identity).await.expect("attaches");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use actr_cli::serve::RegistryStore;
 use actr_cli::serve::mfr::add_manufacturer;
 use actr_core::package::{
-    AclRuleEntry, AclSection, PackageLimits, PermissionField, PackageSpec, RealmField, RealmName, VerifiedPackage,
+    AclRuleEntry, AclSection, PackageLimits, PackageSpec, PermissionField, RealmField, RealmName, VerifiedPackage,
     pack, verify,
 };
 use actr_core::{ActrError, Dest};
@@ -70,7 +70,9 @@ fn wasm_echo_answers_in_process_and_remotely_on_smol() {
 async fn wasm_echo_answers_in_process_and_remotely<R: Runtime>(rt: R) {
     let dir = TempDir::new("wasm-echo");
     let (server, url) = server(&dir);
-    let echo = attach(&rt, host_config(&url, 81, &dir.path().join("host")), package("wasm-echo", actr_guests::ECHO, None)).await;
+    let echo =
+        attach(&rt, host_config(&url, 81, &dir.path().join("host")), package("wasm-echo", actr_guests::ECHO, None))
+            .await;
     assert_eq!(echo.call_local("echo.Echo/Say", &b"local"[..]).await.unwrap(), &b"local"[..]);
     assert_eq!(echo.call_local("any.Route/At-all", Bytes::new()).await.unwrap(), Bytes::new());
 
@@ -261,8 +263,7 @@ fn a_guest_that_never_replies_times_out_and_requests_in_flight_are_bounded() {
         // Four may be in flight; a fifth is refused at once.
         let hangs: Vec<_> = (0..4).map(|_| bad.call_local("hang", Bytes::new())).collect();
         // Joined after the four, so its request reaches the actor thread last.
-        let (results, fifth) =
-            futures::join!(futures::future::join_all(hangs), bad.call_local("hang", Bytes::new()));
+        let (results, fifth) = futures::join!(futures::future::join_all(hangs), bad.call_local("hang", Bytes::new()));
         assert!(matches!(fifth, Err(ActrError::ResourceExhausted(_))), "{fifth:?}");
         assert!(results.iter().all(|r| matches!(r, Err(ActrError::TimedOut))), "{results:?}");
         assert_eq!(bad.call_local("echo", &b"alive"[..]).await.unwrap(), &b"alive"[..]);

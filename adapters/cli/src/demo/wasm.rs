@@ -44,8 +44,7 @@ pub async fn start(server: &str, server_dir: &Path, host_dir: &Path) -> Result<W
     let key = SigningKey::from_bytes(&seed);
     let store = RegistryStore::open(server_dir).map_err(|e| ActrError::Internal(e.to_string()))?;
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-    add_manufacturer(&store, MFR, &key.verifying_key(), now)
-        .map_err(|e| ActrError::Internal(e.to_string()))?;
+    add_manufacturer(&store, MFR, &key.verifying_key(), now).map_err(|e| ActrError::Internal(e.to_string()))?;
     let config = HyperConfig::new(server, Realm(1))
         .with_seed(7)
         .with_data_dir(host_dir)

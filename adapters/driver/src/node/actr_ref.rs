@@ -8,11 +8,11 @@ use actr_core::{ActrError, ActrId, ActrType, Dest};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
-use crate::node::wasm::WasmActorStats;
 use crate::node::data_stream::StreamWriter;
 use crate::node::network::NetworkEventHandle;
 use crate::node::ops::{NodeOps, Origin, Outgoing};
 use crate::node::stats::RpcStats;
+use crate::node::wasm::WasmActorStats;
 use crate::task::io::MediaOp;
 use crate::wire::webrtc::{MediaSample, MediaType};
 

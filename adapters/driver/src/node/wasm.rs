@@ -44,9 +44,17 @@ use crate::runtime::{Sleeper, with_deadline};
 
 /// Inputs of an actor thread.
 enum ThreadInput {
-    Request { id: u64, ctx: InvocationContext, req: Request, events: Sender<Event> },
+    Request(Box<NewRequest>),
     OpDone { id: u64, op_id: u32, result: HostOperationResult },
     Forget { id: u64 },
+}
+
+/// A request for the actor thread, and where its events go.
+struct NewRequest {
+    id: u64,
+    ctx: InvocationContext,
+    req: Request,
+    events: Sender<Event>,
 }
 
 /// What the actor thread tells the future of one request.
@@ -161,7 +169,8 @@ impl Workload for WasmWorkload {
             let (events, rx) = async_channel::bounded(INPUTS_PER_REQUEST * 4);
             let invocation =
                 InvocationContext { request_id: id, self_id: ctx.self_id().clone(), caller: ctx.caller().cloned() };
-            match inputs.try_send(ThreadInput::Request { id, ctx: invocation, req, events }) {
+            let request = NewRequest { id, ctx: invocation, req, events };
+            match inputs.try_send(ThreadInput::Request(Box::new(request))) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
                     return Err(ActrError::ResourceExhausted("the WASM actor's input queue is full".into()));
@@ -254,7 +263,8 @@ impl ActorThread {
     fn run(&mut self, inputs: Receiver<ThreadInput>) {
         while let Ok(input) = inputs.recv_blocking() {
             match input {
-                ThreadInput::Request { id, ctx, req, events } => {
+                ThreadInput::Request(request) => {
+                    let NewRequest { id, ctx, req, events } = *request;
                     if self.live.len() >= self.max_requests {
                         let busy = ActrError::ResourceExhausted(format!(
                             "the WASM actor has {} requests in flight",
@@ -356,8 +366,8 @@ impl ActorThread {
                 storage(self.kv(|s| s.batch(&ops).map(|()| HostOperationResult::Done)))
             }
             op @ (HostOperation::Call { .. } | HostOperation::Tell { .. } | HostOperation::Discover { .. }) => {
-                let sent = self.live.get(&id).map(|events| events.try_send(Event::Op { op_id, op }));
-                if let Some(Err(_)) = sent {
+                let failed = self.live.get(&id).map(|events| events.try_send(Event::Op { op_id, op }).is_err());
+                if failed == Some(true) {
                     // Its future is gone or hopelessly behind: the request is over.
                     self.forget(id);
                 }
