@@ -4,17 +4,20 @@
 //! `partition_ice_restart_calls_resume` — two nodes call each other every
 //! 250 ms; their datagram path is cut for 30–44 s (signaling stays up),
 //! long enough for the offerer's ICE to report `IceDisconnected` (str0m's
-//! answerer does not notice a silent path by itself). In odd seeds the
+//! answerer mostly does not notice a silent path by itself; when its
+//! consent checks fire first it asks for the restart). In odd seeds the
 //! answerer's application also reports a network change 5 s into the cut,
 //! so the answerer asks for a restart. Invariants:
-//! - the offerer saw `IceDisconnected` and restarted ICE; the answerer never
-//!   offered; in odd seeds it asked for a restart;
+//! - the cut was noticed: the offerer saw `IceDisconnected`, or the
+//!   answerer noticed (its own ICE, or the app's report) and asked for a
+//!   restart; the offerer restarted ICE; the answerer never offered; in odd
+//!   seeds it asked for a restart;
 //! - within 30 s of the heal both sides report the restart done and the
 //!   same sessions carry on (no rebuild);
 //! - calls succeed again in both directions once SCTP retransmits (its
 //!   timer backed off during the cut to str0m's 60 s cap, so this can take
-//!   a minute or two after the heal), and every call issued after that
-//!   succeeds;
+//!   a minute or two after the heal), and every call issued once one more
+//!   such period (60 s) has passed succeeds;
 //! - every call of the run resolved exactly once by its deadline.
 //!
 //! `stale_session_events_ignored` — the same cut, held past the offerer's
@@ -41,6 +44,9 @@ use actr_sim::{NetPreset, RtcSimConfig, Sim, ensure, sweep};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// str0m's cap on SCTP's retransmission timer.
+const SCTP_MAX_RTO: Duration = Duration::from_secs(60);
 
 /// How long after a heal SCTP may take to send again: its retransmission
 /// timer backed off during the cut to str0m's cap of 60 s, and on the WAN
@@ -91,9 +97,16 @@ fn restart(seed: u64) -> Result<(), String> {
     sim.run_until(heal_at, |_| false);
     let rtc = sim.rtc().ok_or("no WebRTC layer")?;
     let (o, a) = (rtc.log(off).counters, rtc.log(ans).counters);
-    ensure(o.ice_disconnected >= 1 || answerer_reports, || {
+    // Someone noticed the cut: the offerer's ICE, or the answerer (its own
+    // ICE, or its application's report) which then asked for a restart.
+    // str0m's answerer usually stays quiet on a silent path, but its
+    // consent checks can fire first (seed 16449980): the offerer then
+    // restarts on the request, and its own agent never reports the loss.
+    let noticed =
+        o.ice_disconnected >= 1 || (a.ice_disconnected + a.network_changes >= 1 && a.restart_requests_sent >= 1);
+    ensure(noticed, || {
         format!(
-            "the offerer never noticed: {o:?} hubs {:?} {:?}",
+            "nobody noticed the cut: offerer {o:?} answerer {a:?} hubs {:?} {:?}",
             sim.node(off).hub().map(|h| h.stats()),
             sim.node(ans).hub().map(|h| h.stats())
         )
@@ -116,10 +129,15 @@ fn restart(seed: u64) -> Result<(), String> {
     let resumed = sim.run_until(bound, |s| rtc_check::all_nodes_ok_since(s, healed).is_some());
     ensure(resumed, || format!("calls did not succeed both ways by {bound:?}: {}", rtc_check::describe(&sim)))?;
     let first = rtc_check::all_nodes_ok_since(&sim, healed).ok_or("lost the first successes")?;
-    sim.run_for(SECS(20));
+    // Right after both directions resumed, a lost packet may still wait out
+    // a retransmission timer backed off during the cut (seed 247896219: a
+    // call issued at that very moment missed its 10 s deadline). Once one
+    // such period has passed, every call must succeed.
+    let settled = first + SCTP_MAX_RTO;
+    sim.run_until(settled + SECS(20), |_| false);
     quiesce(&mut sim, SECS(10));
     rtc_check::calls_ok(&sim)?;
-    all_ok_since(&sim, first)
+    all_ok_since(&sim, settled)
 }
 
 fn stale(seed: u64) -> Result<(), String> {

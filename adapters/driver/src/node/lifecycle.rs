@@ -387,6 +387,7 @@ fn assemble<R: Runtime>(
     let mailbox = Mailbox::start(&rt);
     Arc::new_cyclic(|me: &std::sync::Weak<NodeShared<R>>| NodeShared {
         streams,
+        chunk_order: Arc::default(),
         rpc: RpcHandle::new(commands.clone(), Arc::new(rt.clone())),
         inputs,
         rt,

@@ -20,7 +20,7 @@ mod workload;
 pub use actr_ref::ActrRef;
 pub use config::{DEFAULT_CALL_TIMEOUT, HyperConfig};
 pub use context::Context;
-pub use data_stream::{STREAM_CHUNK_BYTES, StreamWriter};
+pub use data_stream::{STREAM_CHUNK_BYTES, STREAM_WINDOW, StreamWriter};
 pub use hyper::Hyper;
 pub use lifecycle::{Attached, Init, Node, NodeState, Registered};
 pub use network::NetworkEventHandle;

@@ -23,7 +23,7 @@ use crate::dispatch::streams::{DataStreamRegistry, MediaFrameRegistry};
 use crate::gate::in_process::InProcessRegistry;
 use crate::gate::remote::RpcHandle;
 use crate::node::context::Context;
-use crate::node::data_stream::receive_chunk;
+use crate::node::data_stream::{ChunkOrder, receive_chunk};
 use crate::node::drain::{Admission, InFlight, Phase};
 use crate::node::network::NetworkEventHandle;
 use crate::node::ops::{LocalRequest, NodeOps, Origin, Outgoing, Tell};
@@ -80,6 +80,8 @@ pub(crate) struct NodeShared<R: Runtime> {
     pub rtc: Option<Arc<RtcWire<R>>>,
     pub network: NetworkEventHandle,
     pub streams: DataStreamRegistry,
+    /// The order reliable chunks are queued in, per sender and stream.
+    pub chunk_order: Arc<ChunkOrder>,
     pub admission: Arc<Admission>,
     /// Where in-process tells for the workload queue.
     pub mailbox: Mailbox,
@@ -151,9 +153,11 @@ impl<R: Runtime> NodeShared<R> {
         if req.route_key == actr_core::transport::chunk::DATA_CHUNK_ROUTE_KEY {
             let streams = self.streams.clone();
             let sender = req.caller.clone().unwrap_or_else(|| self.id.clone());
+            let (order, rt, limit) = (self.chunk_order.clone(), self.rt.clone(), self.settings.call_timeout);
             return Box::pin(async move {
                 let _in_flight = in_flight;
-                receive_chunk(&streams, &req.payload, sender).await
+                let ordered = (!req.tell).then_some((&*order, &rt as &dyn crate::runtime::Sleeper, limit));
+                receive_chunk(&streams, ordered, &req.payload, sender).await
             });
         }
         let span = handle_span(&req.trace, &req.route_key, req.caller.as_ref(), wire);
