@@ -137,3 +137,52 @@ async fn actors_of_two_hypers_call_over_the_network<R: Runtime>(rt: R) {
     gamma.shutdown().await;
     server.stop();
 }
+
+#[test]
+fn a_windowed_reliable_stream_arrives_in_order_in_process_on_tokio() {
+    on_tokio(a_windowed_reliable_stream_arrives_in_order_in_process);
+}
+
+#[test]
+fn a_windowed_reliable_stream_arrives_in_order_in_process_on_smol() {
+    on_smol(a_windowed_reliable_stream_arrives_in_order_in_process);
+}
+
+/// One `send` of many chunks keeps a window of them in flight; in-process
+/// their handlers run concurrently on the writer's task, yet the stream's
+/// handler sees them strictly in sequence, each once.
+async fn a_windowed_reliable_stream_arrives_in_order_in_process<R: Runtime>(rt: R) {
+    use actr_driver::{DeliveryPolicy, STREAM_CHUNK_BYTES, STREAM_WINDOW};
+    use std::sync::{Arc, Mutex};
+
+    let dir = TempDir::new("inproc-stream");
+    let server = serve(&dir);
+    let url = base_url(&server);
+    let hyper = Hyper::new(rt.clone(), node_config(&url, 31, true));
+    let alpha = start_on(&hyper, node_config(&url, 31, true), TestActor::new("alpha").0).await;
+    let beta = start_on(&hyper, node_config(&url, 32, true), TestActor::new("beta").0).await;
+    let mut writer = alpha.open_stream(beta.id().clone(), DeliveryPolicy::Reliable).expect("opens");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (done_tx, done_rx) = async_channel::bounded(1);
+    let log = seen.clone();
+    beta.register_stream_handler(writer.stream_id(), move |chunk, _| {
+        log.lock().unwrap().push((chunk.sequence, chunk.payload.first().copied()));
+        if chunk.end {
+            let _ = done_tx.try_send(());
+        }
+        Box::pin(async { Ok(()) })
+    })
+    .expect("registers");
+    let chunks = 4 * STREAM_WINDOW;
+    let data: Vec<u8> = (0..chunks).flat_map(|i| vec![i as u8; STREAM_CHUNK_BYTES]).collect();
+    writer.send(&data).await.expect("every chunk queued");
+    writer.finish(&[]).await.expect("finished");
+    with_deadline(&rt, WAIT, done_rx.recv()).await.expect("the end arrives").unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let expected: Vec<(u64, Option<u8>)> =
+        (0..chunks).map(|i| (i as u64, Some(i as u8))).chain([(chunks as u64, None)]).collect();
+    assert_eq!(seen, expected, "in sequence, each once");
+    alpha.shutdown().await;
+    beta.shutdown().await;
+    server.stop();
+}
