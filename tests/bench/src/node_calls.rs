@@ -106,3 +106,39 @@ async fn timed(caller: &ActrRef, echo: &ActrRef) -> (Duration, Duration) {
     futures::stream::iter(0..PIPELINED).for_each_concurrent(WINDOW, |_| call(caller, echo, payload.clone())).await;
     (one, started.elapsed())
 }
+
+/// Best time, of `rounds`, to send `mib` MiB on a reliable data stream from
+/// one node to another over WebRTC (`ActrRef::open_stream`, 1 MiB per
+/// `send`), until the receiver's handler has seen the end.
+pub fn webrtc_stream(url: &str, mib: usize, rounds: usize) -> Duration {
+    use actr_driver::DeliveryPolicy;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
+    runtime.block_on(async {
+        let (caller, echo) = start_pair(url, true).await;
+        let block = vec![0x3c; 1 << 20];
+        let mut best = Duration::MAX;
+        for _ in 0..rounds {
+            let mut writer = caller.open_stream(echo.id().clone(), DeliveryPolicy::Reliable).expect("opens");
+            let (done_tx, done_rx) = async_channel::bounded(1);
+            echo.register_stream_handler(writer.stream_id(), move |chunk, _| {
+                if chunk.end {
+                    let _ = done_tx.try_send(());
+                }
+                Box::pin(async { Ok(()) })
+            })
+            .expect("registers");
+            let started = Instant::now();
+            for _ in 0..mib {
+                writer.send(&block).await.expect("stream send");
+            }
+            writer.finish(&[]).await.expect("stream end");
+            done_rx.recv().await.expect("the end arrives");
+            best = best.min(started.elapsed());
+        }
+        let over = caller.stats().await.expect("stats");
+        assert!(over.webrtc_sent > (mib * rounds) as u64, "the stream went over WebRTC: {over:?}");
+        caller.shutdown().await;
+        echo.shutdown().await;
+        best
+    })
+}

@@ -59,6 +59,8 @@ pub struct StreamWriter {
     policy: DeliveryPolicy,
     sender: StreamSender,
     timeout: Duration,
+    /// Reliable chunks sent and not yet acknowledged, at most [`STREAM_WINDOW`].
+    in_flight: FuturesUnordered<BoxFuture<'static, Result<(), ActrError>>>,
 }
 
 impl std::fmt::Debug for StreamWriter {
@@ -76,7 +78,7 @@ impl StreamWriter {
         let stream_id = getrandom::u64().unwrap_or_else(|_| next_fallback_id());
         let timeout = node.default_timeout();
         let sender = StreamSender::with_max_payload(stream_id, STREAM_CHUNK_BYTES);
-        Self { node, origin, dest, policy, sender, timeout }
+        Self { node, origin, dest, policy, sender, timeout, in_flight: FuturesUnordered::new() }
     }
 
     /// The id the receiver registers its handler under.
@@ -89,7 +91,12 @@ impl StreamWriter {
     }
 
     /// Sends `data`, split into chunks of at most [`STREAM_CHUNK_BYTES`].
-    /// Reliable: returns once every chunk is queued at the receiver.
+    /// Reliable: returns once every chunk is sent and at most
+    /// [`STREAM_WINDOW`] of this stream's chunks wait for the receiver's
+    /// acknowledgement (the window carries over from one `send` to the
+    /// next); [`StreamWriter::flush`] and [`StreamWriter::finish`] wait for
+    /// all of them. An error of an earlier chunk is returned by the next
+    /// `send`, `flush` or `finish`.
     ///
     /// Errors: `InvalidArgument` after `finish`, `NotFound` when the receiver
     /// has no handler for the stream, and the wire's errors.
@@ -98,18 +105,39 @@ impl StreamWriter {
             DeliveryPolicy::Reliable => STREAM_WINDOW,
             DeliveryPolicy::LatencyFirst => 1,
         };
-        let mut in_flight = FuturesUnordered::new();
         for piece in data.chunks(STREAM_CHUNK_BYTES) {
             let chunk =
                 self.sender.chunk(piece.to_vec()).map_err(|r| ActrError::InvalidArgument(r.reason.to_string()))?;
-            in_flight.push(self.deliver(chunk));
-            if in_flight.len() >= window
-                && let Some(result) = in_flight.next().await
+            self.in_flight.push(self.deliver(chunk));
+            // Poll once now, so the chunk goes out at once, not at the next wait.
+            self.take_ready()?;
+            while self.in_flight.len() >= window
+                && let Some(result) = self.in_flight.next().await
             {
                 result?;
             }
         }
-        while let Some(result) = in_flight.next().await {
+        Ok(())
+    }
+
+    /// Polls the chunks in flight once (a new one is sent by its first
+    /// poll) and takes the results that are ready.
+    fn take_ready(&mut self) -> Result<(), ActrError> {
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        loop {
+            match self.in_flight.poll_next_unpin(&mut cx) {
+                std::task::Poll::Ready(Some(Err(e))) => return Err(e),
+                std::task::Poll::Ready(Some(Ok(()))) => {}
+                std::task::Poll::Ready(None) | std::task::Poll::Pending => return Ok(()),
+            }
+        }
+    }
+
+    /// Waits until every chunk sent so far is acknowledged (reliable: queued
+    /// at the receiver).
+    pub async fn flush(&mut self) -> Result<(), ActrError> {
+        while let Some(result) = self.in_flight.next().await {
             result?;
         }
         Ok(())
@@ -127,7 +155,8 @@ impl StreamWriter {
 
     async fn finish_with(mut self, last: &[u8]) -> Result<(), ActrError> {
         let chunk = self.sender.finish(last.to_vec()).map_err(|r| ActrError::InvalidArgument(r.reason.to_string()))?;
-        self.deliver(chunk).await
+        self.in_flight.push(self.deliver(chunk));
+        self.flush().await
     }
 
     /// Sends one chunk; the future owns what it needs, so several can be in flight.

@@ -10,6 +10,8 @@
 //! - bulk: [`BULK_MIB`] MiB over one reliable ordered channel, from the
 //!   offerer's channel open to the last byte at the answerer (best of
 //!   [`BULK_ROUNDS`], alternating);
+//! - node-level stream: the same bytes on a reliable data stream between two
+//!   nodes (`StreamWriter`, a window of chunks in flight) against raw bulk;
 //! - small messages: node calls over WebRTC (`ActrRef::call`, 64 B) against a
 //!   raw str0m echo of 64 B messages, one at a time and 64 in flight
 //!   (alternating rounds, see [`crate::node_calls`]).
@@ -91,10 +93,15 @@ pub fn rows(url: &str) -> Vec<Row> {
         row
     };
     let raw_bulk = bulk("raw str0m (baseline)", raw_bulk);
+    let stream = crate::node_calls::webrtc_stream(url, BULK_MIB, BULK_ROUNDS);
+    let node_stream =
+        Row::throughput(&format!("webrtc stream {BULK_MIB} MiB: node (StreamWriter)"), "tokio", BULK_MIB, stream);
+    let node_stream = Row { unit: "MiB/s", ..node_stream }.rate_against(&raw_bulk, "MiB/s; goal >= 0.8x");
     let mut rows = vec![
         Row::latency("webrtc connect: raw str0m (baseline)", "threads", raw_connect.clone()),
         Row::latency("webrtc connect: RtcPeer", "threads", bridge_connect).against(&raw_connect),
         bulk("RtcPeer", bridge_bulk).rate_against(&raw_bulk, "MiB/s; goal >= 0.9x"),
+        node_stream,
         raw_bulk,
     ];
     rows.extend(small_messages(url, &cert));
