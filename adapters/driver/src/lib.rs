@@ -104,8 +104,8 @@ pub use actr_wasm::{WasmError, WasmLimits};
 pub use gate::in_process::MAX_LOCAL_NODES;
 pub use node::{
     ActrRef, Attached, Context, DEFAULT_CALL_TIMEOUT, Hyper, HyperConfig, Init, KeySigner, ManufacturerSigner,
-    NetworkEventHandle, Node, NodeState, PackageIdentity, Registered, Request, RpcStats, STREAM_CHUNK_BYTES, STREAM_WINDOW,
-    StreamWriter, WasmActorStats, Workload,
+    NetworkEventHandle, Node, NodeState, PackageIdentity, Registered, Request, RpcStats, STREAM_CHUNK_BYTES,
+    STREAM_WINDOW, StreamWriter, WasmActorStats, Workload,
 };
 pub use runtime::{Runtime, Sleeper, run_blocking, with_deadline};
 pub use trust::{ChainTrust, MFR_HTTP_TIMEOUT, RegistryTrust, StaticTrust};
