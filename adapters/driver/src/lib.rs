@@ -48,8 +48,9 @@
 //!   the next message starts a new one. Late reports of a replaced
 //!   connection are ignored (each carries its task id; each time a
 //!   connection comes up it gets a new route-table session).
-//! - Data streams: reliable chunks are calls with a reserved route key
-//!   (ordered, flow-controlled); latency-first chunks take WebRTC's stream
+//! - Data streams: reliable chunks are calls with a reserved route key,
+//!   [`STREAM_WINDOW`] of them in flight, queued at the receiver strictly by
+//!   sequence (flow-controlled by the receiver's queue); latency-first chunks take WebRTC's stream
 //!   lane. Media samples travel only on WebRTC's RTP tracks.
 //!
 //! # TLS to the server
