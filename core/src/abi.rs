@@ -83,6 +83,10 @@ pub enum HostFrame {
     },
     /// The result of operation `op_id` the guest asked for on behalf of `request_id`.
     OpResult { request_id: u64, op_id: u32, result: HostOperationResult },
+    /// Request `request_id` is over without a reply (its deadline passed, its
+    /// caller left): drop its handler. Whatever the guest still sends for it
+    /// is refused with `UNKNOWN_REQUEST`.
+    Cancel { request_id: u64 },
 }
 
 /// Guest → host, through `hyper_send`.

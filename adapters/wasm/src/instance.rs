@@ -127,8 +127,10 @@ impl WasmInstance {
     ///
     /// A `Request` opens a request (its id must be new and not 0); an
     /// `OpResult` must answer an operation of a request still open. Either
-    /// refusal is [`WasmError::Refused`], with the guest untouched. Any
-    /// other error poisons the instance.
+    /// refusal is [`WasmError::Refused`], with the guest untouched. A
+    /// `Cancel` ends its request here at once (as [`WasmInstance::forget`])
+    /// and lets the guest drop the handler. Any other error poisons the
+    /// instance.
     pub fn turn(&mut self, frame: &HostFrame) -> Result<Vec<GuestFrame>, WasmError> {
         if self.poisoned {
             return Err(WasmError::Poisoned);
@@ -168,6 +170,11 @@ impl WasmInstance {
                 }
                 _ => return Err(WasmError::Refused(format!("request {request_id} has no operation outstanding"))),
             },
+            HostFrame::Cancel { request_id } => {
+                if let Some(ops) = st.open.remove(request_id) {
+                    st.pending_ops -= ops as usize;
+                }
+            }
         }
         Ok(())
     }

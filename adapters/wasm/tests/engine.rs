@@ -162,3 +162,16 @@ fn initial_memory_over_the_limit_fails_at_instantiation() {
     let m = engine().load(&module(&big)).unwrap();
     assert!(m.instantiate().is_err());
 }
+
+#[test]
+fn a_cancel_ends_the_request_before_the_guest_runs() {
+    let m = engine().load(&module(GUEST)).unwrap();
+    let mut i = m.instantiate().unwrap();
+    // This guest answers any frame with a reply for the id in its second
+    // byte and returns what `hyper_send` said: after the cancel, that reply
+    // is for a request no longer open, so the host refused it.
+    let refused = i.turn(&HostFrame::Cancel { request_id: 4 }).unwrap_err();
+    let code = status::UNKNOWN_REQUEST;
+    assert_eq!(refused, WasmError::Guest(format!("actr_recv returned status {code}")));
+    assert_eq!((i.refused_frames(), i.open_requests()), (1, 0));
+}

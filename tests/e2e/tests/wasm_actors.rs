@@ -267,6 +267,10 @@ fn a_guest_that_never_replies_times_out_and_requests_in_flight_are_bounded() {
         assert!(matches!(fifth, Err(ActrError::ResourceExhausted(_))), "{fifth:?}");
         assert!(results.iter().all(|r| matches!(r, Err(ActrError::TimedOut))), "{results:?}");
         assert_eq!(bad.call_local("echo", &b"alive"[..]).await.unwrap(), &b"alive"[..]);
+        // The five that timed out were cancelled inside the guest too: only
+        // the asking handler is in flight, and no instance was rebuilt.
+        assert_eq!(bad.call_local("tasks", Bytes::new()).await.unwrap(), &b"1"[..]);
+        assert_eq!(bad.wasm_stats().unwrap().rebuilds, 0);
         bad.shutdown().await;
         server.stop();
     });

@@ -143,9 +143,26 @@ impl Executor {
     }
 
     /// Tasks spawned and not finished.
-    #[cfg(any(test, not(target_arch = "wasm32")))]
     pub(crate) fn live(&self) -> usize {
         self.live
+    }
+
+    /// Takes out the waiting task of `request_id`, if any, freeing its slot;
+    /// the caller drops it (outside any borrow of the executor).
+    pub(crate) fn cancel(&mut self, request_id: u64) -> Option<TaskFuture> {
+        let index = self
+            .slots
+            .iter()
+            .position(|slot| matches!(slot, Slot::Idle { task, .. } if task.request_id == request_id))?;
+        let generation = self.slots[index].generation();
+        let Slot::Idle { task, .. } =
+            std::mem::replace(&mut self.slots[index], Slot::Free { generation: generation.wrapping_add(1) })
+        else {
+            return None;
+        };
+        self.free.push(index as u32);
+        self.live -= 1;
+        Some(task.future)
     }
 
     /// Adds a ready task, or hands the future back when the executor is full.

@@ -74,6 +74,12 @@ pub use actr_core::{ActrError, ActrId, ActrType, Dest, Realm};
 pub use context::{Context, Storage};
 pub use executor::MAX_TASKS;
 
+/// Handlers in flight on this instance (requests not yet replied to, the
+/// caller's own included).
+pub fn tasks_in_flight() -> usize {
+    runtime::live_tasks()
+}
+
 /// An actor: one value per instance, created on the first request, that
 /// handles every request of the instance.
 ///

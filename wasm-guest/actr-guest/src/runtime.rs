@@ -32,6 +32,12 @@ pub(crate) fn dispatch<A: Actor>(frame: HostFrame) -> i32 {
         HostFrame::OpResult { request_id, op_id, result } => {
             host::complete(request_id, op_id, result);
         }
+        // The host gave up on the request: drop its handler, and with it
+        // the operations it waits for. Dropped outside the executor's borrow.
+        HostFrame::Cancel { request_id } => {
+            let cancelled = EXECUTOR.with_borrow_mut(|executor| executor.cancel(request_id));
+            drop(cancelled);
+        }
     }
     EXECUTOR.with(executor::run_until_stalled);
     status::OK
@@ -55,7 +61,6 @@ pub(crate) fn reset() {
 }
 
 /// Tasks in flight.
-#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn live_tasks() -> usize {
     EXECUTOR.with_borrow(Executor::live)
 }
@@ -192,6 +197,23 @@ mod tests {
         host.result(7, 2, R::Done);
         assert_eq!(ops(&host), vec![reply(7, Ok(b"old".to_vec()))]);
         assert_eq!((host.tasks_in_flight(), crate::host::pending()), (0, 0));
+    }
+
+    #[test]
+    fn a_cancelled_request_drops_its_handler_and_its_operations() {
+        let host = TestHost::<Script>::new();
+        host.request(7, "get_set", b"new", false);
+        host.request(8, "echo", b"other", false);
+        assert_eq!(ops(&host).len(), 2, "7 waits on its get, 8 replied");
+        assert_eq!((host.tasks_in_flight(), crate::host::pending()), (1, 1));
+        assert_eq!(host.receive(&HostFrame::Cancel { request_id: 7 }), status::OK);
+        assert_eq!((host.tasks_in_flight(), crate::host::pending()), (0, 0));
+        // Its late result goes nowhere and the instance carries on.
+        assert_eq!(host.result(7, 1, R::Value(None)), status::OK);
+        assert!(host.take_sent().is_empty());
+        assert_eq!(host.receive(&HostFrame::Cancel { request_id: 99 }), status::OK, "an unknown one is ignored");
+        host.request(9, "echo", b"again", false);
+        assert_eq!(ops(&host), vec![reply(9, Ok(b"again".to_vec()))]);
     }
 
     #[test]

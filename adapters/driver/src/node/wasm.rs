@@ -292,10 +292,13 @@ impl ActorThread {
         }
     }
 
+    /// Request `id` is over without its reply: the guest drops its handler
+    /// (and what the handler held), so a request that hung costs nothing
+    /// once its deadline passed.
     fn forget(&mut self, id: u64) {
         self.live.remove(&id);
-        if let Some(i) = self.instance.as_mut() {
-            i.forget(id);
+        if self.instance.is_some() {
+            self.run_turns(HostFrame::Cancel { request_id: id });
         }
     }
 
@@ -369,7 +372,8 @@ impl ActorThread {
                 let failed = self.live.get(&id).map(|events| events.try_send(Event::Op { op_id, op }).is_err());
                 if failed == Some(true) {
                     // Its future is gone or hopelessly behind: the request is over.
-                    self.forget(id);
+                    self.live.remove(&id);
+                    queue.push_back(HostFrame::Cancel { request_id: id });
                 }
             }
         }
@@ -412,6 +416,6 @@ fn queue_result(queue: &mut VecDeque<HostFrame>, request_id: u64, op_id: u32, re
 fn frame_request(frame: &HostFrame) -> u64 {
     match frame {
         HostFrame::Request { ctx, .. } => ctx.request_id,
-        HostFrame::OpResult { request_id, .. } => *request_id,
+        HostFrame::OpResult { request_id, .. } | HostFrame::Cancel { request_id } => *request_id,
     }
 }

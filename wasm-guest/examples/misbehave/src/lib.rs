@@ -7,7 +7,8 @@
 //! | `bomb` | allocates and touches 1 MiB after 1 MiB, without end | hit the memory limit |
 //! | `bad_send` | calls `hyper_send(0x7fff_fff0, 4096)`, replies with the status as text | answer `BAD_POINTER`, keep the instance |
 //! | `panic` | panics (a trap, with `panic = "abort"`) | discard the instance |
-//! | `hang` | waits for a future that never completes | time the request out |
+//! | `hang` | waits for a future that never completes | time the request out, then cancel it |
+//! | `tasks` | replies with the handlers in flight, itself included, as text | |
 //! | anything else | echoes the payload | |
 
 use std::hint::black_box;
@@ -33,6 +34,7 @@ impl Actor for Misbehave {
             "bad_send" => Ok(actr_guest::raw::hyper_send(BAD_PTR, BAD_LEN).to_string().into_bytes()),
             "panic" => panic!("misbehave: asked to panic"),
             "hang" => std::future::pending().await,
+            "tasks" => Ok(actr_guest::tasks_in_flight().to_string().into_bytes()),
             _ => Ok(req.payload),
         }
     }
