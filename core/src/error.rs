@@ -61,6 +61,24 @@ pub enum ActrError {
 }
 
 impl ActrError {
+    /// The variant's name, e.g. `NotFound`: for machine-readable output.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ActrError::Unavailable(_) => "Unavailable",
+            ActrError::TimedOut => "TimedOut",
+            ActrError::NotFound(_) => "NotFound",
+            ActrError::PermissionDenied(_) => "PermissionDenied",
+            ActrError::InvalidArgument(_) => "InvalidArgument",
+            ActrError::UnknownRoute(_) => "UnknownRoute",
+            ActrError::DecodeFailure(_) => "DecodeFailure",
+            ActrError::NotImplemented(_) => "NotImplemented",
+            ActrError::Internal(_) => "Internal",
+            ActrError::ConnectionNotReady { .. } => "ConnectionNotReady",
+            ActrError::Unauthenticated(_) => "Unauthenticated",
+            ActrError::ResourceExhausted(_) => "ResourceExhausted",
+        }
+    }
+
     /// Stable numeric code, as carried on the wire. Never reused.
     pub fn code(&self) -> u32 {
         match self {
@@ -195,6 +213,15 @@ mod tests {
         let mut codes: Vec<u32> = errors.iter().map(ActrError::code).collect();
         codes.dedup();
         assert_eq!(codes.len(), errors.len() - 1, "only ConnectionNotReady appears twice");
+    }
+
+    #[test]
+    fn names_are_the_variants_names() {
+        for e in all() {
+            let debug = format!("{e:?}");
+            let variant = debug.split(['(', ' ', '{']).next().unwrap_or_default();
+            assert_eq!(variant, e.name(), "{debug}");
+        }
     }
 
     #[test]

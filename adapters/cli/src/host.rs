@@ -18,7 +18,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actr_core::package::{PackageLimits, VerifiedPackage};
 use actr_core::{ActrError, ActrId, ActrType, Dest, Realm};
 use actr_driver::{KeySigner, PackageIdentity};
 use actr_tokio::bytes::Bytes;
@@ -68,14 +67,6 @@ pub struct CallOptions {
     pub realm_secret: Option<String>,
 }
 
-/// Verifies the package at `path` with `trust`.
-fn verify(path: &std::path::Path, trust: &TrustArgs) -> Result<VerifiedPackage, PkgError> {
-    let limits = PackageLimits::default();
-    let provider = pkg::trust_from(trust)?;
-    let bytes = pkg::read_bounded(path, pkg::max_package_file(&limits))?;
-    provider.verify(&bytes, &limits).map_err(|source| PkgError::NotVerified { path: path.to_path_buf(), source })
-}
-
 fn runtime() -> Result<tokio::runtime::Runtime, HostError> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(HostError::Runtime)
 }
@@ -90,7 +81,7 @@ where
         public_keys: options.trust.clone(),
         server: options.trust.is_empty().then(|| options.server.clone()),
     };
-    let verified = verify(&options.package, &trust)?;
+    let verified = pkg::verify_file(&options.package, &trust)?;
     let identity = match &options.mfr_key {
         Some(path) => {
             let key = keyfile::read_secret(path)?;
@@ -108,7 +99,7 @@ where
     runtime()?.block_on(async move {
         let node = actr_tokio::hyper(config).node().attach(identity).await?;
         let actor = node.register().await?.start().await?;
-        let hash: String = verified.binary_hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let hash = hex(&verified.binary_hash[..8]);
         let mut line = format!(
             "actr run: {} running as {} (WASM, {} bytes, sha256 {hash}…, trusted by {})",
             verified.actr_type,
@@ -199,10 +190,8 @@ pub fn render_call(result: &Result<CallOutcome, HostError>, route: &str, json: b
         (Err(e), false) => format!("{e}\n"),
         (Err(e), true) => {
             let (kind, code) = match e {
-                HostError::Actr(a) => {
-                    (format!("{a:?}").split(['(', ' ', '{']).next().unwrap_or("").to_owned(), a.code())
-                }
-                _ => ("Host".to_owned(), 0),
+                HostError::Actr(a) => (a.name(), a.code()),
+                _ => ("Host", 0),
             };
             let value = serde_json::json!({ "error": { "kind": kind, "code": code, "message": e.to_string() } });
             format!("{value}\n")
@@ -211,7 +200,7 @@ pub fn render_call(result: &Result<CallOutcome, HostError>, route: &str, json: b
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    actr_core::package::hex::encode(bytes)
 }
 
 /// Prints `line` and flushes, so a pipe reader sees it at once.

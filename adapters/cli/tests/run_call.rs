@@ -10,7 +10,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 
@@ -42,29 +42,26 @@ impl Drop for Running {
     }
 }
 
-#[test]
-fn run_serves_a_wasm_package_and_call_reaches_it() {
-    let dir = TempDir::new("run-call");
-    let server = start(&dir);
-    let url = format!("http://{}", server.local_addr());
+/// A fresh manufacturer key and the bundled echo guest packed and signed
+/// with it as `acme:echo:1.0.0`, both in `dir`: (secret key, package).
+fn packed_echo(dir: &TempDir) -> (PathBuf, PathBuf) {
     let key = dir.path().join("mfr.key");
     ok(actr(&["keygen", "--out", p(&key)]));
     let wasm = dir.path().join("echo.wasm");
     std::fs::write(&wasm, actr_guests::ECHO).unwrap();
     let pkg = dir.path().join("echo.actr");
-    ok(actr(&[
-        "pack",
-        "--type",
-        "acme:echo:1.0.0",
-        "--binary",
-        p(&wasm),
-        "--key",
-        p(&key),
-        "--out",
-        p(&pkg),
-        "--route",
-        "echo.Echo/Say",
-    ]));
+    let (wasm_arg, key_arg, pkg_arg) = (p(&wasm), p(&key), p(&pkg));
+    let args = ["pack", "--type", "acme:echo:1.0.0", "--binary", wasm_arg, "--key", key_arg, "--out", pkg_arg];
+    ok(actr(&[&args[..], &["--route", "echo.Echo/Say"]].concat()));
+    (key, pkg)
+}
+
+#[test]
+fn run_serves_a_wasm_package_and_call_reaches_it() {
+    let dir = TempDir::new("run-call");
+    let server = start(&dir);
+    let url = format!("http://{}", server.local_addr());
+    let (key, pkg) = packed_echo(&dir);
     let data = dir.path().join("data");
     let registry = p(&data);
     ok(actr(&["mfr", "add", "--data-dir", registry, "acme", p(&key.with_extension("key.pub"))]));
@@ -119,12 +116,7 @@ fn run_refuses_a_package_no_trusted_key_signed() {
     let dir = TempDir::new("run-untrusted");
     let server = start(&dir);
     let url = format!("http://{}", server.local_addr());
-    let key = dir.path().join("mfr.key");
-    ok(actr(&["keygen", "--out", p(&key)]));
-    let wasm = dir.path().join("echo.wasm");
-    std::fs::write(&wasm, actr_guests::ECHO).unwrap();
-    let pkg = dir.path().join("echo.actr");
-    ok(actr(&["pack", "--type", "acme:echo:1.0.0", "--binary", p(&wasm), "--key", p(&key), "--out", p(&pkg)]));
+    let (_, pkg) = packed_echo(&dir);
     // The registry has never heard of this manufacturer.
     let out = actr(&["run", p(&pkg), "--server", &url, "--data-dir", p(&dir.path().join("host"))]);
     assert!(!out.status.success());

@@ -3,8 +3,8 @@
 use actr_core::ActrError;
 use actr_core::abi::AbiError;
 
-/// A failed load or turn. Every variant but [`WasmError::Load`] and
-/// [`WasmError::Refused`] poisons the instance.
+/// A failed load or turn. Every variant but [`WasmError::Load`],
+/// [`WasmError::Refused`] and [`WasmError::Busy`] poisons the instance.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum WasmError {
@@ -28,6 +28,10 @@ pub enum WasmError {
     /// already in flight, too many requests); the instance is unharmed.
     #[error("wasm host: {0}")]
     Refused(String),
+    /// A new request found the instance's requests in flight at their limit
+    /// ([`crate::WasmLimits::max_requests`]); the instance is unharmed.
+    #[error("wasm host: busy, {in_flight} requests in flight")]
+    Busy { in_flight: usize },
     /// The instance trapped before; build a new one.
     #[error("wasm: the instance trapped before and must be rebuilt")]
     Poisoned,
@@ -36,7 +40,7 @@ pub enum WasmError {
 impl WasmError {
     /// Whether the instance is unusable after it.
     pub fn poisons(&self) -> bool {
-        !matches!(self, WasmError::Load(_) | WasmError::Refused(_))
+        !matches!(self, WasmError::Load(_) | WasmError::Refused(_) | WasmError::Busy { .. })
     }
 }
 
@@ -49,8 +53,9 @@ impl From<AbiError> for WasmError {
 impl From<WasmError> for ActrError {
     fn from(e: WasmError) -> Self {
         match e {
-            WasmError::OutOfFuel { .. } | WasmError::MemoryLimit { .. } => ActrError::ResourceExhausted(e.to_string()),
-            WasmError::Refused(m) if m.contains("busy") => ActrError::ResourceExhausted(format!("wasm host: {m}")),
+            WasmError::OutOfFuel { .. } | WasmError::MemoryLimit { .. } | WasmError::Busy { .. } => {
+                ActrError::ResourceExhausted(e.to_string())
+            }
             WasmError::Load(_) => ActrError::InvalidArgument(e.to_string()),
             other => ActrError::Internal(other.to_string()),
         }

@@ -24,6 +24,15 @@ struct HostState {
     refused: u64,
 }
 
+impl HostState {
+    /// Request `request_id` is over: its outstanding operations stop counting.
+    fn close(&mut self, request_id: u64) {
+        if let Some(ops) = self.open.remove(&request_id) {
+            self.pending_ops -= ops as usize;
+        }
+    }
+}
+
 /// One instance of a module. Not shared: one turn at a time.
 pub struct WasmInstance {
     store: Store<HostState>,
@@ -117,17 +126,15 @@ impl WasmInstance {
     /// caller left): whatever the guest sends for it later is refused with
     /// `UNKNOWN_REQUEST`, and results of its operations are not delivered.
     pub fn forget(&mut self, request_id: u64) {
-        let st = self.store.data_mut();
-        if let Some(ops) = st.open.remove(&request_id) {
-            st.pending_ops -= ops as usize;
-        }
+        self.store.data_mut().close(request_id);
     }
 
     /// Runs one turn: hands `frame` to the guest and returns what it sent.
     ///
     /// A `Request` opens a request (its id must be new and not 0); an
     /// `OpResult` must answer an operation of a request still open. Either
-    /// refusal is [`WasmError::Refused`], with the guest untouched. A
+    /// refusal is [`WasmError::Refused`] (past the request limit
+    /// [`WasmError::Busy`]), with the guest untouched. A
     /// `Cancel` ends its request here at once (as [`WasmInstance::forget`])
     /// and lets the guest drop the handler. Any other error poisons the
     /// instance.
@@ -159,7 +166,7 @@ impl WasmInstance {
                     return Err(WasmError::Refused(format!("request id {id} is 0 or already in flight")));
                 }
                 if st.open.len() >= st.limits.max_requests {
-                    return Err(WasmError::Refused(format!("busy: {} requests in flight", st.open.len())));
+                    return Err(WasmError::Busy { in_flight: st.open.len() });
                 }
                 st.open.insert(id, 0);
             }
@@ -170,11 +177,7 @@ impl WasmInstance {
                 }
                 _ => return Err(WasmError::Refused(format!("request {request_id} has no operation outstanding"))),
             },
-            HostFrame::Cancel { request_id } => {
-                if let Some(ops) = st.open.remove(request_id) {
-                    st.pending_ops -= ops as usize;
-                }
-            }
+            HostFrame::Cancel { request_id } => st.close(*request_id),
         }
         Ok(())
     }
@@ -249,9 +252,7 @@ fn take_frame(caller: &mut Caller<'_, HostState>, start: usize, len: usize) -> i
         }
         if matches!(frame.op, HostOperation::Reply { .. }) {
             // The request ends; results of what it still waits for are not delivered.
-            if let Some(ops) = st.open.remove(&frame.request_id) {
-                st.pending_ops -= ops as usize;
-            }
+            st.close(frame.request_id);
         }
     }
     st.sent_bytes += len;

@@ -114,3 +114,22 @@ pub fn carried(before: &RpcStats, after: &RpcStats, ops: usize) -> String {
     let ws = (ops as u64).saturating_sub(rtc + local);
     format!("carried: webrtc {rtc}, websocket {ws}, in-process {local}")
 }
+
+/// Bound on waiting for a WebRTC channel to carry calls.
+const WEBRTC_WARMUP: Duration = Duration::from_secs(10);
+
+/// Calls `route` on `dest` until a call went over WebRTC; returns how long
+/// that took. The first calls may take WebSocket direct while the channel
+/// opens.
+pub async fn warm_up_webrtc(actor: &ActrRef, dest: &Dest, route: &str) -> Result<Duration, ActrError> {
+    let before = actor.stats().await?.webrtc_sent;
+    let started = Instant::now();
+    while started.elapsed() < WEBRTC_WARMUP {
+        actor.call(dest.clone(), route, Bytes::from_static(b"warm-up"), CALL_TIMEOUT).await?;
+        if actor.stats().await?.webrtc_sent > before {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Err(ActrError::TimedOut)
+}

@@ -12,7 +12,7 @@
 //! network, as between machines.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actr_core::{ActrError, Dest, Realm};
 use actr_tokio::bytes::Bytes;
@@ -20,12 +20,10 @@ use actr_tokio::{ActrRef, HyperConfig};
 
 use super::DemoOptions;
 use super::echo::{DemoActor, ECHO, TellCounter, demo_type};
-use super::phases::{CALL_TIMEOUT, Wire, calls, tells};
+use super::phases::{Wire, calls, tells, warm_up_webrtc};
 use super::report::{Phase, WireStats};
 use super::{streams, wasm};
 
-/// Bound on waiting for the WebRTC channel to open.
-const WEBRTC_WARMUP: Duration = Duration::from_secs(10);
 /// Requests a demo node handles at once: tells arrive in bursts.
 const MAX_IN_FLIGHT: usize = 1 << 16;
 
@@ -103,7 +101,7 @@ async fn all_phases(
     phases.push(tells(&ws_caller.actor, &remote, &echo.tells, ws, &small, options.tells).await?);
 
     let found = discover(&rtc_caller.actor, &echo_type).await?;
-    let opened = warm_up_webrtc(&rtc_caller.actor, &Dest::Peer(found)).await?;
+    let opened = warm_up_webrtc(&rtc_caller.actor, &Dest::Peer(found), ECHO).await?;
     say(format!("caller-rtc discovered {target}; WebRTC data channel open after {:.1} ms", opened.as_secs_f64() * 1e3));
     let rtc = Wire::WebRtc;
     phases.push(calls(&rtc_caller.actor, &remote, rtc, &small, options.calls).await?);
@@ -122,20 +120,6 @@ async fn all_phases(
 async fn discover(actor: &ActrRef, ty: &actr_core::ActrType) -> Result<actr_core::ActrId, ActrError> {
     let found = actor.discover(ty).await?;
     found.first().cloned().ok_or_else(|| ActrError::NotFound(format!("no actor of type {ty}")))
-}
-
-/// Calls `dest` until a call went over WebRTC; returns how long that took.
-/// The first calls may take WebSocket direct while the channel opens.
-async fn warm_up_webrtc(actor: &ActrRef, dest: &Dest) -> Result<Duration, ActrError> {
-    let started = Instant::now();
-    while started.elapsed() < WEBRTC_WARMUP {
-        actor.call(dest.clone(), ECHO, Bytes::from_static(b"warm-up"), CALL_TIMEOUT).await?;
-        if actor.stats().await?.webrtc_sent > 0 {
-            return Ok(started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    Err(ActrError::TimedOut)
 }
 
 /// Links, registers and starts a demo actor; `listen` opens a WebSocket

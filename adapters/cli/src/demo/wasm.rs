@@ -5,15 +5,15 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actr_core::package::{PackageSpec, StaticTrust, pack};
 use actr_core::{ActrError, ActrType, Dest, Realm};
 use actr_tokio::bytes::Bytes;
-use actr_tokio::{ActrRef, HyperConfig, KeySigner, PackageIdentity, RpcStats};
+use actr_tokio::{ActrRef, HyperConfig, KeySigner, PackageIdentity};
 use ed25519_dalek::SigningKey;
 
-use super::phases::{CALL_TIMEOUT, Wire, calls};
+use super::phases::{CALL_TIMEOUT, Wire, calls, warm_up_webrtc};
 use super::report::Phase;
 use crate::serve::RegistryStore;
 use crate::serve::mfr::add_manufacturer;
@@ -84,7 +84,7 @@ pub async fn phases(
     count: usize,
 ) -> Result<Vec<Phase>, ActrError> {
     let echo = Dest::Peer(nodes.echo.id().clone());
-    warm_up_webrtc(caller, &echo).await?;
+    warm_up_webrtc(caller, &echo, ECHO_ROUTE).await?;
     let mut out = Vec::new();
     let mut rtc = calls(caller, &echo, Wire::WebRtc, payload, count).await?;
     rtc.wire = "webrtc → wasm";
@@ -139,19 +139,4 @@ async fn counter_value(caller: &ActrRef, counter: &Dest) -> Result<u64, ActrErro
         .try_into()
         .map_err(|_| ActrError::DecodeFailure(format!("counter replied {} bytes, not 8", reply.len())))?;
     Ok(u64::from_le_bytes(bytes))
-}
-
-/// Calls `dest` until a call went over WebRTC.
-async fn warm_up_webrtc(actor: &ActrRef, dest: &Dest) -> Result<(), ActrError> {
-    let started = Instant::now();
-    let sent = |s: RpcStats| s.webrtc_sent;
-    let before = sent(actor.stats().await?);
-    while started.elapsed() < Duration::from_secs(10) {
-        actor.call(dest.clone(), ECHO_ROUTE, Bytes::from_static(b"warm-up"), CALL_TIMEOUT).await?;
-        if sent(actor.stats().await?) > before {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    Err(ActrError::TimedOut)
 }

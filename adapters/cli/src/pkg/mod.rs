@@ -101,13 +101,15 @@ pub fn trust_from(args: &TrustArgs) -> Result<Box<dyn TrustProvider>, PkgError> 
 
 /// `actr verify`.
 pub fn verify(path: &Path, trust: &TrustArgs) -> Result<String, PkgError> {
+    Ok(describe_verified(&verify_file(path, trust)?))
+}
+
+/// Reads the package at `path` (bounded) and verifies it with `trust`.
+pub fn verify_file(path: &Path, trust: &TrustArgs) -> Result<VerifiedPackage, PkgError> {
     let limits = PackageLimits::default();
     let provider = trust_from(trust)?;
     let bytes = read_bounded(path, max_package_file(&limits))?;
-    let verified = provider
-        .verify(&bytes, &limits)
-        .map_err(|source| PkgError::NotVerified { path: path.to_path_buf(), source })?;
-    Ok(describe_verified(&verified))
+    provider.verify(&bytes, &limits).map_err(|source| PkgError::NotVerified { path: path.to_path_buf(), source })
 }
 
 fn describe_verified(v: &VerifiedPackage) -> String {

@@ -137,7 +137,6 @@ impl WasmWorkload {
             live: HashMap::new(),
             actr_type: actr_type.clone(),
             stats: stats.clone(),
-            max_requests: limits.max_requests,
         };
         std::thread::Builder::new()
             .name(format!("actr-wasm:{actr_type}"))
@@ -256,7 +255,6 @@ struct ActorThread {
     live: HashMap<u64, Sender<Event>>,
     actr_type: ActrType,
     stats: Arc<WasmStats>,
-    max_requests: usize,
 }
 
 impl ActorThread {
@@ -265,14 +263,7 @@ impl ActorThread {
             match input {
                 ThreadInput::Request(request) => {
                     let NewRequest { id, ctx, req, events } = *request;
-                    if self.live.len() >= self.max_requests {
-                        let busy = ActrError::ResourceExhausted(format!(
-                            "the WASM actor has {} requests in flight",
-                            self.live.len()
-                        ));
-                        let _ = events.try_send(Event::Done(Err(busy)));
-                        continue;
-                    }
+                    // The instance bounds requests in flight (`WasmError::Busy`).
                     self.live.insert(id, events);
                     let frame = HostFrame::Request {
                         ctx,
