@@ -107,6 +107,32 @@ async fn timed(caller: &ActrRef, echo: &ActrRef) -> (Duration, Duration) {
     (one, started.elapsed())
 }
 
+/// Best time, of `rounds`, to send `mib` calls of 1 MiB one at a time from
+/// one node to another over WebRTC (`ActrRef::call` to the `note` route,
+/// which answers an empty reply), so the bytes go one way as in raw bulk.
+pub fn webrtc_calls_1mib(url: &str, mib: usize, rounds: usize) -> Duration {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
+    runtime.block_on(async {
+        let (caller, echo) = start_pair(url, true).await;
+        let before = caller.stats().await.expect("stats").webrtc_sent;
+        let block = Bytes::from(vec![0x3c; 1 << 20]);
+        let mut best = Duration::MAX;
+        for _ in 0..rounds {
+            let started = Instant::now();
+            for _ in 0..mib {
+                let reply = caller.call(echo.id().clone(), "note", block.clone(), CALL_TIMEOUT).await.expect("call");
+                assert!(reply.is_empty());
+            }
+            best = best.min(started.elapsed());
+        }
+        let over = caller.stats().await.expect("stats").webrtc_sent - before;
+        assert!(over >= (mib * rounds) as u64, "the calls went over WebRTC: {over} sent");
+        caller.shutdown().await;
+        echo.shutdown().await;
+        best
+    })
+}
+
 /// Best time, of `rounds`, to send `mib` MiB on a reliable data stream from
 /// one node to another over WebRTC (`ActrRef::open_stream`, 1 MiB per
 /// `send`), until the receiver's handler has seen the end.

@@ -7,6 +7,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::Poll;
 
 use actr_core::ais::{AisReply, RegisterOk};
 use actr_core::node::{Delivery, DeliveryId, LinkId, NetworkChange, RtcId, RtcReport};
@@ -14,6 +16,7 @@ use actr_core::signaling::{ClientRequest, ConnId, ServerReply};
 use actr_core::transport::TraceContext;
 use actr_core::{ActrError, ActrId};
 use async_channel::{Receiver, Sender};
+use futures::task::AtomicWaker;
 
 use crate::node::stats::RpcStats;
 use crate::runtime::Runtime;
@@ -174,11 +177,25 @@ pub(crate) type Inlet<R> = (Sender<Input<R>>, InputBudget);
 /// gives them back once the hub has it. Readers wait (and so stop reading
 /// their socket) while the node task is behind, so a flood of large
 /// messages cannot grow the node's memory past [`MAX_INPUT_BYTES`].
+///
+/// A message takes all of its permits at once or none, so two large
+/// messages cannot each hold half of what both need. While permits are
+/// free a reader takes them with one atomic operation; a reader that must
+/// wait first takes the turn (one waiter at a time, so the node task wakes
+/// exactly one), and while someone waits, nobody passes it on the fast path.
 #[derive(Debug, Clone)]
 pub(crate) struct InputBudget {
-    permits: (Sender<()>, Receiver<()>),
-    /// One reader takes its permits at a time, so two large messages
-    /// cannot each hold half of what both need.
+    inner: Arc<BudgetInner>,
+}
+
+#[derive(Debug)]
+struct BudgetInner {
+    free: AtomicUsize,
+    /// A reader waits in the slow path; the node task must wake it.
+    waiting: AtomicBool,
+    closed: AtomicBool,
+    waker: AtomicWaker,
+    /// Held by the one reader that waits.
     turn: (Sender<()>, Receiver<()>),
 }
 
@@ -188,15 +205,24 @@ const PERMIT_BYTES: usize = 64 * 1024;
 pub(crate) const MAX_INPUT_BYTES: usize = 64 * 1024 * 1024;
 const PERMITS: usize = MAX_INPUT_BYTES / PERMIT_BYTES;
 
+impl BudgetInner {
+    fn try_take(&self, permits: usize) -> bool {
+        self.free.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |free| free.checked_sub(permits)).is_ok()
+    }
+}
+
 impl InputBudget {
     pub fn new() -> Self {
-        let permits = async_channel::bounded(PERMITS);
-        for _ in 0..PERMITS {
-            let _ = permits.0.try_send(());
-        }
         let turn = async_channel::bounded(1);
         let _ = turn.0.try_send(());
-        Self { permits, turn }
+        let inner = BudgetInner {
+            free: AtomicUsize::new(PERMITS),
+            waiting: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            waker: AtomicWaker::new(),
+            turn,
+        };
+        Self { inner: Arc::new(inner) }
     }
 
     fn permits_for(len: usize) -> usize {
@@ -206,28 +232,44 @@ impl InputBudget {
     /// Waits until a message of `len` bytes fits. Returns at once once the
     /// node task has stopped.
     pub async fn take(&self, len: usize) {
-        if self.turn.1.recv().await.is_err() {
+        let permits = Self::permits_for(len);
+        let inner = &*self.inner;
+        if !inner.waiting.load(Ordering::SeqCst) && inner.try_take(permits) {
             return;
         }
-        for _ in 0..Self::permits_for(len) {
-            if self.permits.1.recv().await.is_err() {
-                break;
-            }
+        if inner.turn.1.recv().await.is_err() {
+            return;
         }
-        let _ = self.turn.0.try_send(());
+        inner.waiting.store(true, Ordering::SeqCst);
+        std::future::poll_fn(|cx| {
+            if inner.closed.load(Ordering::SeqCst) || inner.try_take(permits) {
+                return Poll::Ready(());
+            }
+            inner.waker.register(cx.waker());
+            // Permits given back between the check and the registration.
+            match inner.closed.load(Ordering::SeqCst) || inner.try_take(permits) {
+                true => Poll::Ready(()),
+                false => Poll::Pending,
+            }
+        })
+        .await;
+        inner.waiting.store(false, Ordering::SeqCst);
+        let _ = inner.turn.0.try_send(());
     }
 
     /// The node task handled a message of `len` bytes.
     pub fn give(&self, len: usize) {
-        for _ in 0..Self::permits_for(len) {
-            let _ = self.permits.0.try_send(());
+        self.inner.free.fetch_add(Self::permits_for(len), Ordering::SeqCst);
+        if self.inner.waiting.load(Ordering::SeqCst) {
+            self.inner.waker.wake();
         }
     }
 
     /// The node task stopped: nobody waits any more.
     pub fn close(&self) {
-        self.permits.0.close();
-        self.turn.0.close();
+        self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.turn.0.close();
+        self.inner.waker.wake();
     }
 }
 
@@ -251,5 +293,34 @@ mod tests {
         assert!(waiting.as_mut().now_or_never().is_none());
         budget.close();
         assert!(waiting.as_mut().now_or_never().is_some(), "a stopped node lets every reader go");
+    }
+
+    #[test]
+    fn a_waiting_reader_is_woken_by_give_and_not_overtaken() {
+        use std::sync::atomic::AtomicUsize;
+        struct Count(AtomicUsize);
+        impl futures::task::ArcWake for Count {
+            fn wake_by_ref(me: &Arc<Self>) {
+                me.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = futures::task::waker(woken.clone());
+        let mut cx = std::task::Context::from_waker(&waker);
+        let budget = InputBudget::new();
+        assert!(budget.take(MAX_INPUT_BYTES).now_or_never().is_some(), "one message takes every permit");
+        // Two permits' worth waits; one permit given back is not enough.
+        let mut large = Box::pin(budget.take(PERMIT_BYTES));
+        assert!(large.as_mut().poll(&mut cx).is_pending());
+        budget.give(0);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1, "giving back wakes the waiting reader");
+        assert!(large.as_mut().poll(&mut cx).is_pending());
+        let mut small = Box::pin(budget.take(1));
+        assert!(small.as_mut().now_or_never().is_none(), "a small message does not pass the waiting one");
+        budget.give(0);
+        assert!(large.as_mut().poll(&mut cx).is_ready(), "two permits back: the large message goes");
+        assert!(small.as_mut().now_or_never().is_none(), "nothing is left for the small one yet");
+        budget.give(0);
+        assert!(small.as_mut().now_or_never().is_some());
     }
 }

@@ -72,7 +72,7 @@ pub(crate) struct NodeTask<R: Runtime> {
     pub commands: Receiver<Command>,
     pub inputs_tx: Sender<Input<R>>,
     pub inputs: Receiver<Input<R>>,
-    /// Bounds the bytes of link and WebRTC messages queued in `inputs`.
+    /// Bounds the bytes of signaling frames, link and WebRTC messages queued in `inputs`.
     pub budget: InputBudget,
     pub events: Sender<NodeEvent>,
 }
@@ -247,7 +247,10 @@ impl<R: Runtime> Running<R> {
         let hub = &mut self.parts.hub;
         match input {
             Input::Conn(conn, ConnReport::Connected) => hub.handle_signaling_connected(now, conn),
-            Input::Conn(conn, ConnReport::Frame(bytes)) => hub.handle_signaling_frame(now, conn, &bytes),
+            Input::Conn(conn, ConnReport::Frame(bytes)) => {
+                hub.handle_signaling_frame(now, conn, &bytes);
+                self.parts.budget.give(bytes.len());
+            }
             Input::Conn(conn, ConnReport::ConnectFailed(why)) => {
                 self.conns.remove(&conn);
                 hub.handle_signaling_failed(now, conn, &why);
@@ -359,6 +362,7 @@ impl<R: Runtime> Running<R> {
                     server: self.parts.server.clone(),
                     tls: self.parts.tls.clone(),
                     report: self.parts.inputs_tx.clone(),
+                    budget: self.parts.budget.clone(),
                     outbound: rx,
                 }
                 .spawn();

@@ -25,6 +25,7 @@ use actr_core::node::{RtcId, RtcReport};
 use actr_core::transport::LaneKind;
 use actr_core::{ActrError, ActrId};
 use async_channel::{Receiver, Sender};
+use futures::future::BoxFuture;
 use futures::{FutureExt, select_biased};
 
 use crate::runtime::Runtime;
@@ -153,6 +154,8 @@ struct PeerTask<R: Runtime> {
     inbox: LatencyInbox<R>,
     /// Callers of `add_media_track` waiting for their track.
     track_waiters: Vec<(MediaType, Sender<Result<(), ActrError>>)>,
+    /// The sleep until the peer's deadline, kept while the deadline stays.
+    timer: Option<(Instant, BoxFuture<'static, ()>)>,
 }
 
 impl<R: Runtime> PeerTask<R> {
@@ -193,6 +196,7 @@ impl<R: Runtime> PeerTask<R> {
             recovering: false,
             inbox,
             track_waiters: Vec::new(),
+            timer: None,
         })
     }
 
@@ -221,7 +225,10 @@ impl<R: Runtime> PeerTask<R> {
                     self.send(bytes);
                     Ok(())
                 }
-                Wake::Timer => self.peer.handle_timeout(now).map_err(|e| e.to_string()),
+                Wake::Timer => {
+                    self.timer = None;
+                    self.peer.handle_timeout(now).map_err(|e| e.to_string())
+                }
             };
             if let Err(e) = fed {
                 tracing::debug!(peer = %self.remote, "webrtc input refused: {e}");
@@ -253,7 +260,19 @@ impl<R: Runtime> PeerTask<R> {
     }
 
     async fn wait(&mut self, buf: &mut [u8]) -> Wake {
-        let sleep = self.wire.rt.sleep(self.peer.poll_timeout().saturating_duration_since(Instant::now())).fuse();
+        let deadline = self.peer.poll_timeout();
+        if self.timer.as_ref().map(|(at, _)| *at) != Some(deadline) {
+            let sleep = self.wire.rt.sleep(deadline.saturating_duration_since(Instant::now()));
+            self.timer = Some((deadline, sleep));
+        }
+        let timer = &mut self.timer;
+        let sleep = async move {
+            match timer.as_mut() {
+                Some((_, sleep)) => sleep.await,
+                None => futures::future::pending().await,
+            }
+        }
+        .fuse();
         let recv = self.wire.rt.recv_from(&self.socket, buf).fuse();
         let cmds = self.cmds.recv().fuse();
         let ready = self.up && self.stalled.is_none();
@@ -337,7 +356,7 @@ impl<R: Runtime> PeerTask<R> {
         }
     }
 
-    async fn report(&self, report: RtcReport) -> Result<(), ActrError> {
+    async fn report(&mut self, report: RtcReport) -> Result<(), ActrError> {
         if let RtcReport::Message(bytes) = &report {
             self.budget.take(bytes.len()).await;
         }

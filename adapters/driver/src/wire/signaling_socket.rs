@@ -22,7 +22,7 @@ use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use rustls::ClientConfig;
 
 use crate::runtime::{Runtime, run_blocking};
-use crate::task::io::{ConnReport, Input};
+use crate::task::io::{ConnReport, Input, InputBudget};
 use crate::wire::server_address::ServerAddress;
 use crate::wire::tls_stream::{ServerStream, TlsStream};
 use crate::wire::ws_codec::WsCodec;
@@ -53,6 +53,8 @@ pub(crate) struct ConnectionTask<R: Runtime> {
     /// The TLS settings, when the server is `https`.
     pub tls: Option<Arc<ClientConfig>>,
     pub report: Sender<Input<R>>,
+    /// Bounds the bytes of frames waiting in the node task's input queue.
+    pub budget: InputBudget,
     pub outbound: Receiver<SocketCmd>,
 }
 
@@ -63,7 +65,7 @@ impl<R: Runtime> ConnectionTask<R> {
     }
 
     async fn run(self) {
-        let Self { rt, conn, server, tls, report, outbound } = self;
+        let Self { rt, conn, server, tls, report, budget, outbound } = self;
         // The deadline is the signaling client's (a core timer): when it
         // passes, the node task drops this socket's queue and the attempt ends.
         let established = match select(pin!(establish(&rt, &server, tls)), pin!(outbound.recv())).await {
@@ -83,7 +85,7 @@ impl<R: Runtime> ConnectionTask<R> {
         let (writer_alive, writer_gone) = async_channel::bounded::<()>(1);
         let writer = write_loop(rt.clone(), wr, ws.clone(), outbound, kick_rx, writer_alive);
         rt.spawn(Box::pin(writer));
-        read_loop(rd, &ws, conn, &report, &kick_tx, &writer_gone).await;
+        read_loop(rd, &ws, conn, (&report, &budget), &kick_tx, &writer_gone).await;
         drop(kick_tx);
         send_report(&report, conn, ConnReport::Closed).await;
     }
@@ -157,7 +159,7 @@ async fn read_loop<R: Runtime, Rd: AsyncRead + Unpin>(
     mut rd: Rd,
     ws: &SharedWs,
     conn: ConnId,
-    report: &Sender<Input<R>>,
+    (report, budget): (&Sender<Input<R>>, &InputBudget),
     kick: &Sender<()>,
     writer_gone: &Receiver<()>,
 ) {
@@ -166,6 +168,8 @@ async fn read_loop<R: Runtime, Rd: AsyncRead + Unpin>(
         // Frames left over from the handshake, or from the previous read.
         let (frames, ended) = take_frames(ws);
         for frame in frames {
+            // Given back by the node task once the hub has the frame.
+            budget.take(frame.len()).await;
             if report.send(Input::Conn(conn, ConnReport::Frame(frame))).await.is_err() {
                 return;
             }

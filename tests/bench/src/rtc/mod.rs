@@ -12,6 +12,8 @@
 //!   [`BULK_ROUNDS`], alternating);
 //! - node-level stream: the same bytes on a reliable data stream between two
 //!   nodes (`StreamWriter`, a window of chunks in flight) against raw bulk;
+//! - node-level calls: the same bytes as 1 MiB calls one at a time
+//!   (`ActrRef::call`, an empty reply) against raw bulk;
 //! - small messages: node calls over WebRTC (`ActrRef::call`, 64 B) against a
 //!   raw str0m echo of 64 B messages, one at a time and 64 in flight
 //!   (alternating rounds, see [`crate::node_calls`]).
@@ -97,11 +99,16 @@ pub fn rows(url: &str) -> Vec<Row> {
     let node_stream =
         Row::throughput(&format!("webrtc stream {BULK_MIB} MiB: node (StreamWriter)"), "tokio", BULK_MIB, stream);
     let node_stream = Row { unit: "MiB/s", ..node_stream }.rate_against(&raw_bulk, "MiB/s; goal >= 0.8x");
+    let calls = crate::node_calls::webrtc_calls_1mib(url, BULK_MIB, BULK_ROUNDS);
+    let node_calls =
+        Row::throughput(&format!("webrtc calls {BULK_MIB} x 1 MiB: node (ActrRef::call)"), "tokio", BULK_MIB, calls);
+    let node_calls = Row { unit: "MiB/s", ..node_calls }.rate_against(&raw_bulk, "MiB/s one way; goal >= 0.8x");
     let mut rows = vec![
         Row::latency("webrtc connect: raw str0m (baseline)", "threads", raw_connect.clone()),
         Row::latency("webrtc connect: RtcPeer", "threads", bridge_connect).against(&raw_connect),
         bulk("RtcPeer", bridge_bulk).rate_against(&raw_bulk, "MiB/s; goal >= 0.9x"),
         node_stream,
+        node_calls,
         raw_bulk,
     ];
     rows.extend(small_messages(url, &cert));
