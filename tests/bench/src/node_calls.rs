@@ -107,6 +107,38 @@ async fn timed(caller: &ActrRef, echo: &ActrRef) -> (Duration, Duration) {
     (one, started.elapsed())
 }
 
+/// Best time, of [`ROUNDS`], for `hops` one-way hand-offs between two tasks
+/// over bounded(1) async channels (ping-pong) on the runtime the node rows
+/// use: the cost of one channel hop between a node's tasks.
+pub fn task_hops(hops: usize) -> Duration {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
+    let mut best = Duration::MAX;
+    for _ in 0..ROUNDS {
+        let took = runtime.block_on(async {
+            let (ping_tx, ping_rx) = async_channel::bounded::<u64>(1);
+            let (pong_tx, pong_rx) = async_channel::bounded::<u64>(1);
+            let echo = tokio::spawn(async move {
+                while let Ok(n) = ping_rx.recv().await {
+                    if pong_tx.send(n).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let started = Instant::now();
+            for n in 0..(hops / 2) as u64 {
+                ping_tx.send(n).await.expect("echo task runs");
+                assert_eq!(pong_rx.recv().await.expect("echo task runs"), n);
+            }
+            let took = started.elapsed();
+            drop(ping_tx);
+            echo.await.expect("echo task ends");
+            took
+        });
+        best = best.min(took);
+    }
+    best
+}
+
 /// Best time, of `rounds`, to send `mib` calls of 1 MiB one at a time from
 /// one node to another over WebRTC (`ActrRef::call` to the `note` route,
 /// which answers an empty reply), so the bytes go one way as in raw bulk.

@@ -18,6 +18,9 @@ use tungstenite::{Message, WebSocket};
 use crate::node_calls::{PAYLOAD, PIPELINED, SEQUENTIAL, WINDOW, measure};
 use crate::report::Row;
 
+/// One-way hand-offs timed for the task hop row.
+const HOPS: usize = 100_000;
+
 /// Raw and node rounds alternate; see [`crate::node_calls`].
 pub fn rows(url: &str) -> Vec<Row> {
     let rates = measure(url, false, raw_echo);
@@ -30,6 +33,10 @@ pub fn rows(url: &str) -> Vec<Row> {
         rates.raw_window,
     );
     let goal = format!("msg/s; goal >= 0.9x; {}", rates.carried());
+    let hops = crate::node_calls::task_hops(HOPS);
+    let per_hop = hops.as_secs_f64() / HOPS as f64 * 1e6;
+    let hop_note = format!("{per_hop:.1} µs per hop; a node call crosses 8 task hops besides the 2 socket ones");
+    let hop = Row { note: hop_note, ..Row::throughput("task hop: async_channel ping-pong (one way)", "tokio", HOPS, hops) };
     vec![
         Row::throughput("ws call 1 at a time: node WebSocket direct", "tokio", SEQUENTIAL, rates.node_one)
             .rate_against(&raw_one, &goal),
@@ -42,6 +49,7 @@ pub fn rows(url: &str) -> Vec<Row> {
         )
         .rate_against(&raw_window, &goal),
         raw_window,
+        hop,
     ]
 }
 
