@@ -420,6 +420,39 @@ fn a_node_talking_to_more_peers_than_routes_keeps_working() {
     assert_eq!(w.nodes[a].hub.stats().dialed, 21);
 }
 
+#[test]
+fn a_node_keeps_working_past_4096_distinct_peers_with_its_default_tables() {
+    let mut w = World::new();
+    let a = w.add("acme:hub:1", |_| {});
+    w.open(a);
+    let max_routes = w.nodes[a].hub.config().max_routes;
+    assert_eq!(max_routes, 4096, "the default table");
+    let first = w.add("acme:peer:1", |_| {});
+    w.open(first);
+    let call = w.call(a, first, b"first");
+    assert_eq!(w.result(a, call), Some(Ok(b"first".to_vec())));
+    // Its link goes, so nothing but the route remembers the first peer.
+    let link = only_link(&w, a);
+    w.break_link(a, link);
+    let total = max_routes + 104;
+    for n in 1..total {
+        let p = w.add("acme:peer:1", |_| {});
+        w.open(p);
+        let call = w.call(a, p, &n.to_be_bytes());
+        assert_eq!(w.result(a, call), Some(Ok(n.to_be_bytes().to_vec())), "call to peer {n}");
+        w.advance(Duration::from_secs(1));
+        // Each peer goes away after its call, as short-lived peers do.
+        w.retire(p);
+    }
+    let stats = w.nodes[a].hub.stats();
+    assert!(stats.routes_evicted >= (total - max_routes) as u64, "{stats:?}");
+    assert_eq!(stats.dialed as usize, total, "one dial per peer");
+    // The first peer's route was evicted long ago; it is found again.
+    let call = w.call(a, first, b"again");
+    assert_eq!(w.result(a, call), Some(Ok(b"again".to_vec())));
+    assert_eq!(w.nodes[a].hub.stats().dialed as usize, total + 1);
+}
+
 // ---- 8. keepalive and idle ---------------------------------------------------
 
 #[test]

@@ -49,6 +49,8 @@ struct Node {
     dials: Vec<(LinkId, ActrId, String)>,
     rtc_peer: BTreeMap<RtcId, ActrId>,
     rtc_closed: BTreeSet<RtcId>,
+    /// Stopped and left out of the harness from now on (see [`World::retire`]).
+    retired: bool,
 }
 
 struct World {
@@ -118,6 +120,7 @@ impl World {
             dials: Vec::new(),
             rtc_peer: BTreeMap::new(),
             rtc_closed: BTreeSet::new(),
+            retired: false,
         });
         let now = self.now;
         self.nodes[i].hub.start(now);
@@ -248,18 +251,29 @@ impl World {
         self.nodes[i].log.len()
     }
 
+    /// Stops node `i` (its links and signaling close), then leaves it out:
+    /// a long run can go through thousands of peers without the harness
+    /// slowing down with each.
+    fn retire(&mut self, i: usize) {
+        let now = self.now;
+        self.nodes[i].hub.stop(now);
+        self.settle();
+        self.nodes[i].retired = true;
+    }
+
     /// Moves the clock by `by`, firing every timer due on the way.
     fn advance(&mut self, by: Duration) {
         let target = self.now + by;
         for _ in 0..100_000 {
-            let next = self.nodes.iter().filter_map(|n| n.hub.poll_timeout()).chain(self.server.poll_timeout()).min();
+            let live = self.nodes.iter().filter(|n| !n.retired);
+            let next = live.filter_map(|n| n.hub.poll_timeout()).chain(self.server.poll_timeout()).min();
             let Some(at) = next.filter(|at| *at <= target) else {
                 self.now = target;
                 return;
             };
             self.now = self.now.max(at);
             let now = self.now;
-            for n in &mut self.nodes {
+            for n in self.nodes.iter_mut().filter(|n| !n.retired) {
                 if n.hub.poll_timeout().is_some_and(|t| t <= now) {
                     n.hub.handle_timeout(now);
                 }
@@ -277,6 +291,9 @@ impl World {
         for _ in 0..100_000 {
             let mut moved = false;
             for i in 0..self.nodes.len() {
+                if self.nodes[i].retired {
+                    continue;
+                }
                 while let Some(out) = self.nodes[i].hub.poll_output() {
                     moved = true;
                     self.carry(i, out);
@@ -418,8 +435,10 @@ impl World {
     /// (refused when none does).
     fn connect_dial(&mut self, i: usize, link: LinkId, address: &str) {
         let now = self.now;
-        let target =
-            self.nodes.iter().position(|n| n.listens && n.hub.config().profile.ws_address.as_deref() == Some(address));
+        let target = self
+            .nodes
+            .iter()
+            .position(|n| !n.retired && n.listens && n.hub.config().profile.ws_address.as_deref() == Some(address));
         let Some(j) = target else {
             let refused = ActrError::Unavailable("connection refused".into());
             return self.nodes[i].hub.handle_link_closed(now, link, refused);

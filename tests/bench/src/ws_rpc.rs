@@ -36,7 +36,8 @@ pub fn rows(url: &str) -> Vec<Row> {
     let hops = crate::node_calls::task_hops(HOPS);
     let per_hop = hops.as_secs_f64() / HOPS as f64 * 1e6;
     let hop_note = format!("{per_hop:.1} µs per hop; a node call crosses 8 task hops besides the 2 socket ones");
-    let hop = Row { note: hop_note, ..Row::throughput("task hop: async_channel ping-pong (one way)", "tokio", HOPS, hops) };
+    let hop =
+        Row { note: hop_note, ..Row::throughput("task hop: async_channel ping-pong (one way)", "tokio", HOPS, hops) };
     vec![
         Row::throughput("ws call 1 at a time: node WebSocket direct", "tokio", SEQUENTIAL, rates.node_one)
             .rate_against(&raw_one, &goal),
