@@ -60,9 +60,13 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// The monotonic clock the node hubs run on: microseconds since a
     /// process-wide origin. The only clock the driver's protocol code reads.
     fn now(&self) -> actr_core::Instant {
-        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-        let origin = *ORIGIN.get_or_init(std::time::Instant::now);
-        actr_core::Instant::from_micros(origin.elapsed().as_micros().min(u64::MAX as u128) as u64)
+        actr_core::Instant::from_micros(clock_origin().elapsed().as_micros().min(u64::MAX as u128) as u64)
+    }
+
+    /// [`Runtime::now`] as a `std::time::Instant`, for str0m, whose API
+    /// takes one: the WebRTC connection tasks read no other clock.
+    fn std_now(&self) -> std::time::Instant {
+        clock_origin() + Duration::from_micros(self.now().as_micros())
     }
 
     /// Runs `fut` to completion in the background.
@@ -70,6 +74,12 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 
     /// Runs `f` on a thread where blocking is allowed.
     fn spawn_blocking(&self, f: Box<dyn FnOnce() + Send>);
+}
+
+/// Where [`Runtime::now`] counts from: the first time any runtime asked.
+fn clock_origin() -> std::time::Instant {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *ORIGIN.get_or_init(std::time::Instant::now)
 }
 
 /// The timer of a runtime, object safe, for types that are not generic over it.

@@ -171,7 +171,7 @@ impl<R: Runtime> PeerTask<R> {
         let socket = wire.rt.bind_udp(SocketAddr::new(wire.settings.ip, 0)).map_err(unavailable)?;
         let local = wire.rt.udp_addr(&socket).map_err(unavailable)?;
         let config = wire.peer_config(open.first_exchange_id);
-        let now = Instant::now();
+        let now = wire.rt.std_now();
         let built = match open.offerer {
             true => RtcPeer::offerer(config, local, now),
             false => RtcPeer::answerer(config, local, now),
@@ -209,7 +209,7 @@ impl<R: Runtime> PeerTask<R> {
                 return end;
             }
             let wake = self.wait(&mut buf).await;
-            let now = Instant::now();
+            let now = self.wire.rt.std_now();
             let fed = match wake {
                 Wake::Cmd(None) | Wake::Out(None) => {
                     self.peer.close();
@@ -262,7 +262,7 @@ impl<R: Runtime> PeerTask<R> {
     async fn wait(&mut self, buf: &mut [u8]) -> Wake {
         let deadline = self.peer.poll_timeout();
         if self.timer.as_ref().map(|(at, _)| *at) != Some(deadline) {
-            let sleep = self.wire.rt.sleep(deadline.saturating_duration_since(Instant::now()));
+            let sleep = self.wire.rt.sleep(deadline.saturating_duration_since(self.wire.rt.std_now()));
             self.timer = Some((deadline, sleep));
         }
         let timer = &mut self.timer;
