@@ -3,9 +3,11 @@
 //! Each function takes arbitrary bytes and must never panic; the sequence
 //! targets also check invariants against a simple model.
 
-use crate::credential::KeyRing;
+use std::collections::BTreeSet;
+
+use crate::server::{ServerHub, ServerOutput};
 use crate::signaling::messages::{ClientMsg, MAX_SIGNALING_FRAME, ServerMsg};
-use crate::signaling::{ActorProfile, ClientConfig, ClientTransmit, ServerConfig, SignalingClient, SignalingServer};
+use crate::signaling::{ActorProfile, ClientConfig, ClientTransmit, ServerConfig, SignalingClient};
 use crate::time::{Duration, Instant};
 use crate::wire::{FrameDecoder, decode_message, encode_message};
 
@@ -35,10 +37,6 @@ pub const FUZZ_AIS_SEED: [u8; 32] = [5; 32];
 /// Wall-clock seconds the server target runs at.
 pub const FUZZ_UNIX: u64 = 1_000;
 
-fn fuzz_key_ring() -> KeyRing {
-    crate::ais::AisService::new(FUZZ_AIS_SEED, 1, 1, crate::ais::AisConfig::default()).key_ring()
-}
-
 /// Splits `data` into chunks: the first byte of each picks an operation.
 fn ops(data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
     let mut rest = data;
@@ -55,14 +53,18 @@ fn ops(data: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
 /// as much as a thousand small ones.
 const MAX_BIG_FRAMES: usize = 8;
 
-/// Drives a server with connects, frames, disconnects and timeouts; checks
-/// that queues stay within their bounds and nothing panics.
+/// Drives the server hub with connects, frames, disconnects and timeouts;
+/// checks that queues stay within their bounds, that its outputs keep the
+/// drive loop's promises (one `Close` per open connection, no `Wake` for a
+/// closed or unknown one), and that nothing panics.
 ///
 /// Each op (see `ops`): the low two bits pick connect, frame, disconnect or
-/// timeout, bit 2 drains every queue afterwards, the high nibble names the
-/// connection. A frame op with bit 3 set sends a frame of up to a little over
-/// [`MAX_SIGNALING_FRAME`] built from its chunk by `big_server_frame`, at most
-/// `MAX_BIG_FRAMES` per input; past that it sends the chunk as it is.
+/// timeout, bit 2 pops every woken or closed queue afterwards (else the
+/// bytes stay queued), the high nibble names the connection. A closed
+/// connection stays until a disconnect op reports it gone. A frame op with
+/// bit 3 set sends a frame of up to a little over [`MAX_SIGNALING_FRAME`]
+/// built from its chunk by `big_server_frame`, at most `MAX_BIG_FRAMES` per
+/// input; past that it sends the chunk as it is.
 pub fn server_sequence(data: &[u8]) {
     // Queues hold one full-size frame and some small ones: a large relay can
     // be delivered, and two of them undrained overflow the byte bound.
@@ -72,34 +74,54 @@ pub fn server_sequence(data: &[u8]) {
         max_queue_bytes: MAX_SIGNALING_FRAME + 4096,
         ..Default::default()
     };
-    let mut server = SignalingServer::new(config, fuzz_key_ring(), [5; 32]);
+    let ais = crate::ais::AisService::new(FUZZ_AIS_SEED, 1, 1, crate::ais::AisConfig::default());
+    let mut hub = ServerHub::new(ais, config, [5; 32]);
+    // The model: sockets the host holds, and those the hub asked to close.
+    let mut open = BTreeSet::new();
+    let mut closed = BTreeSet::new();
     let mut now = Instant::ZERO;
     let mut big_frames = 0;
     for (op, chunk) in ops(data) {
         let conn = u64::from(op >> 4);
         match op & 0x3 {
             0 => {
-                let _ = server.handle_connect(now, conn);
+                if hub.handle_connect(now, conn).is_ok() {
+                    assert!(open.insert(conn), "an open id is accepted twice");
+                }
             }
             1 if op & 0x8 != 0 && big_frames < MAX_BIG_FRAMES => {
                 big_frames += 1;
-                server.handle_frame(now, FUZZ_UNIX, conn, &big_server_frame(chunk));
+                hub.handle_frame(now, FUZZ_UNIX, conn, &big_server_frame(chunk));
             }
-            1 => server.handle_frame(now, FUZZ_UNIX, conn, chunk),
-            2 => server.handle_disconnect(now, conn),
+            1 => hub.handle_frame(now, FUZZ_UNIX, conn, chunk),
+            2 => {
+                hub.handle_disconnect(now, conn);
+                open.remove(&conn);
+                closed.remove(&conn);
+            }
             _ => {
                 now = now + Duration::from_secs(u64::from(chunk.first().copied().unwrap_or(1)));
-                server.handle_timeout(now);
+                hub.handle_timeout(now);
             }
         }
-        while server.poll_close().is_some() {}
-        assert!(server.connection_count() <= config.max_connections);
-        assert!(server.queued_bytes() <= config.max_queue_bytes * config.max_connections);
-        if op & 0x4 != 0 {
-            while let Some(c) = server.poll_wakeup() {
-                while server.pop_outbound(c).is_some() {}
+        while let Some(output) = hub.poll_output() {
+            let c = match output {
+                ServerOutput::Close(c, _) => {
+                    assert!(open.contains(&c) && closed.insert(c), "one close per open connection");
+                    c
+                }
+                ServerOutput::Wake(c) => {
+                    assert!(open.contains(&c) && !closed.contains(&c), "a wake for a closed or unknown connection");
+                    c
+                }
+            };
+            if op & 0x4 != 0 {
+                while hub.pop_outbound(c).is_some() {}
             }
         }
+        assert_eq!(hub.signaling().connection_count(), open.len());
+        assert!(open.len() <= config.max_connections);
+        assert!(hub.signaling().queued_bytes() <= config.max_queue_bytes * config.max_connections);
     }
 }
 

@@ -16,6 +16,8 @@
 //!   service, and the client that keeps a credential fresh.
 //! - [`proof`]: the host key and the proofs of possession it signs.
 //! - [`signaling`]: discovery, presence and relay through the server.
+//! - [`server`]: the server hub, the AIS and the signaling server that
+//!   `actr serve` runs and the simulator drives.
 //! - [`transport`]: RPC envelopes, fragmentation, dedup, correlation, routes.
 //! - [`package`]: signed `.actr` packages, their verification and trust.
 
@@ -32,6 +34,7 @@ pub mod package;
 pub mod platform;
 pub mod proof;
 pub mod rng;
+pub mod server;
 pub mod signaling;
 pub mod time;
 pub mod transport;

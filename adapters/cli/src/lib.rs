@@ -7,14 +7,14 @@
 //! [`pkg`] runs `actr keygen`, `pack`, `inspect`, `verify` and `mfr`: signed
 //! `.actr` packages.
 //!
-//! [`serve`] hosts actr-core's sans-IO [`SignalingServer`] and [`AisService`]
-//! over real sockets: HTTP and WebSocket on one address (hyper and axum behind
-//! an accept loop that caps connections and bounds the request head), state in
-//! SQLite. Tests and benchmarks start it in-process with
-//! [`serve::ServeHandle::start`]; the binary runs it with [`serve::run`].
+//! [`serve`] hosts actr-core's sans-IO [`ServerHub`] (the signaling server
+//! and the AIS, the hub the simulator drives) over real sockets: HTTP and
+//! WebSocket on one address (hyper and axum behind an accept loop that caps
+//! connections and bounds the request head), state in SQLite. Tests and
+//! benchmarks start it in-process with [`serve::ServeHandle::start`]; the
+//! binary runs it with [`serve::run`].
 //!
-//! [`SignalingServer`]: actr_core::signaling::SignalingServer
-//! [`AisService`]: actr_core::ais::AisService
+//! [`ServerHub`]: actr_core::server::ServerHub
 
 pub mod demo;
 pub mod host;

@@ -1,5 +1,9 @@
 //! The signaling server state machine.
 //!
+//! `actr serve` and the simulator drive it through
+//! [`crate::server::ServerHub`], which owns it next to the identity service
+//! and follows the loop below for them (step 3 becomes one output stream).
+//!
 //! # Drive loop
 //!
 //! 1. On a new socket call [`SignalingServer::handle_connect`]; if it refuses,
@@ -214,6 +218,11 @@ impl SignalingServer {
 
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Whether `conn` was accepted and its disconnect not yet reported.
+    pub fn is_connected(&self, conn: ServerConnId) -> bool {
+        self.conns.contains_key(&conn)
     }
 
     /// Actors currently bound to a live connection.

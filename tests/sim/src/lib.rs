@@ -1,8 +1,9 @@
 //! actr-sim: deterministic simulation of actr nodes and the server.
 //!
 //! The sans-IO machines of `actr-core` run here on a virtual clock over a
-//! seeded network model: one [`SimServer`] (the AIS plus the signaling
-//! server, as `actr serve` hosts them) and any number of [`SimNode`]s, each
+//! seeded network model: one [`SimServer`] (the shipped server hub,
+//! `actr_core::server::ServerHub`, that `actr serve` runs) and any number
+//! of [`SimNode`]s, each
 //! the shipped node hub (`actr_core::node::NodeHub`) driven by the
 //! simulator in place of a runtime. The network delays,
 //! drops, duplicates, reorders and partitions; the server and nodes crash
@@ -38,7 +39,7 @@
 //! - [`queue`]: virtual clock helpers and the earliest-first event queue.
 //! - [`net`]: the network model and its presets.
 //! - [`links`]: ordered, severable signaling connections.
-//! - [`server`], [`node`]: the server machines, and each node's hub.
+//! - [`server`], [`node`]: the server hub, and each node's hub.
 //! - [`world`]: [`Sim`], the hub: API, faults, the run loop.
 //! - [`workload`]: periodic application requests.
 //! - [`ledger`], [`check`]: invariants (exactly-once replies, convergence, relays).

@@ -1,16 +1,15 @@
-//! The simulated `actr serve`: one [`AisService`] and one [`SignalingServer`]
-//! in a process that can crash and restart.
+//! The simulated `actr serve`: the shipped [`ServerHub`] (the AIS and the
+//! signaling server) in a process that can crash and restart.
 //!
-//! It follows the signaling server's drive loop exactly: after every input
-//! [`SimServer::drain`] takes `poll_close` (flushing that connection's queue
-//! first, then closing it and reporting `handle_disconnect`) and
-//! `poll_wakeup` / `pop_outbound`, until both are empty; the world calls
-//! [`SimServer::handle_timeout`] at [`SimServer::poll_timeout`].
-//!
-//! A crash keeps only [`Persisted`], what `actr serve` writes to SQLite: the
-//! AIS signing seed, its key id, the next serial, and the realms.
+//! Only two things here are the simulator's own: what survives a crash
+//! ([`Persisted`], what `actr serve` writes to SQLite: the AIS signing seed,
+//! its key id, the next serial, and the realms) and a skewed wall clock.
+//! [`SimServer::drain`] carries out the hub's outputs the way a socket
+//! writer with no backpressure would: every `Wake` and `Close` flushes the
+//! connection's queue at once, and a closed socket is reported gone at once.
 
-use actr_core::ais::{AisConfig, AisReply, AisRequest, AisService, RealmConfig};
+use actr_core::ais::{AisConfig, AisReply, AisRequest, AisService, NoPackages, RealmConfig};
+use actr_core::server::{AisAnswer, ServerHub, ServerOutput};
 use actr_core::signaling::server::ServerConnId;
 use actr_core::signaling::{CloseReason, ServerConfig, ServerStats, SignalingServer};
 use actr_core::{ActrError, ActrId, Instant, UnixSecs};
@@ -20,7 +19,7 @@ use actr_core::{ActrError, ActrId, Instant, UnixSecs};
 pub struct Persisted {
     pub seed: [u8; 32],
     pub key_id: u32,
-    /// The AIS high-water mark, written after every registration.
+    /// The AIS high-water mark, written whenever the hub asks.
     pub next_serial: u64,
     pub realms: Vec<RealmConfig>,
 }
@@ -36,8 +35,7 @@ pub enum ServerOut {
 /// A running server process.
 #[derive(Debug)]
 pub struct SimServer {
-    ais: AisService,
-    signaling: SignalingServer,
+    hub: ServerHub,
     persisted: Persisted,
     /// Seconds added to the virtual wall clock, to model a skewed server clock.
     skew_secs: i64,
@@ -58,8 +56,8 @@ impl SimServer {
             // Persisted realms were valid when stored; a refusal here is a harness bug.
             service.upsert_realm(realm.clone()).expect("persisted realm is valid");
         }
-        let signaling = SignalingServer::new(server, service.key_ring(), challenge_key);
-        Self { ais: service, signaling, persisted, skew_secs }
+        let hub = ServerHub::new(service, server, challenge_key);
+        Self { hub, persisted, skew_secs }
     }
 
     /// What a crash at this moment would keep.
@@ -68,15 +66,15 @@ impl SimServer {
     }
 
     pub fn ais(&self) -> &AisService {
-        &self.ais
+        self.hub.ais()
     }
 
     pub fn signaling(&self) -> &SignalingServer {
-        &self.signaling
+        self.hub.signaling()
     }
 
     pub fn stats(&self) -> ServerStats {
-        self.signaling.stats()
+        self.hub.stats()
     }
 
     pub fn skew_secs(&self) -> i64 {
@@ -85,59 +83,59 @@ impl SimServer {
 
     /// Actors bound to a live connection.
     pub fn online(&self) -> impl Iterator<Item = &ActrId> {
-        self.signaling.online()
+        self.hub.online()
     }
 
-    /// One AIS HTTP call at the server's wall-clock time `unix`.
+    /// One AIS HTTP call at the server's wall-clock time `unix`. The
+    /// simulated disk never fails, so the reply always follows the write.
     pub fn handle_ais(&mut self, unix: UnixSecs, request: AisRequest) -> AisReply {
-        let reply = self.ais.handle(unix, request);
-        self.persisted.next_serial = self.ais.next_serial();
-        reply
+        match self.hub.handle_ais(unix, request, &mut NoPackages) {
+            AisAnswer::Reply(reply) => reply,
+            AisAnswer::PersistThenReply { next_serial, reply } => {
+                self.persisted.next_serial = self.persisted.next_serial.max(next_serial);
+                reply
+            }
+        }
     }
 
     pub fn handle_connect(&mut self, now: Instant, conn: ServerConnId) -> Result<(), ActrError> {
-        self.signaling.handle_connect(now, conn)
+        self.hub.handle_connect(now, conn)
     }
 
     pub fn handle_frame(&mut self, now: Instant, unix: UnixSecs, conn: ServerConnId, bytes: &[u8]) {
-        self.signaling.handle_frame(now, unix, conn, bytes);
+        self.hub.handle_frame(now, unix, conn, bytes);
     }
 
     pub fn handle_disconnect(&mut self, now: Instant, conn: ServerConnId) {
-        self.signaling.handle_disconnect(now, conn);
+        self.hub.handle_disconnect(now, conn);
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.signaling.handle_timeout(now);
+        self.hub.handle_timeout(now);
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.signaling.poll_timeout()
+        self.hub.poll_timeout()
     }
 
-    /// Step 3 of the drive loop: closes (each flushed first) and wakeups,
-    /// until neither has anything left.
+    /// Step 3 of the hub's drive loop, for sockets that take everything at
+    /// once: each output's queue is flushed into `out`, and a closed socket
+    /// is reported gone right after its `Close`.
     pub fn drain(&mut self, now: Instant, out: &mut Vec<ServerOut>) {
-        loop {
-            let mut progressed = false;
-            while let Some((conn, reason)) = self.signaling.poll_close() {
-                progressed = true;
-                self.flush(conn, out);
-                out.push(ServerOut::Close(conn, reason));
-                self.signaling.handle_disconnect(now, conn);
-            }
-            while let Some(conn) = self.signaling.poll_wakeup() {
-                progressed = true;
-                self.flush(conn, out);
-            }
-            if !progressed {
-                return;
+        while let Some(output) = self.hub.poll_output() {
+            match output {
+                ServerOutput::Wake(conn) => self.flush(conn, out),
+                ServerOutput::Close(conn, reason) => {
+                    self.flush(conn, out);
+                    out.push(ServerOut::Close(conn, reason));
+                    self.hub.handle_disconnect(now, conn);
+                }
             }
         }
     }
 
     fn flush(&mut self, conn: ServerConnId, out: &mut Vec<ServerOut>) {
-        while let Some(bytes) = self.signaling.pop_outbound(conn) {
+        while let Some(bytes) = self.hub.pop_outbound(conn) {
             out.push(ServerOut::Send(conn, bytes));
         }
     }

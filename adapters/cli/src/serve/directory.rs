@@ -1,7 +1,9 @@
 //! The AIS's view of manufacturers and published packages: the registry
 //! store behind actr-core's [`PackageDirectory`]. Runs on the blocking AIS
-//! worker with the store locked; a store error refuses the registration
-//! (the directory answers "unknown"), it never admits one.
+//! worker with the store and the server hub locked (only package
+//! registrations read it, and only one with a manufacturer proof writes: its
+//! nonce); a store error refuses the registration (the directory answers
+//! "unknown"), it never admits one.
 
 use actr_core::ActrType;
 use actr_core::ais::{PackageDirectory, Publication};

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use super::accept::ConnTable;
-use super::hub::SignalingHub;
+use super::hub::SharedHub;
 use super::{ConnectionStats, ServeConfig, ServeError, Server, SignalingStats};
 
 /// Longest [`ServeHandle::stop`] waits for the server thread.
@@ -19,13 +19,13 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// Worker threads of the server's runtime.
 const WORKER_THREADS: usize = 2;
 
-type Ready = Result<(SocketAddr, Arc<SignalingHub>, Arc<ConnTable>), ServeError>;
+type Ready = Result<(SocketAddr, Arc<SharedHub>, Arc<ConnTable>), ServeError>;
 
 /// A running server. Dropping it stops it, like [`ServeHandle::stop`].
 #[derive(Debug)]
 pub struct ServeHandle {
     addr: SocketAddr,
-    hub: Arc<SignalingHub>,
+    hub: Arc<SharedHub>,
     conns: Arc<ConnTable>,
     stop: Option<oneshot::Sender<()>>,
     /// Disconnects when the server thread ends (its sender is never used).

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Semaphore;
 
-use actr_core::ActrError;
-use actr_core::ais::{self, AisReply, AisRequest, AisService, MAX_AIS_BODY};
+use actr_core::ais::{self, AisReply, AisRequest, MAX_AIS_BODY};
+use actr_core::server::AisAnswer;
 use actr_core::wire::{decode_message, encode_message};
 use axum::Router;
 use axum::body::Bytes;
@@ -26,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::directory::StoreDirectory;
-use super::hub::SignalingHub;
+use super::hub::SharedHub;
 use super::store::RegistryStore;
 use super::ws::{self, SIGNALING_PATH};
 use super::{clock, lock};
@@ -39,9 +39,10 @@ pub const MAX_AIS_IN_FLIGHT: usize = 4;
 /// Everything the handlers share.
 #[derive(Debug)]
 pub(crate) struct AppState {
-    pub ais: Mutex<AisService>,
+    /// Taken for a whole AIS call, so calls (and their writes) run one at a time.
     pub store: Mutex<RegistryStore>,
-    pub hub: Arc<SignalingHub>,
+    /// The AIS and the signaling server.
+    pub hub: Arc<SharedHub>,
     /// Slots for AIS calls on the blocking pool.
     pub ais_slots: Semaphore,
 }
@@ -138,20 +139,22 @@ fn answer(state: &AppState, endpoint: AisEndpoint, body: &[u8]) -> Response {
 }
 
 impl AppState {
-    /// Answers one AIS request and, after a registration, persists the
-    /// serial high-water mark before the new identity leaves the process.
+    /// Answers one AIS request and, when the hub asks (a registration),
+    /// persists the serial high-water mark before the new identity leaves
+    /// the process. The fsync runs with the server hub unlocked: signaling
+    /// does not wait for the disk.
     fn handle_ais(&self, request: AisRequest) -> AisReply {
-        let mut service = lock(&self.ais);
         let store = lock(&self.store);
         let mut directory = StoreDirectory { store: &store };
-        let reply = service.handle_with(clock::unix_now(), request, &mut directory);
-        if let AisReply::Registered(ok) = &reply
-            && let Err(e) = store.save_next_serial(service.next_serial())
-        {
-            tracing::error!(error = %e, actor = %ok.actor, "cannot persist the serial high-water mark");
-            let e = ActrError::Unavailable("cannot record the registration; try again".into());
-            return AisReply::Error(e.into());
+        match self.hub.handle_ais(clock::unix_now(), request, &mut directory) {
+            AisAnswer::Reply(reply) => reply,
+            AisAnswer::PersistThenReply { next_serial, reply } => match store.save_next_serial(next_serial) {
+                Ok(()) => reply,
+                Err(e) => {
+                    tracing::error!(error = %e, next_serial, "cannot persist the serial high-water mark");
+                    AisAnswer::unrecorded()
+                }
+            },
         }
-        reply
     }
 }

@@ -1,23 +1,30 @@
-//! The signaling hub: the shared [`SignalingServer`], the table of live
-//! sockets, and step 3 of the core's drive loop.
+//! The server hub of `actr serve`: actr-core's [`ServerHub`] (the AIS and
+//! the signaling server) behind one mutex, the table of live sockets, and
+//! the carrying out of the hub's outputs.
 //!
-//! After every input (connect, frame, timeout, disconnect) the hub drains
-//! [`SignalingServer::poll_close`] and [`SignalingServer::poll_wakeup`] while
-//! it holds the server lock, then, with the lock released, tells each socket's
-//! writer: a wakeup means "pop your queue", a close means "flush your queue,
-//! send a Close frame and end". The socket's task calls
-//! [`SignalingServer::handle_disconnect`] when it ends, through [`ConnGuard`].
+//! After every input (connect, frame, timeout, disconnect, AIS call) the
+//! shared hub drains [`ServerHub::poll_output`] while it holds the lock,
+//! then, with the lock released, tells each socket's writer: a
+//! [`ServerOutput::Wake`] means "pop your queue", a [`ServerOutput::Close`]
+//! means "flush your queue, send a Close frame and end". The socket's task
+//! reports the disconnect when it ends, through [`ConnGuard`]. Every rule
+//! (the order, what a close flushes, timeouts, the serial to persist) is the
+//! core hub's; this file only moves its outputs to tasks.
 //!
-//! Locking: neither mutex is ever held across an `.await`. The only nesting is
-//! peer table, then server (in [`SignalingHub::admit`]), so there is no cycle.
+//! Locking: no mutex is ever held across an `.await`. The nesting is peer
+//! table, then server hub (in [`SharedHub::admit`]); and the registry store,
+//! then server hub, then peer table (an AIS call). Nothing takes the store
+//! or the peer table while holding the server hub, so there is no cycle.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use actr_core::ActrError;
+use actr_core::ais::{AisRequest, PackageDirectory};
+use actr_core::server::{AisAnswer, ServerHub, ServerOutput};
+use actr_core::signaling::ServerStats;
 use actr_core::signaling::server::ServerConnId;
-use actr_core::signaling::{CloseReason, ServerStats, SignalingServer};
+use actr_core::{ActrError, UnixSecs};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -55,28 +62,16 @@ struct PeerTable {
     closed: bool,
 }
 
-/// What one input left for the sockets.
-#[derive(Debug, Default)]
-struct Drained {
-    closes: Vec<(ServerConnId, CloseReason)>,
-    wakeups: Vec<ServerConnId>,
+/// Everything one input left for the sockets, in the hub's order.
+fn drain(hub: &mut ServerHub) -> Vec<ServerOutput> {
+    std::iter::from_fn(|| hub.poll_output()).collect()
 }
 
-fn drain(server: &mut SignalingServer) -> Drained {
-    let mut out = Drained::default();
-    while let Some(close) = server.poll_close() {
-        out.closes.push(close);
-    }
-    while let Some(id) = server.poll_wakeup() {
-        out.wakeups.push(id);
-    }
-    out
-}
-
-/// The signaling server shared by every socket task and the timer task.
+/// The server hub shared by every socket task, the AIS handlers and the
+/// timer task.
 #[derive(Debug)]
-pub(crate) struct SignalingHub {
-    server: Mutex<SignalingServer>,
+pub(crate) struct SharedHub {
+    server: Mutex<ServerHub>,
     peers: Mutex<PeerTable>,
     next_conn: AtomicU64,
     /// Re-arms the timer task when a deadline may have moved earlier.
@@ -87,9 +82,9 @@ pub(crate) struct SignalingHub {
     oversized: AtomicU64,
 }
 
-impl SignalingHub {
-    pub(crate) fn new(server: SignalingServer) -> Arc<SignalingHub> {
-        Arc::new(SignalingHub {
+impl SharedHub {
+    pub(crate) fn new(server: ServerHub) -> Arc<SharedHub> {
+        Arc::new(SharedHub {
             server: Mutex::new(server),
             peers: Mutex::new(PeerTable::default()),
             next_conn: AtomicU64::new(1),
@@ -100,7 +95,7 @@ impl SignalingHub {
         })
     }
 
-    /// Step 1: a new socket. The guard releases it (step 2's disconnect) when dropped.
+    /// A new socket. The guard reports its disconnect when dropped.
     pub(crate) fn admit(self: &Arc<Self>) -> Result<ConnGuard, AdmitError> {
         let mut table = lock(&self.peers);
         if table.closed {
@@ -122,7 +117,7 @@ impl SignalingHub {
         Ok(ConnGuard { hub: Arc::clone(self), id, link })
     }
 
-    /// Step 2: one binary message from socket `id`.
+    /// One binary message from socket `id`.
     pub(crate) fn input(&self, id: ServerConnId, bytes: &[u8]) {
         let drained = {
             let mut server = lock(&self.server);
@@ -130,6 +125,23 @@ impl SignalingHub {
             drain(&mut server)
         };
         self.dispatch(drained);
+    }
+
+    /// One AIS call at wall-clock `unix`; the caller persists what the
+    /// answer asks before replying.
+    pub(crate) fn handle_ais(
+        &self,
+        unix: UnixSecs,
+        request: AisRequest,
+        directory: &mut dyn PackageDirectory,
+    ) -> AisAnswer {
+        let (answer, drained) = {
+            let mut server = lock(&self.server);
+            let answer = server.handle_ais(unix, request, directory);
+            (answer, drain(&mut server))
+        };
+        self.dispatch(drained);
+        answer
     }
 
     /// Moves up to `max` queued messages for `id` into `out`.
@@ -158,26 +170,30 @@ impl SignalingHub {
         self.dispatch(drained);
     }
 
-    /// Step 3's second half: tell writers to close or to pop.
-    fn dispatch(&self, drained: Drained) {
-        if drained.closes.is_empty() && drained.wakeups.is_empty() {
+    /// Tells writers to close or to pop; the server hub is not locked here.
+    fn dispatch(&self, drained: Vec<ServerOutput>) {
+        if drained.is_empty() {
             return;
         }
         let table = lock(&self.peers);
-        for (id, reason) in drained.closes {
-            tracing::debug!(conn = id, ?reason, "closing signaling socket");
-            if let Some(link) = table.links.get(&id) {
-                link.request_close(CloseNote::from_reason(&reason));
-            }
-        }
-        for id in drained.wakeups {
-            if let Some(link) = table.links.get(&id) {
-                link.wake();
+        for output in drained {
+            match output {
+                ServerOutput::Close(id, reason) => {
+                    tracing::debug!(conn = id, ?reason, "closing signaling socket");
+                    if let Some(link) = table.links.get(&id) {
+                        link.request_close(CloseNote::from_reason(&reason));
+                    }
+                }
+                ServerOutput::Wake(id) => {
+                    if let Some(link) = table.links.get(&id) {
+                        link.wake();
+                    }
+                }
             }
         }
     }
 
-    /// Step 4: calls `handle_timeout` at every `poll_timeout` until `stop`.
+    /// Calls `handle_timeout` at every `poll_timeout` until `stop`.
     pub(crate) async fn run_timer(self: Arc<Self>, stop: CancellationToken) {
         loop {
             let deadline = lock(&self.server).poll_timeout();
@@ -237,7 +253,7 @@ impl SignalingHub {
 /// whether the socket ran, failed to upgrade, or was cancelled at shutdown.
 #[derive(Debug)]
 pub(crate) struct ConnGuard {
-    hub: Arc<SignalingHub>,
+    hub: Arc<SharedHub>,
     id: ServerConnId,
     link: Arc<PeerLink>,
 }
@@ -247,7 +263,7 @@ impl ConnGuard {
         self.id
     }
 
-    pub(crate) fn hub(&self) -> &Arc<SignalingHub> {
+    pub(crate) fn hub(&self) -> &Arc<SharedHub> {
         &self.hub
     }
 

@@ -1,5 +1,7 @@
-//! `actr serve`: the signaling server and the identity service (AIS) of
-//! actr-core over real sockets, on one address.
+//! `actr serve`: actr-core's [`ServerHub`] (the signaling server and the
+//! identity service, AIS) over real sockets, on one address. The hub holds
+//! every server rule; module `hub` shares it between the socket tasks, the
+//! AIS handlers and a timer task, and carries its outputs to the sockets.
 //!
 //! | path | what |
 //! |---|---|
@@ -48,7 +50,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use actr_core::ais::{AisConfig, AisService, RealmConfig};
-use actr_core::signaling::{ServerConfig, SignalingServer};
+use actr_core::server::ServerHub;
+use actr_core::signaling::ServerConfig;
 use actr_core::{ActrError, Realm};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -64,7 +67,7 @@ pub use ws::SIGNALING_PATH;
 
 use accept::ConnTable;
 use http::AppState;
-use hub::SignalingHub;
+use hub::SharedHub;
 
 /// How long shutdown waits for requests in flight and sockets to close.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
@@ -169,7 +172,6 @@ impl Server {
             ais.upsert_realm(strict).map_err(|source| ServeError::Realm { realm, source })?;
             tracing::info!(realm = realm.0, "realm admits signed packages only");
         }
-        let hub = SignalingHub::new(SignalingServer::new(config.signaling, ais.key_ring(), challenge_key()?));
         tracing::info!(
             db = %store.path().display(),
             key_id = key.key_id,
@@ -177,8 +179,9 @@ impl Server {
             realms = ais.realms().count(),
             "registry open"
         );
+        let hub = SharedHub::new(ServerHub::new(ais, config.signaling, challenge_key()?));
         let ais_slots = tokio::sync::Semaphore::new(http::MAX_AIS_IN_FLIGHT);
-        let state = AppState { ais: Mutex::new(ais), store: Mutex::new(store), hub, ais_slots };
+        let state = AppState { store: Mutex::new(store), hub, ais_slots };
         Ok(Server { state: Arc::new(state), conns: ConnTable::new(config.connections), tls })
     }
 
@@ -197,7 +200,7 @@ impl Server {
         self.conns.stats()
     }
 
-    fn hub(&self) -> Arc<SignalingHub> {
+    fn hub(&self) -> Arc<SharedHub> {
         Arc::clone(&self.state.hub)
     }
 

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use super::accept::ConnHold;
 use super::clock;
 use super::http::AppState;
-use super::hub::{ConnGuard, SignalingHub};
+use super::hub::{ConnGuard, SharedHub};
 use super::link::{CloseNote, PeerLink};
 
 /// Path of the signaling endpoint.
@@ -154,7 +154,7 @@ fn is_oversized(e: &axum::Error) -> bool {
 
 /// Writes what the server queued for socket `id`, then the Close frame once
 /// one is requested and the queue is empty.
-async fn write_loop(hub: Arc<SignalingHub>, link: Arc<PeerLink>, id: u64, mut sink: SplitSink<WebSocket, Message>) {
+async fn write_loop(hub: Arc<SharedHub>, link: Arc<PeerLink>, id: u64, mut sink: SplitSink<WebSocket, Message>) {
     let mut batch = Vec::with_capacity(WRITE_BATCH);
     loop {
         hub.pop_batch(id, &mut batch, WRITE_BATCH);
