@@ -23,8 +23,10 @@
 //! - In-process: a call to an actor started by the same [`Hyper`] (and
 //!   sharing it, see [`HyperConfig::share_process`]) runs that actor's handler on the
 //!   caller's task with the caller's [`bytes::Bytes`]; nothing is encoded and
-//!   the ACL does not apply. A tell is queued in the callee's mailbox, whose
-//!   one worker task runs the handlers concurrently.
+//!   the ACL does not apply. A tell is queued in the callee's mailbox as a
+//!   plain request; its one worker task calls the handlers and runs them
+//!   concurrently. Once the mailbox is backlogged, a tell yields once before
+//!   it returns, so the worker gets to run.
 //! - WebSocket direct: a node with [`HyperConfig::ws_listen`] accepts links and
 //!   advertises `ws://host:port` through signaling; a caller finds it in the
 //!   route candidates (or [`ActrRef::add_route`]) and dials. The dialer's first
@@ -68,7 +70,10 @@
 //!
 //! Every call runs in an `actr.call` span on the caller and an `actr.handle`
 //! span on the callee, both with a `trace_id` field; the W3C trace context
-//! travels in the envelope, so the id is the same on both nodes.
+//! travels in the envelope, so the id is the same on both nodes. The spans
+//! are made only while a subscriber takes `info` spans; otherwise a message
+//! costs no span at all. The trace context is held as numbers and written
+//! as `traceparent` text only on the wire.
 //!
 //! # Inside
 //!

@@ -27,8 +27,9 @@ use crate::rng::SeededRng;
 use crate::time::{Duration, Instant};
 use crate::transport::correlation::Correlation;
 use crate::transport::dedup::{DedupCache, DedupConfig, DedupVerdict};
-use crate::transport::envelope::{Direction, RpcEnvelope, TraceContext};
+use crate::transport::envelope::{Direction, RpcEnvelope};
 use crate::transport::route::LaneKind;
+use crate::transport::trace::TraceContext;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EndpointConfig {
@@ -355,8 +356,8 @@ impl RpcEndpoint {
 
     fn child_trace(&mut self, parent: Option<&TraceContext>) -> TraceContext {
         let span = self.rng.next_u64();
-        match parent.and_then(|p| p.child(span)) {
-            Some(child) => child,
+        match parent {
+            Some(parent) => parent.child(span),
             None => TraceContext::root(self.rng.next_u64(), self.rng.next_u64(), span),
         }
     }

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ActrError, ErrorReply};
+use crate::transport::trace::TraceContext;
 use crate::wire::{WireError, decode_message, encode_message};
 
 /// Largest encoded envelope before fragmentation: 16 MiB.
@@ -23,55 +24,6 @@ pub enum Direction {
     Tell,
 }
 
-/// Length of a version-00 `traceparent`.
-const TRACEPARENT_LEN: usize = 55;
-
-/// Appends `v` as 16 lowercase hex digits.
-fn push_hex(out: &mut String, v: u64) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for shift in (0..16).rev() {
-        out.push(DIGITS[((v >> (shift * 4)) & 0xf) as usize] as char);
-    }
-}
-
-/// W3C trace context, carried so one trace spans every node a call touches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TraceContext {
-    /// `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`.
-    pub traceparent: String,
-    pub tracestate: Option<String>,
-}
-
-impl TraceContext {
-    /// The 32-hex-digit trace id, if the traceparent is well formed.
-    ///
-    /// Called on every call and request, so it checks fixed positions
-    /// (`vv-<32>-<16>-ff`, 55 bytes) instead of splitting the text.
-    pub fn trace_id(&self) -> Option<&str> {
-        let b = self.traceparent.as_bytes();
-        let hex = |r: core::ops::Range<usize>| b[r].iter().all(u8::is_ascii_hexdigit);
-        let shaped = b.len() == TRACEPARENT_LEN && b[2] == b'-' && b[35] == b'-' && b[52] == b'-';
-        (shaped && hex(0..2) && hex(3..35) && hex(36..52) && hex(53..55)).then(|| &self.traceparent[3..35])
-    }
-
-    /// A child context: same trace id, new parent span id.
-    pub fn child(&self, span_id: u64) -> Option<TraceContext> {
-        let trace = self.trace_id()?;
-        let mut traceparent = String::with_capacity(TRACEPARENT_LEN);
-        traceparent.push_str("00-");
-        traceparent.push_str(trace);
-        traceparent.push('-');
-        push_hex(&mut traceparent, span_id);
-        traceparent.push_str("-01");
-        Some(TraceContext { traceparent, tracestate: self.tracestate.clone() })
-    }
-
-    /// A new root context from two random words.
-    pub fn root(trace_hi: u64, trace_lo: u64, span_id: u64) -> TraceContext {
-        TraceContext { traceparent: format!("00-{trace_hi:016x}{trace_lo:016x}-{span_id:016x}-01"), tracestate: None }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RpcEnvelope {
     /// Unique per call across retries: a retry resends the same id, which is
@@ -85,6 +37,8 @@ pub struct RpcEnvelope {
     pub error: Option<ErrorReply>,
     /// The caller's deadline for a request; 0 for tells and responses.
     pub timeout_ms: u32,
+    /// A malformed context from the wire is dropped, not refused (see [`TraceContext::parse`]).
+    #[serde(deserialize_with = "crate::transport::trace::lenient")]
     pub trace: Option<TraceContext>,
 }
 
@@ -184,22 +138,17 @@ mod tests {
     }
 
     #[test]
-    fn trace_ids() {
-        let root = TraceContext::root(0xab, 0xcd, 1);
-        let id = root.trace_id().unwrap().to_string();
-        assert_eq!(id.len(), 32);
-        let child = root.child(99).unwrap();
-        assert_eq!(child.trace_id(), Some(id.as_str()));
-        assert_ne!(child.traceparent, root.traceparent);
-        let bad = TraceContext { traceparent: "00-xyz-1-01".into(), tracestate: None };
-        assert_eq!(bad.trace_id(), None);
-        let mut almost = root.traceparent.clone();
-        almost.replace_range(10..11, "g");
-        assert_eq!(TraceContext { traceparent: almost, tracestate: None }.trace_id(), None);
-        let long = format!("{}-00", root.traceparent);
-        assert_eq!(TraceContext { traceparent: long, tracestate: None }.trace_id(), None);
-        let child = TraceContext::root(1, 2, 3).child(0xabc).unwrap();
-        assert_eq!(child.traceparent, "00-00000000000000010000000000000002-0000000000000abc-01");
-        assert!(bad.child(1).is_none());
+    fn a_malformed_trace_context_is_dropped_not_the_envelope() {
+        let mut req = RpcEnvelope::tell(3, "a.B.c", b"x".to_vec());
+        req.trace = Some(TraceContext::root(1, 2, 3));
+        let good = req.encode().unwrap();
+        let text = TraceContext::root(1, 2, 3).traceparent();
+        let at = good.windows(text.len()).position(|w| w == text.as_bytes()).expect("the header text is on the wire");
+        let mut bad = good.clone();
+        bad[at + 5] = b'x';
+        let back = RpcEnvelope::decode(&bad).unwrap();
+        assert_eq!(back.trace, None);
+        assert_eq!(RpcEnvelope { trace: None, ..req.clone() }, back);
+        assert_eq!(RpcEnvelope::decode(&good).unwrap(), req);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! [`TestActor`] records its lifecycle hooks and handled routes, and serves:
 //! - `echo`: the payload itself (the same buffer, so zero-copy shows);
-//! - `trace`: the request's trace id;
+//! - `trace`: the request's trace id (a tell also reports `Traced(id)`);
 //! - `caller`: the caller's id, or `app`;
 //! - `relay`: calls `trace` on the actor whose id is the payload, answers
 //!   `<own trace id>|<callee's trace id>`;
@@ -30,6 +30,8 @@ pub enum Seen {
     Entered,
     /// A `note` arrived with this payload.
     Noted(Vec<u8>),
+    /// A `trace` tell arrived with this trace id.
+    Traced(String),
 }
 
 /// The shared state of a [`TestActor`] that the test keeps.
@@ -113,7 +115,13 @@ impl Workload for TestActor {
         Box::pin(async move {
             match req.route_key.as_str() {
                 "echo" => Ok(req.payload),
-                "trace" => Ok(Bytes::from(req.trace_id().to_owned())),
+                "trace" => {
+                    let id = req.trace_id().to_string();
+                    if req.tell {
+                        let _ = probe.seen_tx.send(Seen::Traced(id.clone())).await;
+                    }
+                    Ok(Bytes::from(id))
+                }
                 "caller" => Ok(Bytes::from(req.caller.map(|c| c.to_string()).unwrap_or_else(|| "app".into()))),
                 "relay" => relay(ctx, &req).await,
                 "block" => {
@@ -149,7 +157,7 @@ async fn relay(ctx: Context, req: &Request) -> Result<Bytes, ActrError> {
     let text = std::str::from_utf8(&req.payload).map_err(|e| ActrError::InvalidArgument(e.to_string()))?;
     let target: ActrId = text.parse().map_err(|e| ActrError::InvalidArgument(format!("{e}")))?;
     let theirs = ctx.call(target, "trace", Bytes::new(), WAIT).await?;
-    let mine = ctx.trace_id().to_owned();
+    let mine = ctx.trace_id().to_string();
     Ok(Bytes::from(format!("{mine}|{}", String::from_utf8_lossy(&theirs))))
 }
 

@@ -41,6 +41,16 @@ fn actors_of_two_hypers_call_over_the_network_on_smol() {
     on_smol(actors_of_two_hypers_call_over_the_network);
 }
 
+#[test]
+fn tells_carry_a_trace_and_a_panicking_one_hurts_no_other_on_tokio() {
+    on_tokio(tells_carry_a_trace_and_a_panicking_one_hurts_no_other);
+}
+
+#[test]
+fn tells_carry_a_trace_and_a_panicking_one_hurts_no_other_on_smol() {
+    on_smol(tells_carry_a_trace_and_a_panicking_one_hurts_no_other);
+}
+
 /// Links, registers and starts `actor` as a node of `hyper` with `config`.
 async fn start_on<R: Runtime>(hyper: &Hyper<R>, config: actr_driver::HyperConfig, actor: TestActor) -> ActrRef {
     let registered = hyper.node_with(config).link(actor).register().await.expect("registers");
@@ -101,6 +111,42 @@ async fn actors_of_one_process_call_in_process<R: Runtime>(rt: R) {
     assert_eq!(a.endpoint.calls + b.endpoint.dispatched, 0, "no call went through the RPC endpoint");
     assert_eq!(a.dialed + b.accepted, 0, "no direct link was opened");
     assert_eq!(b.in_process_delivered, 4);
+    alpha.shutdown().await;
+    beta.shutdown().await;
+    server.stop();
+}
+
+/// In-process tells run on the callee's mailbox worker: each handler sees a
+/// trace context of its own (every tell from the app starts a trace), and a
+/// handler that panics leaves the worker serving the next tells.
+async fn tells_carry_a_trace_and_a_panicking_one_hurts_no_other<R: Runtime>(rt: R) {
+    let dir = TempDir::new("inproc-tells");
+    let server = serve(&dir);
+    let url = base_url(&server);
+    let hyper = Hyper::new(rt.clone(), node_config(&url, 27, true));
+    let (alpha, _) = TestActor::new("alpha");
+    let alpha = start_on(&hyper, node_config(&url, 27, true), alpha).await;
+    let (beta, probe) = TestActor::new("beta");
+    let beta = start_on(&hyper, node_config(&url, 28, true), beta).await;
+    let next = || async { with_deadline(&rt, WAIT, probe.seen.recv()).await.expect("a tell arrives").unwrap() };
+
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        alpha.tell(beta.id().clone(), "trace", Bytes::new()).await.unwrap();
+        let Seen::Traced(id) = next().await else { panic!("a trace report") };
+        assert!(id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{id}");
+        assert_ne!(id, "0".repeat(32));
+        ids.push(id);
+    }
+    assert_ne!(ids[0], ids[1], "each tell from the app starts a trace");
+
+    beta.tell(actr_core::Dest::Workload, "panic", Bytes::new()).await.expect("handed over; the panic is the callee's");
+    beta.tell(actr_core::Dest::Workload, "note", &b"after"[..]).await.unwrap();
+    assert_eq!(next().await, Seen::Noted(b"after".to_vec()), "the worker survived the panic");
+
+    let stats = beta.stats().await.unwrap();
+    assert_eq!(stats.in_process_delivered, 4);
+    assert_eq!(stats.endpoint.dispatched, 0, "nothing went through the RPC endpoint");
     alpha.shutdown().await;
     beta.shutdown().await;
     server.stop();

@@ -83,8 +83,9 @@ async fn failing_on_start_aborts_start<R: Runtime>(rt: R) {
     server.stop();
 }
 
-/// A call in flight in-process and one over the WebSocket wire both finish
-/// after shutdown began; new calls are refused meanwhile; on_stop runs after.
+/// A call in flight in-process, one over the WebSocket wire and a tell on
+/// the mailbox worker all finish after shutdown began; new calls and tells
+/// are refused meanwhile; on_stop runs after.
 async fn shutdown_drains_calls_in_flight<R: Runtime>(rt: R) {
     let dir = TempDir::new("drain");
     let server = serve(&dir);
@@ -104,8 +105,9 @@ async fn shutdown_drains_calls_in_flight<R: Runtime>(rt: R) {
     rt.spawn(Box::pin(async move {
         let _ = results_tx.send(caller.call(target, "block", Bytes::new(), WAIT).await).await;
     }));
-    for _ in 0..2 {
-        let seen = with_deadline(&rt, WAIT, probe.seen.recv()).await.expect("both calls arrive").unwrap();
+    node.tell(Dest::Workload, "block", Bytes::new()).await.unwrap();
+    for _ in 0..3 {
+        let seen = with_deadline(&rt, WAIT, probe.seen.recv()).await.expect("both calls and the tell arrive").unwrap();
         assert_eq!(seen, Seen::Entered);
     }
 
@@ -113,8 +115,11 @@ async fn shutdown_drains_calls_in_flight<R: Runtime>(rt: R) {
         assert!(node.is_shutting_down(), "shutdown began on its first poll");
         let refused = node.call_local("echo", Bytes::new()).await.unwrap_err();
         assert!(matches!(refused, ActrError::Unavailable(_)), "{refused:?}");
-        probe.release();
-        probe.release();
+        let refused = node.tell(Dest::Workload, "echo", Bytes::new()).await.unwrap_err();
+        assert!(matches!(refused, ActrError::Unavailable(_)), "{refused:?}");
+        for _ in 0..3 {
+            probe.release();
+        }
     };
     let drained = futures::future::join(node.shutdown(), release_after_shutdown_began);
     with_deadline(&rt, WAIT, drained).await.expect("shutdown is bounded");
@@ -124,6 +129,6 @@ async fn shutdown_drains_calls_in_flight<R: Runtime>(rt: R) {
     }
     let log = probe.log();
     assert_eq!(log.last().map(String::as_str), Some("stop"), "{log:?}");
-    assert_eq!(log.iter().filter(|e| *e == "done:block").count(), 2, "{log:?}");
+    assert_eq!(log.iter().filter(|e| *e == "done:block").count(), 3, "the tell drained too: {log:?}");
     server.stop();
 }

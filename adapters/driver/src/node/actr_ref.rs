@@ -93,7 +93,7 @@ impl ActrRef {
         route_key: &str,
         payload: impl Into<Bytes>,
     ) -> Result<(), ActrError> {
-        self.node().tell(self.outgoing(dest.into(), route_key, payload.into(), Duration::ZERO)).await
+        self.inner.0.tell(self.outgoing(dest.into(), route_key, payload.into(), Duration::ZERO)).await
     }
 
     /// Live actors of type `ty` this actor may reach, newest first; their

@@ -4,7 +4,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use actr_core::transport::{DataChunk, DeliveryPolicy, TraceContext};
+use actr_core::transport::{DataChunk, DeliveryPolicy, TraceContext, TraceId};
 use actr_core::{ActrError, ActrId, ActrType, Dest};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -21,36 +21,42 @@ use crate::wire::webrtc::{MediaSample, MediaType};
 /// stopped, calls fail with `Unavailable`.
 #[derive(Clone)]
 pub struct Context {
-    node: Weak<dyn NodeOps>,
-    /// Shared with the node: an id is several strings, a context is made per request.
-    self_id: Arc<ActrId>,
+    home: Arc<Home>,
     caller: Option<ActrId>,
     trace: TraceContext,
+}
+
+/// The node a context acts for, shared by all its contexts (one is made per
+/// request: one reference count, not a copy of the id's strings).
+pub(crate) struct Home {
+    node: Weak<dyn NodeOps>,
+    id: ActrId,
+}
+
+impl Home {
+    pub fn new(node: Weak<dyn NodeOps>, id: ActrId) -> Arc<Self> {
+        Arc::new(Self { node, id })
+    }
 }
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
-            .field("self_id", &self.self_id)
+            .field("self_id", &self.home.id)
             .field("caller", &self.caller)
-            .field("trace", &self.trace.traceparent)
+            .field("trace", &self.trace)
             .finish()
     }
 }
 
 impl Context {
-    pub(crate) fn new(
-        node: Weak<dyn NodeOps>,
-        self_id: Arc<ActrId>,
-        caller: Option<ActrId>,
-        trace: TraceContext,
-    ) -> Self {
-        Self { node, self_id, caller, trace }
+    pub(crate) fn new(home: Arc<Home>, caller: Option<ActrId>, trace: TraceContext) -> Self {
+        Self { home, caller, trace }
     }
 
     /// The actor this code runs as.
     pub fn self_id(&self) -> &ActrId {
-        &self.self_id
+        &self.home.id
     }
 
     /// Who sent the request being handled; `None` for the embedding
@@ -64,14 +70,14 @@ impl Context {
         &self.trace
     }
 
-    /// The trace id shared by the whole call chain.
-    pub fn trace_id(&self) -> &str {
-        self.trace.trace_id().unwrap_or_default()
+    /// The trace id shared by the whole call chain (displays as 32 hex digits).
+    pub fn trace_id(&self) -> TraceId {
+        self.trace.trace_id()
     }
 
     /// The node's default call deadline.
     pub fn default_timeout(&self) -> Duration {
-        self.node.upgrade().map(|n| n.default_timeout()).unwrap_or_default()
+        self.home.node.upgrade().map(|n| n.default_timeout()).unwrap_or_default()
     }
 
     /// Calls `dest` and waits at most `timeout` for the reply. An actor of the
@@ -143,7 +149,7 @@ impl Context {
     }
 
     fn node(&self) -> Result<Arc<dyn NodeOps>, ActrError> {
-        self.node.upgrade().ok_or_else(|| ActrError::Unavailable("the node has stopped".into()))
+        self.home.node.upgrade().ok_or_else(|| ActrError::Unavailable("the node has stopped".into()))
     }
 
     fn outgoing(&self, dest: Dest, route_key: &str, payload: Bytes, timeout: Duration) -> Outgoing {

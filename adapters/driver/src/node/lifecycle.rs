@@ -30,6 +30,7 @@ use crate::gate::remote::RpcHandle;
 use crate::node::actr_ref::ActrRef;
 use crate::node::config::HyperConfig;
 use crate::node::drain::Admission;
+use crate::node::handler::Handlers;
 use crate::node::network::NetworkEventHandle;
 use crate::node::package::PackageIdentity;
 use crate::node::shared::{Hook, NodeShared, Settings};
@@ -384,30 +385,31 @@ fn assemble<R: Runtime>(
         share_process: config.share_process,
     };
     let commands = signaling.commands();
-    let mailbox = Mailbox::start(&rt);
-    Arc::new_cyclic(|me: &std::sync::Weak<NodeShared<R>>| NodeShared {
-        streams,
-        chunk_order: Arc::default(),
-        rpc: RpcHandle::new(commands.clone(), Arc::new(rt.clone())),
-        inputs,
-        rt,
-        self_id: Arc::new(id.clone()),
-        id,
-        workload,
-        signaling,
-        registry,
-        rtc,
-        network: NetworkEventHandle::new(commands),
-        admission: Admission::new(config.max_in_flight),
-        mailbox,
-        traces: TraceIds::new(seed ^ 0x7472_6163_6573),
-        settings,
-        ws_address,
-        ais_key: registration.signing_pubkey.clone(),
-        listener_stop: Mutex::new(None),
-        delivered: AtomicU64::new(0),
-        wasm,
-        me: me.clone(),
+    Arc::new_cyclic(|me: &std::sync::Weak<NodeShared<R>>| {
+        let handlers = Handlers::new(workload, me.clone(), id.clone());
+        NodeShared {
+            mailbox: Mailbox::start(&rt, handlers.clone()),
+            handlers,
+            streams,
+            chunk_order: Arc::default(),
+            rpc: RpcHandle::new(commands.clone(), Arc::new(rt.clone())),
+            inputs,
+            rt,
+            id,
+            signaling,
+            registry,
+            rtc,
+            network: NetworkEventHandle::new(commands),
+            admission: Admission::new(config.max_in_flight),
+            traces: TraceIds::new(seed ^ 0x7472_6163_6573),
+            settings,
+            ws_address,
+            ais_key: registration.signing_pubkey.clone(),
+            listener_stop: Mutex::new(None),
+            delivered: AtomicU64::new(0),
+            wasm,
+            me: me.clone(),
+        }
     })
 }
 

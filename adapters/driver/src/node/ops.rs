@@ -2,8 +2,9 @@
 //! [`crate::Context`] and the in-process registry, so none of them is
 //! generic over the runtime.
 
-use std::future::Ready;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actr_core::transport::TraceContext;
@@ -11,12 +12,45 @@ use actr_core::{ActrError, ActrId, ActrType, Dest};
 use bytes::Bytes;
 use futures::future::{BoxFuture, Either};
 
+use crate::dispatch::mailbox::Posted;
 use crate::node::stats::RpcStats;
+use crate::node::workload::Request;
 use crate::task::io::MediaOp;
 
-/// A tell being handed over: finished already (in-process, or refused), or
-/// on its way to the node task.
-pub(crate) type Tell = Either<Ready<Result<(), ActrError>>, BoxFuture<'static, Result<(), ActrError>>>;
+/// A tell being handed over: in-process (or refused), or on its way to the
+/// node task.
+pub(crate) type Tell = Either<Handed, BoxFuture<'static, Result<(), ActrError>>>;
+
+/// A tell handed over in-process, or refused: ready at once, or on its
+/// second poll when the callee's mailbox is backlogged, so that the sender
+/// yields to the callee's worker (see [`crate::dispatch::mailbox`]).
+#[derive(Debug)]
+pub(crate) struct Handed {
+    result: Option<Result<(), ActrError>>,
+    yield_first: bool,
+}
+
+impl Handed {
+    pub fn now(result: Result<(), ActrError>) -> Self {
+        Self { result: Some(result), yield_first: false }
+    }
+
+    pub fn after_yield(result: Result<(), ActrError>) -> Self {
+        Self { result: Some(result), yield_first: true }
+    }
+}
+
+impl Future for Handed {
+    type Output = Result<(), ActrError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if std::mem::take(&mut self.yield_first) {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(self.result.take().expect("a tell is polled until it is ready, not after"))
+    }
+}
 
 /// Who originates an outbound message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,16 +74,6 @@ pub(crate) struct Outgoing {
     pub parent: Option<TraceContext>,
 }
 
-/// A request delivered in-process: nothing is encoded.
-#[derive(Debug, Clone)]
-pub(crate) struct LocalRequest {
-    pub caller: Option<ActrId>,
-    pub route_key: String,
-    pub payload: Bytes,
-    pub trace: TraceContext,
-    pub tell: bool,
-}
-
 /// What a running node offers to handles, contexts and other local nodes.
 pub(crate) trait NodeOps: Send + Sync + 'static {
     fn id(&self) -> &ActrId;
@@ -61,16 +85,18 @@ pub(crate) trait NodeOps: Send + Sync + 'static {
 
     fn call(self: Arc<Self>, out: Outgoing) -> BoxFuture<'static, Result<Bytes, ActrError>>;
     /// Done at once in-process; a boxed future when the node task takes it.
-    fn tell(self: Arc<Self>, out: Outgoing) -> Tell;
+    fn tell(&self, out: Outgoing) -> Tell;
     fn discover(self: Arc<Self>, ty: ActrType) -> BoxFuture<'static, Result<Vec<ActrId>, ActrError>>;
     /// Remembers a direct address for `peer` (from discovery or configuration).
     fn add_route(&self, peer: ActrId, ws_address: String) -> Result<(), ActrError>;
 
-    /// Runs this node's workload for a request from the same process.
-    fn deliver(self: Arc<Self>, req: LocalRequest) -> BoxFuture<'static, Result<Bytes, ActrError>>;
-    /// Queues a tell from the same process in this node's mailbox. Errors:
-    /// the admission refusal (`Unavailable`, `ResourceExhausted`).
-    fn post(&self, req: LocalRequest) -> Result<(), ActrError>;
+    /// Runs this node's workload for a request from the same process
+    /// (nothing is encoded).
+    fn deliver(self: Arc<Self>, req: Request) -> BoxFuture<'static, Result<Bytes, ActrError>>;
+    /// Queues a tell from the same process in this node's mailbox, and says
+    /// whether the mailbox is backlogged. Errors: the admission refusal
+    /// (`Unavailable`, `ResourceExhausted`).
+    fn post(&self, req: Request) -> Result<Posted, ActrError>;
 
     fn stats(self: Arc<Self>) -> BoxFuture<'static, Result<RpcStats, ActrError>>;
     /// Runs the shutdown sequence; concurrent and later calls wait for the first.
@@ -96,4 +122,35 @@ pub(crate) trait NodeOps: Send + Sync + 'static {
     /// Test hook: drop (or stop dropping) every WebRTC datagram of this node.
     #[cfg(feature = "internals")]
     fn cut_webrtc(&self, cut: bool);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+
+    use super::*;
+
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_backlogged_tell_yields_once_then_reports() {
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut now = Handed::now(Ok(()));
+        assert_eq!(Pin::new(&mut now).poll(&mut cx), Poll::Ready(Ok(())));
+        let mut later = Handed::after_yield(Err(ActrError::TimedOut));
+        assert!(Pin::new(&mut later).poll(&mut cx).is_pending());
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "it asks to be polled again at once");
+        assert_eq!(Pin::new(&mut later).poll(&mut cx), Poll::Ready(Err(ActrError::TimedOut)));
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    }
 }

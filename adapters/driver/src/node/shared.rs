@@ -18,19 +18,20 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Either};
 use tracing::{Instrument, Span};
 
-use crate::dispatch::mailbox::Mailbox;
+use crate::dispatch::mailbox::{Letter, Mailbox, Posted};
 use crate::dispatch::streams::{DataStreamRegistry, MediaFrameRegistry};
 use crate::gate::in_process::InProcessRegistry;
 use crate::gate::remote::RpcHandle;
 use crate::node::context::Context;
 use crate::node::data_stream::{ChunkOrder, receive_chunk};
 use crate::node::drain::{Admission, InFlight, Phase};
+use crate::node::handler::Handlers;
 use crate::node::network::NetworkEventHandle;
-use crate::node::ops::{LocalRequest, NodeOps, Origin, Outgoing, Tell};
+use crate::node::ops::{Handed, NodeOps, Origin, Outgoing, Tell};
 use crate::node::stats::RpcStats;
 use crate::node::trace::{TraceIds, call_span, handle_span};
 use crate::node::wasm::{WasmActorStats, WasmStats};
-use crate::node::workload::{Request, Workload};
+use crate::node::workload::Request;
 use crate::runtime::{Runtime, with_deadline};
 use crate::signaling::handle::SignalingHandle;
 use crate::task::io::{Dispatch, Input, MediaOp};
@@ -55,21 +56,34 @@ pub(crate) enum Hook {
 
 /// Where a message for a destination goes.
 enum Target {
-    /// A workload in reach in-process: this node's own, or another started node's of its `Hyper`.
-    Local {
-        node: Arc<dyn NodeOps>,
+    /// This node's own workload.
+    Own {
         caller: Option<ActrId>,
     },
+    /// The workload of another started node of its `Hyper`, in-process.
+    Local {
+        node: Arc<dyn NodeOps>,
+        caller: ActrId,
+    },
     Remote(ActrId),
+}
+
+impl Target {
+    /// The `wire` field of the caller's span.
+    fn wire(&self) -> &'static str {
+        match self {
+            Target::Own { .. } | Target::Local { .. } => "in-process",
+            Target::Remote(_) => "remote",
+        }
+    }
 }
 
 /// One started node.
 pub(crate) struct NodeShared<R: Runtime> {
     pub rt: R,
     pub id: ActrId,
-    /// `id` again, shared by the contexts of this node's handlers.
-    pub self_id: Arc<ActrId>,
-    pub workload: Arc<dyn Workload>,
+    /// The workload, with what its handlers' contexts need.
+    pub handlers: Handlers,
     pub signaling: SignalingHandle,
     /// The registry of the `Hyper` that made this node.
     pub registry: Arc<InProcessRegistry>,
@@ -83,7 +97,7 @@ pub(crate) struct NodeShared<R: Runtime> {
     /// The order reliable chunks are queued in, per sender and stream.
     pub chunk_order: Arc<ChunkOrder>,
     pub admission: Arc<Admission>,
-    /// Where in-process tells for the workload queue.
+    /// Where in-process tells and remote requests for the workload queue.
     pub mailbox: Mailbox,
     pub traces: TraceIds,
     pub settings: Settings,
@@ -105,7 +119,7 @@ impl<R: Runtime> NodeShared<R> {
     }
 
     fn context(&self, caller: Option<ActrId>, trace: TraceContext) -> Context {
-        Context::new(self.me_dyn(), self.self_id.clone(), caller, trace)
+        self.handlers.context(caller, trace)
     }
 
     /// Admits requests (the hub's too), and makes the node reachable
@@ -128,10 +142,11 @@ impl<R: Runtime> NodeShared<R> {
     /// Runs `hook` within the hook bound; a panic counts as `Internal`.
     pub async fn run_hook(&self, hook: Hook) -> Result<(), ActrError> {
         let ctx = self.context(None, self.traces.root());
+        let workload = self.handlers.workload();
         let started = std::panic::catch_unwind(AssertUnwindSafe(|| match hook {
-            Hook::Start => self.workload.on_start(ctx),
-            Hook::Ready => self.workload.on_ready(ctx),
-            Hook::Stop => self.workload.on_stop(ctx),
+            Hook::Start => workload.on_start(ctx),
+            Hook::Ready => workload.on_ready(ctx),
+            Hook::Stop => workload.on_stop(ctx),
         }));
         let span = tracing::info_span!("actr.hook", hook = ?hook, actor = %self.id);
         let Ok(fut) = started else { return Err(ActrError::Internal(format!("{hook:?} hook panicked"))) };
@@ -161,14 +176,7 @@ impl<R: Runtime> NodeShared<R> {
             });
         }
         let span = handle_span(&req.trace, &req.route_key, req.caller.as_ref(), wire);
-        let ctx = self.context(req.caller.clone(), req.trace.clone());
-        let handled = std::panic::catch_unwind(AssertUnwindSafe(|| self.workload.handle(ctx, req)));
-        let Ok(fut) = handled else { return Box::pin(async { Err(panicked()) }) };
-        let finished = move |r: std::thread::Result<Result<Bytes, ActrError>>| {
-            drop(in_flight);
-            r.unwrap_or_else(|_| Err(panicked()))
-        };
-        Box::pin(AssertUnwindSafe(fut).catch_unwind().map(finished).instrument(span))
+        Box::pin(self.handlers.start(req, span, in_flight))
     }
 
     fn check_origin(&self, origin: Origin) -> Result<(), ActrError> {
@@ -178,66 +186,80 @@ impl<R: Runtime> NodeShared<R> {
         }
     }
 
-    fn resolve(self: &Arc<Self>, dest: &Dest, origin: Origin) -> Result<Target, ActrError> {
-        let own_caller = match origin {
-            Origin::App => None,
-            Origin::Workload => Some(self.id.clone()),
+    fn resolve(&self, dest: &Dest, origin: Origin) -> Result<Target, ActrError> {
+        let own = || {
+            let caller = match origin {
+                Origin::App => None,
+                Origin::Workload => Some(self.id.clone()),
+            };
+            Ok(Target::Own { caller })
         };
         match dest {
             Dest::Host => Err(ActrError::InvalidArgument(
                 "the embedding application has no handler: address the workload or an actor id".into(),
             )),
-            Dest::Workload => Ok(Target::Local { node: self.clone(), caller: own_caller }),
-            Dest::Peer(id) if *id == self.id => Ok(Target::Local { node: self.clone(), caller: own_caller }),
+            Dest::Workload => own(),
+            Dest::Peer(id) if *id == self.id => own(),
             Dest::Peer(id) => {
                 match self.settings.share_process.then(|| self.registry.lookup(&self.ais_key, id)).flatten() {
-                    Some(node) => Ok(Target::Local { node, caller: Some(self.id.clone()) }),
+                    Some(node) => Ok(Target::Local { node, caller: self.id.clone() }),
                     None => Ok(Target::Remote(id.clone())),
                 }
             }
         }
     }
 
-    async fn call_target(&self, target: Target, out: Outgoing, trace: TraceContext) -> Result<Bytes, ActrError> {
-        let span = tracing::Span::current();
-        match target {
-            Target::Local { node, caller } => {
-                span.record("wire", "in-process");
-                let req = LocalRequest { caller, route_key: out.route_key, payload: out.payload, trace, tell: false };
-                let mut delivery = node.deliver(req);
-                // Most handlers answer on their first poll: no timer for them.
-                if let Poll::Ready(answer) = futures::poll!(delivery.as_mut()) {
-                    return answer;
-                }
-                with_deadline(&self.rt, out.timeout, delivery).await?
-            }
+    async fn call_target(
+        self: &Arc<Self>,
+        target: Target,
+        out: Outgoing,
+        trace: TraceContext,
+    ) -> Result<Bytes, ActrError> {
+        let (node, caller): (Arc<dyn NodeOps>, _) = match target {
+            Target::Own { caller } => (self.clone(), caller),
+            Target::Local { node, caller } => (node, Some(caller)),
             Target::Remote(peer) => {
-                span.record("wire", "remote");
                 let payload = Vec::from(out.payload);
-                self.rpc.call(peer, out.route_key, payload, out.timeout, trace).await.map(Bytes::from)
+                return self.rpc.call(peer, out.route_key, payload, out.timeout, trace).await.map(Bytes::from);
             }
+        };
+        let req = Request { caller, route_key: out.route_key, payload: out.payload, trace, tell: false };
+        let mut delivery = node.deliver(req);
+        // Most handlers answer on their first poll: no timer for them.
+        if let Poll::Ready(answer) = futures::poll!(delivery.as_mut()) {
+            return answer;
         }
+        with_deadline(&self.rt, out.timeout, delivery).await?
     }
 
     /// Hands a tell over: in-process at once, or to the node task. `span` is
-    /// the caller's, entered while a local handler starts so its span nests.
-    fn tell_target(self: Arc<Self>, target: Target, out: Outgoing, trace: TraceContext, span: Span) -> Tell {
-        match target {
-            Target::Local { node, caller } => {
-                let _entered = span.enter();
-                span.record("wire", "in-process");
-                let req = LocalRequest { caller, route_key: out.route_key, payload: out.payload, trace, tell: true };
-                // Handed over is all a tell promises, as on the wire: a
-                // refusal by the callee is only logged.
-                if let Err(e) = node.post(req) {
-                    tracing::debug!("in-process tell refused: {e}");
-                }
-                Either::Left(std::future::ready(Ok(())))
-            }
+    /// the caller's, entered while a local handler's span is made so it nests.
+    fn tell_target(&self, target: Target, out: Outgoing, trace: TraceContext, span: Span) -> Tell {
+        let (node, caller) = match target {
+            Target::Own { caller } => (None, caller),
+            Target::Local { node, caller } => (Some(node), Some(caller)),
             Target::Remote(peer) => {
-                span.record("wire", "remote");
-                let told = async move { self.rpc.tell(peer, out.route_key, Vec::from(out.payload), trace).await };
-                Either::Right(Box::pin(told.instrument(span)))
+                let Some(me) = self.me.upgrade() else {
+                    return Either::Left(Handed::now(Err(ActrError::Unavailable(format!("{} has stopped", self.id)))));
+                };
+                let told = async move { me.rpc.tell(peer, out.route_key, Vec::from(out.payload), trace).await };
+                return Either::Right(Box::pin(told.instrument(span)));
+            }
+        };
+        let _entered = span.enter();
+        let req = Request { caller, route_key: out.route_key, payload: out.payload, trace, tell: true };
+        let posted = match node {
+            Some(node) => node.post(req),
+            None => self.post(req),
+        };
+        // Handed over is all a tell promises, as on the wire: a refusal by
+        // the callee is only logged.
+        match posted {
+            Ok(Posted::Queued) => Either::Left(Handed::now(Ok(()))),
+            Ok(Posted::Backlogged) => Either::Left(Handed::after_yield(Ok(()))),
+            Err(e) => {
+                tracing::debug!("in-process tell refused: {e}");
+                Either::Left(Handed::now(Ok(())))
             }
         }
     }
@@ -267,12 +289,9 @@ impl<R: Runtime> NodeShared<R> {
     }
 }
 
-fn panicked() -> ActrError {
-    ActrError::Internal("the handler panicked".into())
-}
-
 fn request_from(delivery: Delivery, traces: &TraceIds) -> Request {
-    let trace = delivery.trace.filter(|t| t.trace_id().is_some()).unwrap_or_else(|| traces.root());
+    // The endpoint drops a malformed context as it decodes (W3C: start anew).
+    let trace = delivery.trace.unwrap_or_else(|| traces.root());
     Request {
         route_key: delivery.route_key,
         payload: Bytes::from(delivery.payload),
@@ -298,7 +317,7 @@ impl<R: Runtime> Dispatch<R> for NodeShared<R> {
             drop(admitted); // counted in flight until the answer is queued
             Ok(Bytes::new())
         });
-        if let Err(job) = self.mailbox.post(job) {
+        if let Err(Letter::Job(job)) = self.mailbox.post(Letter::Job(job)) {
             // The worker is gone (the node is stopping): run it on its own.
             self.rt.spawn(Box::pin(async move {
                 let _ = job.await;
@@ -337,19 +356,23 @@ impl<R: Runtime> NodeOps for NodeShared<R> {
             let trace = self.traces.continue_from(out.parent.as_ref());
             let span = call_span("call", &trace, &out.dest, &out.route_key);
             let target = self.resolve(&out.dest, out.origin)?;
+            span.record("wire", target.wire());
             self.call_target(target, out, trace).instrument(span).await
         })
     }
 
-    fn tell(self: Arc<Self>, out: Outgoing) -> Tell {
+    fn tell(&self, out: Outgoing) -> Tell {
         if let Err(e) = self.check_origin(out.origin) {
-            return Either::Left(std::future::ready(Err(e)));
+            return Either::Left(Handed::now(Err(e)));
         }
         let trace = self.traces.continue_from(out.parent.as_ref());
         let span = call_span("tell", &trace, &out.dest, &out.route_key);
         match self.resolve(&out.dest, out.origin) {
-            Ok(target) => self.tell_target(target, out, trace, span),
-            Err(e) => Either::Left(std::future::ready(Err(e))),
+            Ok(target) => {
+                span.record("wire", target.wire());
+                self.tell_target(target, out, trace, span)
+            }
+            Err(e) => Either::Left(Handed::now(Err(e))),
         }
     }
 
@@ -366,21 +389,26 @@ impl<R: Runtime> NodeOps for NodeShared<R> {
         self.rpc.add_route(peer, ws_address)
     }
 
-    fn deliver(self: Arc<Self>, req: LocalRequest) -> BoxFuture<'static, Result<Bytes, ActrError>> {
+    fn deliver(self: Arc<Self>, req: Request) -> BoxFuture<'static, Result<Bytes, ActrError>> {
         match self.admission.admit() {
             Ok(in_flight) => {
                 self.delivered.fetch_add(1, Ordering::Relaxed);
-                self.run_handler(req.into(), "in-process", Some(in_flight))
+                self.run_handler(req, "in-process", Some(in_flight))
             }
             Err(e) => Box::pin(std::future::ready(Err(e))),
         }
     }
 
-    fn post(&self, req: LocalRequest) -> Result<(), ActrError> {
+    fn post(&self, req: Request) -> Result<Posted, ActrError> {
         let in_flight = self.admission.admit()?;
         self.delivered.fetch_add(1, Ordering::Relaxed);
-        let job = self.run_handler(req.into(), "in-process", Some(in_flight));
-        self.mailbox.post(job).map_err(|_| ActrError::Unavailable(format!("{} has stopped", self.id)))
+        let letter = if req.route_key == actr_core::transport::chunk::DATA_CHUNK_ROUTE_KEY {
+            Letter::Job(self.run_handler(req, "in-process", Some(in_flight)))
+        } else {
+            let span = handle_span(&req.trace, &req.route_key, req.caller.as_ref(), "in-process");
+            Letter::Tell { req, span, in_flight }
+        };
+        self.mailbox.post(letter).map_err(|_| ActrError::Unavailable(format!("{} has stopped", self.id)))
     }
 
     fn stats(self: Arc<Self>) -> BoxFuture<'static, Result<RpcStats, ActrError>> {

@@ -19,13 +19,12 @@
 //!    node leaves signaling. An error is logged.
 
 use actr_core::acl::Acl;
-use actr_core::transport::TraceContext;
+use actr_core::transport::{TraceContext, TraceId};
 use actr_core::{ActrError, ActrId, ActrType};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use crate::node::context::Context;
-use crate::node::ops::LocalRequest;
 
 /// One request or tell delivered to a workload.
 #[derive(Debug, Clone)]
@@ -44,9 +43,9 @@ pub struct Request {
 }
 
 impl Request {
-    /// The 32-hex-digit trace id shared by every hop of this call chain.
-    pub fn trace_id(&self) -> &str {
-        self.trace.trace_id().unwrap_or_default()
+    /// The trace id shared by every hop of this call chain (displays as 32 hex digits).
+    pub fn trace_id(&self) -> TraceId {
+        self.trace.trace_id()
     }
 }
 
@@ -86,12 +85,5 @@ pub trait Workload: Send + Sync + 'static {
     fn on_stop(&self, ctx: Context) -> BoxFuture<'static, Result<(), ActrError>> {
         let _ = ctx;
         Box::pin(async { Ok(()) })
-    }
-}
-
-impl From<LocalRequest> for Request {
-    fn from(req: LocalRequest) -> Self {
-        let LocalRequest { caller, route_key, payload, trace, tell } = req;
-        Self { route_key, payload, caller, trace, tell }
     }
 }
