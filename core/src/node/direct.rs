@@ -62,6 +62,8 @@ impl NodeHub {
                 let verified = l.verified;
                 if !bytes.is_empty() {
                     self.endpoint.handle_inbound_from(now, &peer, verified, bytes);
+                    // Answers to what came (replays, refusals, deliveries) go back on it.
+                    self.pump_answers(now, Some(link));
                 }
             }
             LinkPhase::AwaitChallenge => self.on_challenge(now, link, bytes),

@@ -171,6 +171,11 @@ impl LinkTable {
         self.for_peer(peer).find(|(_, l)| l.session == Some(session)).map(|(id, _)| *id)
     }
 
+    /// Whether `link` is open and serves `peer`.
+    pub fn is_open_to(&self, link: LinkId, peer: &ActrId) -> bool {
+        self.links.get(&link).is_some_and(|l| l.phase == LinkPhase::Open && l.peer.as_ref() == Some(peer))
+    }
+
     /// Another open link to `peer` than `except`.
     pub fn other_open(&self, peer: &ActrId, except: LinkId) -> Option<LinkId> {
         self.for_peer(peer).find(|(id, l)| **id != except && l.phase == LinkPhase::Open).map(|(id, _)| *id)

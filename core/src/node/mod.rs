@@ -41,8 +41,14 @@
 //! only when both failed. WebRTC takes over once up. When WebRTC loses
 //! connectivity, RPC moves to the direct link while the offerer restarts
 //! ICE (the answerer asks it to); past the recovery timeout the connection
-//! is closed and the next message starts a new one. When the last wire to a
-//! peer closes, its pending calls fail at once.
+//! is closed and the next message starts a new one. A connection that stays
+//! up but goes quiet (calls on it hear nothing back for
+//! [`HubConfig::rtc_stall_timeout`]) while a direct link is open is
+//! stalled: RPC moves to the link, and the calls waiting on it are resent
+//! there under the same request ids, until the connection shows life (or
+//! is closed at its deadline). A response goes back on the direct link its
+//! request came on while that link is open, else like any message. When
+//! the last wire to a peer closes, its pending calls fail at once.
 
 mod admission;
 mod direct;
@@ -52,6 +58,7 @@ mod output;
 mod peers;
 mod rtc;
 pub mod signal;
+mod stall;
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -98,6 +105,13 @@ pub struct HubConfig {
     pub webrtc: bool,
     pub rtc_setup_timeout: Duration,
     pub rtc_recovery_timeout: Duration,
+    /// Calls on an up WebRTC connection that hear nothing back on it for
+    /// this long, while a direct link to the peer is open, mean it stalled:
+    /// RPC moves to the link until the connection shows life. Above what
+    /// one lost packet costs SCTP (a retransmission after at least 1 s, the
+    /// next 2 s later) and well below call deadlines, so a call caught in
+    /// the stall still has time for its resend over the link.
+    pub rtc_stall_timeout: Duration,
     /// Network reports closer together than this form one burst.
     pub network_debounce: Duration,
     pub max_in_flight: usize,
@@ -139,6 +153,7 @@ impl HubConfig {
             webrtc: true,
             rtc_setup_timeout: Duration::from_secs(10),
             rtc_recovery_timeout: Duration::from_secs(30),
+            rtc_stall_timeout: Duration::from_secs(4),
             network_debounce: Duration::from_secs(2),
             max_in_flight: 1024,
             max_in_flight_per_peer: 256,
@@ -186,6 +201,9 @@ pub struct HubStats {
     pub ice_disconnects: u64,
     pub ice_restarts: u64,
     pub ice_recovered: u64,
+    /// WebRTC connections that stalled with ICE up (see
+    /// [`HubConfig::rtc_stall_timeout`]): RPC moved to the direct link.
+    pub webrtc_stalls: u64,
     /// Network-change bursts that settled into a recovery of every connection.
     pub network_recoveries: u64,
     pub offers_refused: u64,
@@ -234,7 +252,11 @@ pub struct NodeHub {
     requests: BTreeMap<RequestId, Purpose>,
     calls: BTreeMap<u64, ActrId>,
     tells: BTreeMap<(ActrId, u64), TellId>,
-    deliveries: BTreeMap<DeliveryId, Inbound>,
+    /// Requests and tells with the workload, and the direct link each came
+    /// on (a response goes back on its request's link while that is open).
+    deliveries: BTreeMap<DeliveryId, (Inbound, Option<LinkId>)>,
+    /// The link the input being handled came on, while its answers leave.
+    arrival: Option<LinkId>,
     next_delivery: u64,
     next_query: u64,
     next_tell: u64,
@@ -291,6 +313,7 @@ impl NodeHub {
             calls: BTreeMap::new(),
             tells: BTreeMap::new(),
             deliveries: BTreeMap::new(),
+            arrival: None,
             next_delivery: 1,
             next_query: 1,
             next_tell: 1,
@@ -499,12 +522,20 @@ impl NodeHub {
     /// The workload finished `delivery` (for a tell, `result` is ignored).
     pub fn respond(&mut self, now: Instant, delivery: DeliveryId, result: Result<Vec<u8>, ActrError>) {
         self.stats.inputs += 1;
-        let Some(inbound) = self.deliveries.remove(&delivery) else { return };
+        let Some((inbound, link)) = self.deliveries.remove(&delivery) else { return };
         self.admission.release(&inbound.caller);
         if inbound.envelope.direction == Direction::Request {
             self.endpoint.respond(now, &inbound, result);
         }
+        self.pump_answers(now, link);
+    }
+
+    /// Pumps the answers to an input that came on `link` (if any): they go
+    /// back on it (see [`NodeHub::send`]).
+    fn pump_answers(&mut self, now: Instant, link: Option<LinkId>) {
+        self.arrival = link;
         self.pump(now);
+        self.arrival = None;
     }
 
     /// Remembers `peer`'s direct address (from discovery or the application).
@@ -743,7 +774,9 @@ impl NodeHub {
         match event {
             EndpointEvent::Dispatch(inbound) => self.deliver(now, inbound),
             EndpointEvent::CallDone { request_id, result } => {
-                self.calls.remove(&request_id);
+                if let Some(dest) = self.calls.remove(&request_id) {
+                    self.watch_forget(&dest, request_id);
+                }
                 self.out.push_back(NodeOutput::CallDone { call: CallId(request_id), result });
             }
         }
@@ -771,7 +804,7 @@ impl NodeHub {
             trace: env.trace.clone(),
             tell: env.direction == Direction::Tell,
         }));
-        self.deliveries.insert(id, inbound);
+        self.deliveries.insert(id, (inbound, self.arrival));
     }
 
     // ---- routing ---------------------------------------------------------
@@ -810,37 +843,45 @@ impl NodeHub {
         }
     }
 
-    /// Sends `out` on the wire the route table picks, or parks it while dialing.
+    /// Sends `out` on the wire the route table picks (a response to a
+    /// request that came on a link still open goes back on that link; a
+    /// stalled WebRTC connection steps aside for an open link), or parks it
+    /// while dialing.
     fn send(&mut self, now: Instant, out: Outbound) {
         if let Err(e) = self.route_entry(now, &out.dest) {
             return self.send_failed(now, out, e);
         }
+        let ours = self.calls.contains_key(&out.request_id);
+        let answer = !ours && (self.tells.is_empty() || !self.tells.contains_key(&(out.dest.clone(), out.request_id)));
+        if let Some(link) = self.arrival.filter(|l| answer && self.links.is_open_to(*l, &out.dest)) {
+            self.sent(&out);
+            return self.link_send(now, link, out.bytes);
+        }
         match self.routes.decide(&out.dest, LaneKind::Rpc) {
             Ok(RouteDecision::Send(WireKind::WebRtc, Some(session))) => {
-                let conn = self.peers.get_mut(&out.dest).and_then(|p| p.rtc.as_mut());
-                if let Some(conn) = conn.filter(|c| c.session == Some(session) && c.up) {
+                let conn = self.peers.rtc_of(&out.dest).filter(|c| c.session == Some(session) && c.up);
+                let usable = conn.is_some_and(|c| !c.stall.stalled || self.open_link(&out.dest).is_none());
+                if usable && let Some(conn) = self.peers.get_mut(&out.dest).and_then(|p| p.rtc.as_mut()) {
                     conn.last_used = now;
                     let rtc = conn.id;
                     self.stats.webrtc_sent += 1;
                     self.sent(&out);
+                    if ours {
+                        self.watch_sent(now, &out.dest, out.request_id, &out.bytes);
+                    }
                     self.out.push_back(NodeOutput::Rtc(RtcOutput::Send { rtc, lane: LaneKind::Rpc, bytes: out.bytes }));
                     return;
                 }
             }
-            Ok(RouteDecision::Send(WireKind::WebSocket, Some(session))) => {
-                if let Some(link) = self.links.by_session(&out.dest, session) {
-                    let ours = self.calls.contains_key(&out.request_id);
-                    self.sent(&out);
-                    self.link_send(now, link, out.bytes);
-                    if ours {
-                        self.try_webrtc(now, &out.dest);
-                    }
-                    return;
-                }
-            }
-            _ => {}
+            Ok(RouteDecision::Send(WireKind::WebSocket, Some(_))) => {}
+            _ => return self.park(now, out),
         }
-        self.park(now, out);
+        let Some(link) = self.open_link(&out.dest) else { return self.park(now, out) };
+        self.sent(&out);
+        self.link_send(now, link, out.bytes);
+        if ours {
+            self.try_webrtc(now, &out.dest);
+        }
     }
 
     /// Traffic goes over a direct link: start WebRTC beside it (it takes

@@ -2,15 +2,17 @@
 //! WebSocket attempt and the WebRTC attempt racing, and the messages waiting
 //! for whichever comes up first) and the WebRTC connection, if any.
 //!
-//! Bounded: messages waiting per peer (in count and bytes), peers dialed at
-//! once, WebRTC connections at once, and connections a remote peer may start
-//! by unsolicited offers per window.
+//! Bounded: messages waiting per peer (in count and bytes), copies of the
+//! calls awaiting an answer on a connection (likewise, see
+//! [`super::stall`]), peers dialed at once, WebRTC connections at once, and
+//! connections a remote peer may start by unsolicited offers per window.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::error::ActrError;
 use crate::id::ActrId;
 use crate::node::output::{LinkId, RtcId};
+use crate::node::stall::StallWatch;
 use crate::signaling::RequestId;
 use crate::time::{Duration, Instant};
 use crate::transport::{Outbound, SessionId};
@@ -60,6 +62,8 @@ pub(crate) struct RtcConn {
     pub last_used: Instant,
     /// The peer's proven credential says a manufacturer verified its type.
     pub verified: bool,
+    /// Calls awaiting an answer on it, and whether it stalled.
+    pub stall: StallWatch,
 }
 
 #[derive(Debug, Default)]
@@ -223,6 +227,7 @@ impl PeerTable {
             next_restart: None,
             last_used: now,
             verified: false,
+            stall: StallWatch::default(),
         };
         self.peers.entry(peer.clone()).or_default().rtc = Some(conn);
         id
@@ -254,10 +259,16 @@ impl PeerTable {
         self.peers.keys().cloned().collect()
     }
 
-    /// The earliest WebRTC setup or recovery deadline, or restart due.
+    /// The earliest WebRTC setup, recovery or stall deadline, or restart due.
     pub fn next_deadline(&self) -> Option<Instant> {
         let conns = self.peers.values().filter_map(|p| p.rtc.as_ref());
-        conns.flat_map(|c| [c.deadline, c.next_restart.map(|(at, _)| at)]).flatten().min()
+        conns.flat_map(|c| [c.deadline, c.next_restart.map(|(at, _)| at), c.stall.due()]).flatten().min()
+    }
+
+    /// Connections whose calls have waited for a sign of life too long.
+    pub fn stalls_due(&self, now: Instant) -> Vec<RtcId> {
+        let conns = self.peers.values().filter_map(|p| p.rtc.as_ref());
+        conns.filter(|c| c.stall.due().is_some_and(|at| at <= now)).map(|c| c.id).collect()
     }
 
     /// Connections due another ICE restart.

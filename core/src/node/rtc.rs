@@ -9,7 +9,8 @@
 //! Every report names its connection; a report of a connection that is no
 //! longer the peer's current one is stale and changes nothing. Each time a
 //! connection comes up it gets a new route-table session, so late closes of
-//! an older one change nothing either.
+//! an older one change nothing either. A connection that is up but carries
+//! nothing is handled in [`super::stall`].
 
 use crate::error::ActrError;
 use crate::id::ActrId;
@@ -65,6 +66,7 @@ impl NodeHub {
                     conn.last_used = now;
                     let verified = conn.verified;
                     self.stats.webrtc_received += 1;
+                    self.watch_heard(now, rtc);
                     self.endpoint.handle_inbound_from(now, &peer, verified, &bytes);
                 }
             }
@@ -93,6 +95,7 @@ impl NodeHub {
             self.stats.tells_lost += 1;
             return;
         }
+        self.watch_forget(&peer, envelope.request_id);
         let out = crate::transport::Outbound {
             dest: peer,
             lane: crate::transport::LaneKind::Rpc,
@@ -198,6 +201,7 @@ impl NodeHub {
         conn.session = Some(session);
         conn.deadline = None;
         conn.next_restart = None;
+        conn.stall.reset();
         if recovered {
             self.stats.ice_recovered += 1;
         } else {
@@ -220,6 +224,7 @@ impl NodeHub {
         }
         conn.up = false;
         conn.deadline = Some(now + recovery);
+        conn.stall.reset();
         if let Some(session) = conn.session.take() {
             self.routes.session_closed(&peer, session);
         }
@@ -301,8 +306,9 @@ impl NodeHub {
         self.peers.tidy(&peer);
     }
 
-    /// Setup and recovery deadlines, and repeated ICE restarts.
+    /// Setup, recovery and stall deadlines, and repeated ICE restarts.
     pub(super) fn rtc_timers(&mut self, now: Instant) {
+        self.stall_timers(now);
         for rtc in self.peers.restarts_due(now) {
             let offerer = self.peers.rtc_mut(rtc).is_some_and(|(_, c)| c.offerer);
             if offerer && self.client.is_connected() {
@@ -319,7 +325,11 @@ impl NodeHub {
         }
         for rtc in self.peers.expired(now) {
             let Some((peer, conn)) = self.peers.rtc_mut(rtc) else { continue };
-            let what = if conn.ever_up { "recovery" } else { "setup" };
+            let what = match (conn.ever_up, conn.stall.stalled) {
+                (_, true) => "stall",
+                (true, false) => "recovery",
+                (false, false) => "setup",
+            };
             self.close_rtc(now, &peer, ActrError::Unavailable(format!("webrtc {what} deadline passed")));
         }
     }

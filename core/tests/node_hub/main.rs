@@ -49,6 +49,10 @@ struct Node {
     dials: Vec<(LinkId, ActrId, String)>,
     rtc_peer: BTreeMap<RtcId, ActrId>,
     rtc_closed: BTreeSet<RtcId>,
+    /// Hold its RPC-lane sends instead of carrying them (a stalled data
+    /// channel: nothing is lost and nothing is reported).
+    rtc_hold: bool,
+    rtc_held: Vec<(RtcId, Vec<u8>)>,
     /// Stopped and left out of the harness from now on (see [`World::retire`]).
     retired: bool,
 }
@@ -120,6 +124,8 @@ impl World {
             dials: Vec::new(),
             rtc_peer: BTreeMap::new(),
             rtc_closed: BTreeSet::new(),
+            rtc_hold: false,
+            rtc_held: Vec::new(),
             retired: false,
         });
         let now = self.now;
@@ -245,6 +251,20 @@ impl World {
 
     fn rtc_sends(&self, i: usize, since: usize) -> usize {
         self.rtc_outputs(i, since).iter().filter(|r| matches!(r, RtcOutput::Send { lane: LaneKind::Rpc, .. })).count()
+    }
+
+    /// Node `i`'s WebRTC sends stall from now on (held, not lost).
+    fn stall_rtc(&mut self, i: usize) {
+        self.nodes[i].rtc_hold = true;
+    }
+
+    /// Node `i`'s stalled WebRTC sends get through, in order, and later ones too.
+    fn unstall_rtc(&mut self, i: usize) {
+        self.nodes[i].rtc_hold = false;
+        for (rtc, bytes) in std::mem::take(&mut self.nodes[i].rtc_held) {
+            self.rtc(i, RtcOutput::Send { rtc, lane: LaneKind::Rpc, bytes });
+        }
+        self.settle();
     }
 
     fn mark(&self, i: usize) -> usize {
@@ -471,6 +491,9 @@ impl World {
             RtcOutput::Close { rtc } => {
                 self.nodes[i].rtc_closed.insert(rtc);
             }
+            RtcOutput::Send { rtc, lane: LaneKind::Rpc, bytes } if self.nodes[i].rtc_hold => {
+                self.nodes[i].rtc_held.push((rtc, bytes));
+            }
             RtcOutput::Send { rtc, lane: LaneKind::Rpc, bytes } => {
                 // The data channel: to the other hub's current connection to us.
                 let (Some(peer), Some(me)) =
@@ -585,4 +608,5 @@ fn ms(n: u64) -> Duration {
 
 mod links;
 mod rebind;
+mod stall;
 mod webrtc;

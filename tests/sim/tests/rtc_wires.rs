@@ -7,11 +7,21 @@
 //! `dial_race_under_loss` — three nodes on the Lossy preset call each other
 //! every 200 ms. Invariants: every call resolves exactly once by its
 //! deadline; both wires were used (the first calls ride whichever came up
-//! first); every pair ends up on WebRTC; at least 80 % of the calls after
-//! that succeed (on 10 % datagram loss SCTP's retransmission backoff can
-//! stall one connection for tens of seconds while ICE stays up: seen in 1
-//! seed of 200, 85 %; the hub does not yet move calls to the open direct
-//! link when WebRTC stalls without losing connectivity).
+//! first); every pair ends up on WebRTC; at least 98 % of the calls after
+//! that succeed. On 10 % datagram loss SCTP's retransmission backoff can
+//! stall a connection for seconds to tens of seconds while ICE stays up;
+//! the hub then moves calls, and resends those caught in the stall, to the
+//! open direct link (all calls succeeded in 1,000 seeds, about a quarter of
+//! which saw such a stall; the margin is for ICE really losing
+//! connectivity, whose calls in flight wait for the recovery).
+//!
+//! `webrtc_stall_moves_calls_to_the_link` — two nodes call each other over
+//! WebRTC with a direct link open; for 8 s the path drops DTLS but not
+//! STUN, so SCTP stalls with ICE connected. Invariants: both hubs count a
+//! stall and the link carries the calls meanwhile; the connection never
+//! went down; every call succeeds, those caught in the stall included
+//! (resent over the link, run once); once SCTP gets through again WebRTC
+//! carries the calls and the link goes quiet.
 //!
 //! `failover_when_the_link_dies_mid_call` — WebRTC is cut from the start,
 //! so calls ride the direct link, with handlers taking up to 2 s. The link
@@ -85,7 +95,7 @@ fn dial_race(seed: u64) -> Result<(), String> {
         format!("both wires should have carried calls: {direct:?}, webrtc sent {webrtc_sent}")
     })?;
     let (ok, resolved) = rtc_check::calls_since(&sim, paired_at + SECS(1));
-    ensure(resolved >= 300 && ok * 100 >= resolved * 80, || {
+    ensure(resolved >= 300 && ok * 100 >= resolved * 98, || {
         format!("{ok} of {resolved} calls succeeded: {}", rtc_check::describe(&sim))
     })
 }
@@ -102,6 +112,55 @@ fn over_the_link(seed: u64, handler_ms: u64) -> Result<Sim, String> {
     ensure(linked, || format!("no direct link: {}", rtc_check::describe(&sim)))?;
     sim.run_for(SECS(5));
     Ok(sim)
+}
+
+fn stall(seed: u64) -> Result<(), String> {
+    let mut sim = rtc_sim(seed, 2, NetPreset::Lan, direct_config());
+    wait_online(&mut sim, SECS(60))?;
+    sim.set_call_load(0, Some(echo_load(1, MS(100), SECS(10))));
+    sim.set_call_load(1, Some(echo_load(0, MS(100), SECS(10))));
+    wait_paired(&mut sim, 0, 1, SECS(30))?;
+    let hub_stats = |sim: &Sim| [0, 1].map(|i| sim.node(i).hub().map(|h| h.stats()).unwrap_or_default());
+    let bound = sim.now() + SECS(30);
+    let linked = sim.run_until(bound, |s| hub_stats(s).iter().all(|h| h.links_open > 0));
+    ensure(linked, || format!("no direct link: {}", rtc_check::describe(&sim)))?;
+    sim.run_for(SECS(2));
+    let started = sim.now();
+    let (direct_before, webrtc_before) = (sim.direct_stats().messages, hub_stats(&sim).map(|h| h.webrtc_sent));
+
+    sim.stall_path(0, 1);
+    sim.run_for(SECS(8));
+    sim.unstall_path(0, 1);
+    let stats = hub_stats(&sim);
+    let carried = sim.direct_stats().messages - direct_before;
+    ensure(stats.iter().all(|h| h.webrtc_stalls == 1) && carried > 100, || {
+        format!("stalls {:?}, {carried} messages on the link", stats.map(|h| h.webrtc_stalls))
+    })?;
+    ensure(stats.iter().all(|h| h.ice_disconnects == 0) && rtc_check::paired(&sim, 0, 1), || {
+        format!("the stall cut ICE: {}", rtc_check::describe(&sim))
+    })?;
+
+    // SCTP's next retransmission gets through (or the connection is
+    // replaced at its deadline): WebRTC takes over again.
+    let bound = sim.now() + SECS(60);
+    let mut quiet = false;
+    while !quiet && sim.now() < bound {
+        let before = sim.direct_stats().messages;
+        sim.run_for(SECS(2));
+        quiet = sim.direct_stats().messages - before < 5;
+    }
+    ensure(quiet, || format!("the link still carries the calls: {}", rtc_check::describe(&sim)))?;
+    let webrtc_mid = hub_stats(&sim).map(|h| h.webrtc_sent);
+    sim.run_for(SECS(5));
+    let webrtc_after = hub_stats(&sim).map(|h| h.webrtc_sent);
+    ensure((0..2).all(|i| webrtc_after[i] > webrtc_mid[i] + 40 && webrtc_mid[i] > webrtc_before[i]), || {
+        format!("WebRTC sent {webrtc_before:?} -> {webrtc_mid:?} -> {webrtc_after:?}")
+    })?;
+    quiesce(&mut sim, SECS(10));
+    rtc_check::calls_ok(&sim)?;
+    check::ledgers_ok(&sim)?;
+    let (ok, resolved) = rtc_check::calls_since(&sim, started - SECS(1));
+    ensure(resolved >= 300 && ok == resolved, || format!("{ok} of {resolved} calls succeeded"))
 }
 
 fn failover(seed: u64) -> Result<(), String> {
@@ -232,6 +291,11 @@ fn many_peers(seed: u64) -> Result<(), String> {
 #[test]
 fn dial_race_under_loss() {
     sweep("dial_race_under_loss", dial_race);
+}
+
+#[test]
+fn webrtc_stall_moves_calls_to_the_link() {
+    sweep("webrtc_stall_moves_calls_to_the_link", stall);
 }
 
 #[test]

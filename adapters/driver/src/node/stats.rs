@@ -34,6 +34,9 @@ pub struct RpcStats {
     pub ice_restarts: u64,
     /// Connections whose connectivity came back (by itself or by a restart).
     pub ice_recovered: u64,
+    /// Connections that stalled with ICE up (calls on them heard nothing
+    /// back for the stall timeout): RPC moved to the direct link meanwhile.
+    pub webrtc_stalls: u64,
     /// WebRTC offers and answers refused because their fingerprint proof
     /// did not hold (a rewritten SDP, a captured credential, no proof).
     pub fingerprints_refused: u64,

@@ -546,6 +546,7 @@ impl<R: Runtime> Running<R> {
             ice_disconnects: hub.ice_disconnects,
             ice_restarts: hub.ice_restarts,
             ice_recovered: hub.ice_recovered,
+            webrtc_stalls: hub.webrtc_stalls,
             fingerprints_refused: hub.fingerprints_refused,
             ..RpcStats::default()
         };

@@ -12,7 +12,8 @@
 //!   client and the simulated server, so they suffer whatever signaling
 //!   suffers: loss turned into delay, reconnects, server crashes.
 //! - **Datagrams.** UDP datagrams go through the seeded network model: loss,
-//!   duplication, reordering and node-to-node partitions (`Sim::cut_path`).
+//!   duplication, reordering, node-to-node partitions (`Sim::cut_path`)
+//!   and stalls that drop DTLS but not STUN (`Sim::stall_path`).
 //! - **Time.** str0m's `std::time::Instant`s are virtual ([`mod@env`]).
 //! - **Faults.** On top of the network, [`faults`] fails or makes ambiguous
 //!   a call's first send and loses responses, where a real send can fail:

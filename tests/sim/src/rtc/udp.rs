@@ -5,9 +5,11 @@
 //! never arrives before one sent earlier on the same path, as on a real
 //! link where jitter is queueing; only held-back copies are overtaken.
 //! A partition between the two nodes drops what is sent and, checked again
-//! on arrival, what was in flight.
+//! on arrival, what was in flight. A *stalled* path drops only DTLS records
+//! (first byte 20 to 63, RFC 7983), so STUN gets through: ICE stays
+//! connected while SCTP, inside DTLS, backs off retransmitting.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use actr_core::Instant;
 
@@ -26,16 +28,41 @@ pub struct UdpStats {
     pub cut_in_flight: u64,
     /// Addressed to no node.
     pub unroutable: u64,
+    /// DTLS records dropped on a stalled path.
+    pub stalled: u64,
 }
 
 /// The last arrival scheduled on each directed path, and the counters.
 #[derive(Debug, Default)]
 pub struct UdpPaths {
     last: BTreeMap<(usize, usize), Instant>,
+    /// Node pairs (lower index first) whose DTLS records are dropped.
+    stalled: BTreeSet<(usize, usize)>,
     pub stats: UdpStats,
 }
 
 impl UdpPaths {
+    /// Starts (`on`) or ends a stall of the path between nodes `a` and `b`.
+    pub fn set_stalled(&mut self, a: usize, b: usize, on: bool) {
+        let pair = (a.min(b), a.max(b));
+        if on {
+            self.stalled.insert(pair);
+        } else {
+            self.stalled.remove(&pair);
+        }
+    }
+
+    /// Whether a stall drops `bytes` sent from node `from` to node `to`.
+    pub fn stalls(&mut self, from: usize, to: usize, bytes: &[u8]) -> bool {
+        let dtls = bytes.first().is_some_and(|b| (20..64).contains(b));
+        let stalled = dtls && self.stalled.contains(&(from.min(to), from.max(to)));
+        if stalled {
+            self.stats.sent += 1;
+            self.stats.stalled += 1;
+        }
+        stalled
+    }
+
     /// Arrival times of one datagram sent now from node `from` to node `to`.
     pub fn schedule(&mut self, net: &mut Network, now: Instant, from: usize, to: usize) -> Vec<Instant> {
         self.stats.sent += 1;

@@ -183,6 +183,16 @@ impl Sim {
         self.net.heal(Endpoint::Node(a), Endpoint::Node(b));
     }
 
+    /// Stalls WebRTC between nodes `a` and `b` without cutting ICE: DTLS
+    /// records (and the SCTP inside) are dropped, STUN gets through.
+    pub fn stall_path(&mut self, a: usize, b: usize) {
+        self.rtc_mut().paths.set_stalled(a, b, true);
+    }
+
+    pub fn unstall_path(&mut self, a: usize, b: usize) {
+        self.rtc_mut().paths.set_stalled(a, b, false);
+    }
+
     /// Node `i`'s application reports a network change.
     pub fn network_change(&mut self, i: usize) {
         let Some(rtc) = self.rtc.as_mut() else { return };
@@ -359,6 +369,9 @@ impl Sim {
             rtc.paths.stats.unroutable += 1;
             return;
         };
+        if rtc.paths.stalls(i, j, &bytes) {
+            return;
+        }
         let arrivals = rtc.paths.schedule(&mut self.net, now, i, j);
         for at in arrivals {
             self.queue.push(at, Event::Datagram { node: j, from, to, bytes: bytes.clone() });
