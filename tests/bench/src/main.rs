@@ -21,7 +21,7 @@
 //! Plain figures, no assertions: numbers depend on the machine. The whole run
 //! takes about a minute in release. `ACTR_BENCH_ONLY=in_process,ws` runs only
 //! the listed sections (`signaling`, `in_process`, `ws`, `rtc`, `sim`, `hello`, `package`,
-//! `storage`, `wasm`).
+//! `storage`, `wasm`; `rtc_calls` is the small-call rows of `rtc` alone, for profiling).
 
 mod hello;
 mod in_process;
@@ -75,6 +75,8 @@ fn main() {
     }
     if selected("rtc") {
         rows.extend(rtc::rows(&url));
+    } else if selected("rtc_calls") {
+        rows.extend(rtc::call_rows(&url));
     }
     if selected("sim") {
         rows.extend(sim_hub::rows());

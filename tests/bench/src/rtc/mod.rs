@@ -115,6 +115,11 @@ pub fn rows(url: &str) -> Vec<Row> {
     rows
 }
 
+/// The small-call rows alone (no connect or bulk rounds).
+pub fn call_rows(url: &str) -> Vec<Row> {
+    small_messages(url, &generate_certificate().expect("certificate"))
+}
+
 /// Node calls over WebRTC against a raw str0m echo, 1 and [`WINDOW`] in flight.
 fn small_messages(url: &str, cert: &DtlsCert) -> Vec<Row> {
     let raw = |total, window| run_pair::<raw::RawPeer>(total, cert, Mode::Echo { window }).1;
