@@ -99,6 +99,8 @@ mod node;
 mod runtime;
 mod signaling;
 mod task;
+#[cfg(test)]
+mod test_wakes;
 mod trust;
 mod wire;
 

@@ -242,8 +242,6 @@ fn lock(inbox: &Mutex<Inbox>) -> MutexGuard<'_, Inbox> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::Wake;
 
     use actr_core::transport::TraceContext;
     use futures::channel::oneshot;
@@ -251,6 +249,7 @@ mod tests {
 
     use super::*;
     use crate::node::drain::Admission;
+    use crate::test_wakes::Wakes;
 
     /// Logs each tell's route key as it starts; `wait` waits for the gate.
     struct Logger {
@@ -314,37 +313,27 @@ mod tests {
         assert_eq!(admission.in_flight(), 0, "each finished tell released its count");
     }
 
-    /// Counts wake-ups.
-    struct Wakes(AtomicUsize);
-
-    impl Wake for Wakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
     #[test]
     fn the_idle_worker_is_woken_once_and_a_backlog_is_reported() {
         let (recipient, started, _open) = logger();
         let (mailbox, mut worker) = Mailbox::open(recipient);
         let admission = running_admission();
-        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
-        let waker = Waker::from(wakes.clone());
+        let (wakes, waker) = Wakes::waker();
         let mut cx = Context::from_waker(&waker);
         assert!(Pin::new(&mut worker).poll(&mut cx).is_pending(), "nothing to do yet");
         for _ in 1..BACKLOG {
             assert_eq!(mailbox.post(tell(&admission, "x")).ok(), Some(Posted::Queued));
         }
         assert_eq!(mailbox.post(tell(&admission, "x")).ok(), Some(Posted::Backlogged));
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "only the first post wakes the worker");
+        assert_eq!(wakes.count(), 1, "only the first post wakes the worker");
         assert!(Pin::new(&mut worker).poll(&mut cx).is_pending());
         assert_eq!(started.lock().unwrap().len(), BACKLOG);
         assert_eq!(admission.in_flight(), 0);
         assert_eq!(mailbox.post(tell(&admission, "x")).ok(), Some(Posted::Queued), "the backlog was taken");
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 2, "the worker went idle again");
+        assert_eq!(wakes.count(), 2, "the worker went idle again");
         assert!(Pin::new(&mut worker).poll(&mut cx).is_pending());
         drop(mailbox);
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 3, "closing wakes the worker");
+        assert_eq!(wakes.count(), 3, "closing wakes the worker");
         assert!(Pin::new(&mut worker).poll(&mut cx).is_ready(), "the worker ended");
         assert_eq!(started.lock().unwrap().len(), BACKLOG + 1);
     }

@@ -126,31 +126,19 @@ pub(crate) trait NodeOps: Send + Sync + 'static {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::task::{Wake, Waker};
-
     use super::*;
-
-    struct Wakes(AtomicUsize);
-
-    impl Wake for Wakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::test_wakes::Wakes;
 
     #[test]
     fn a_backlogged_tell_yields_once_then_reports() {
-        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
-        let waker = Waker::from(wakes.clone());
+        let (wakes, waker) = Wakes::waker();
         let mut cx = Context::from_waker(&waker);
         let mut now = Handed::now(Ok(()));
         assert_eq!(Pin::new(&mut now).poll(&mut cx), Poll::Ready(Ok(())));
         let mut later = Handed::after_yield(Err(ActrError::TimedOut));
         assert!(Pin::new(&mut later).poll(&mut cx).is_pending());
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "it asks to be polled again at once");
+        assert_eq!(wakes.count(), 1, "it asks to be polled again at once");
         assert_eq!(Pin::new(&mut later).poll(&mut cx), Poll::Ready(Err(ActrError::TimedOut)));
-        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+        assert_eq!(wakes.count(), 1);
     }
 }

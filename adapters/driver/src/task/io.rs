@@ -297,15 +297,7 @@ mod tests {
 
     #[test]
     fn a_waiting_reader_is_woken_by_give_and_not_overtaken() {
-        use std::sync::atomic::AtomicUsize;
-        struct Count(AtomicUsize);
-        impl futures::task::ArcWake for Count {
-            fn wake_by_ref(me: &Arc<Self>) {
-                me.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-        let woken = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = futures::task::waker(woken.clone());
+        let (woken, waker) = crate::test_wakes::Wakes::waker();
         let mut cx = std::task::Context::from_waker(&waker);
         let budget = InputBudget::new();
         assert!(budget.take(MAX_INPUT_BYTES).now_or_never().is_some(), "one message takes every permit");
@@ -313,7 +305,7 @@ mod tests {
         let mut large = Box::pin(budget.take(PERMIT_BYTES));
         assert!(large.as_mut().poll(&mut cx).is_pending());
         budget.give(0);
-        assert_eq!(woken.0.load(Ordering::SeqCst), 1, "giving back wakes the waiting reader");
+        assert_eq!(woken.count(), 1, "giving back wakes the waiting reader");
         assert!(large.as_mut().poll(&mut cx).is_pending());
         let mut small = Box::pin(budget.take(1));
         assert!(small.as_mut().now_or_never().is_none(), "a small message does not pass the waiting one");
