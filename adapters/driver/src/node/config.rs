@@ -67,6 +67,10 @@ pub struct HyperConfig {
     pub webrtc_setup_timeout: Duration,
     /// From losing WebRTC connectivity until the connection is given up.
     pub webrtc_recovery_timeout: Duration,
+    /// How long a WebRTC connection carrying calls may stay silent, while a
+    /// direct link to the same peer is open, before those calls are resent
+    /// over the link (a stall: SCTP backing off while ICE stays connected).
+    pub webrtc_stall_timeout: Duration,
     /// Network-change reports closer than this form one burst, answered by
     /// one ICE recovery after the burst.
     pub network_debounce: Duration,
@@ -105,6 +109,7 @@ impl HyperConfig {
             webrtc_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             webrtc_setup_timeout: Duration::from_secs(10),
             webrtc_recovery_timeout: Duration::from_secs(30),
+            webrtc_stall_timeout: Duration::from_secs(4),
             network_debounce: Duration::from_secs(2),
             trust: None,
             package_limits: PackageLimits::default(),
@@ -228,6 +233,11 @@ impl HyperConfig {
 
     pub fn with_webrtc_recovery_timeout(mut self, timeout: Duration) -> Self {
         self.webrtc_recovery_timeout = timeout;
+        self
+    }
+
+    pub fn with_webrtc_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.webrtc_stall_timeout = timeout;
         self
     }
 

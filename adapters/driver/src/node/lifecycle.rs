@@ -291,6 +291,7 @@ fn hub_config(config: &HyperConfig, node: &NodeConfig) -> HubConfig {
     hub.webrtc = config.webrtc;
     hub.rtc_setup_timeout = core(config.webrtc_setup_timeout);
     hub.rtc_recovery_timeout = core(config.webrtc_recovery_timeout);
+    hub.rtc_stall_timeout = core(config.webrtc_stall_timeout);
     hub.network_debounce = core(config.network_debounce);
     hub.max_in_flight = config.max_in_flight;
     hub.max_in_flight_per_peer = config.max_in_flight.div_ceil(4).max(1);
@@ -418,4 +419,26 @@ fn random_seed() -> u64 {
         let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         t.as_nanos() as u64 ^ u64::from(std::process::id())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_hub_gets_the_webrtc_timeouts_of_the_hyper_config() {
+        let realm = actr_core::Realm(7);
+        let config = HyperConfig::new("http://127.0.0.1:1", realm)
+            .with_webrtc_setup_timeout(Duration::from_secs(3))
+            .with_webrtc_recovery_timeout(Duration::from_secs(9))
+            .with_webrtc_stall_timeout(Duration::from_millis(1500));
+        let actr_type = actr_core::ActrType::new("acme", "echo", "1.0.0").unwrap();
+        let node = NodeConfig::new(config.server.clone(), RegisterRequest::new(actr_type, realm, None));
+        let hub = hub_config(&config, &node);
+        assert_eq!(hub.rtc_setup_timeout, actr_core::Duration::from_secs(3));
+        assert_eq!(hub.rtc_recovery_timeout, actr_core::Duration::from_secs(9));
+        assert_eq!(hub.rtc_stall_timeout, actr_core::Duration::from_millis(1500));
+    }
 }

@@ -43,7 +43,6 @@ use crate::wire::rtc_link::{self, RpcQueue, RtcCmd};
 use crate::wire::rtc_wire::RtcWire;
 use crate::wire::server_address::ServerAddress;
 use crate::wire::signaling_socket::{ConnectionTask, SOCKET_QUEUE, SocketCmd};
-use crate::wire::ws_link::LinkCmd;
 
 /// Most tasks waiting in `wait_connected` or `wait_registered` at once.
 const MAX_WAITERS: usize = 64;
@@ -81,7 +80,7 @@ pub(crate) struct NodeTask<R: Runtime> {
 struct Running<R: Runtime> {
     parts: NodeTask<R>,
     conns: BTreeMap<ConnId, Sender<SocketCmd>>,
-    links: BTreeMap<LinkId, LinkQueue>,
+    links: BTreeMap<LinkId, LinkQueue<R>>,
     rtcs: BTreeMap<RtcId, (Sender<RtcCmd>, RpcQueue)>,
     sink: Option<Arc<dyn Dispatch<R>>>,
     rtc: Option<Arc<RtcWire<R>>>,
@@ -395,7 +394,7 @@ impl<R: Runtime> Running<R> {
             }
             LinkOutput::Send { link, bytes } => {
                 let Some(queue) = self.links.get(&link) else { return };
-                if let Err(e) = queue.send(LinkCmd::Send(bytes)) {
+                if let Err(e) = queue.send(bytes) {
                     // A peer that does not read cannot grow this node's memory: the link closes.
                     self.stalled_links += 1;
                     self.links.remove(&link);
@@ -404,7 +403,7 @@ impl<R: Runtime> Running<R> {
             }
             LinkOutput::Authenticated { link, max_message } => {
                 if let Some(queue) = self.links.get(&link) {
-                    let _ = queue.send(LinkCmd::SetMaxMessage(max_message));
+                    queue.set_max_message(max_message);
                 }
             }
             LinkOutput::Close { link } => {

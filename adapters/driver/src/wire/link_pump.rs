@@ -10,65 +10,47 @@
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::pin::pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actr_core::ActrError;
 use actr_core::node::LinkId;
 use actr_core::node::hello::{MAX_HELLO, parse_ws_address};
-use async_channel::{Receiver, Sender, TrySendError};
+use async_channel::{Receiver, Sender};
 use futures::future::{Either, select};
+use futures::io::WriteHalf;
 
 use crate::runtime::{Runtime, run_blocking};
 use crate::task::io::{Inlet, Input};
-use crate::wire::ws_link::{LINK_QUEUE, LinkCmd, QueuedBytes, WsStream};
+use crate::wire::ws_link::{LinkEnd, WsStream};
 
-/// Bytes a link's writer may hold before the link counts as stalled.
-pub const MAX_LINK_QUEUE_BYTES: usize = 32 * 1024 * 1024;
+/// The node task's end of one link: it writes through it without a hop;
+/// dropping it closes the link.
+pub(crate) struct LinkQueue<R: Runtime>(LinkEnd<WriteHalf<R::Tcp>>);
 
-/// The node task's end of one link.
-#[derive(Debug)]
-pub(crate) struct LinkQueue {
-    tx: Sender<LinkCmd>,
-    queued: QueuedBytes,
+impl<R: Runtime> std::fmt::Debug for LinkQueue<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.writer.fmt(f)
+    }
 }
 
-impl LinkQueue {
-    fn new() -> (Self, Receiver<LinkCmd>) {
-        let (tx, rx) = async_channel::bounded(LINK_QUEUE);
-        (Self { tx, queued: Arc::new(AtomicUsize::new(0)) }, rx)
+impl<R: Runtime> LinkQueue<R> {
+    /// Sends one message; a full queue (in count or bytes) is a stalled link.
+    pub fn send(&self, message: Vec<u8>) -> Result<(), ActrError> {
+        self.0.send(message)
     }
 
-    /// Queues `cmd`; a full queue (in count or bytes) is a stalled link.
-    pub fn send(&self, cmd: LinkCmd) -> Result<(), ActrError> {
-        let len = match &cmd {
-            LinkCmd::Send(bytes) => bytes.len(),
-            LinkCmd::SetMaxMessage(_) => 0,
-        };
-        let queued = self.queued.load(Ordering::Relaxed);
-        if queued > 0 && queued + len > MAX_LINK_QUEUE_BYTES {
-            return Err(ActrError::ResourceExhausted(format!(
-                "{queued} bytes wait on the link: the peer does not read"
-            )));
-        }
-        self.queued.fetch_add(len, Ordering::Relaxed);
-        self.tx.try_send(cmd).map_err(|e| {
-            self.queued.fetch_sub(len, Ordering::Relaxed);
-            match e {
-                TrySendError::Full(_) => ActrError::ResourceExhausted("the link's send queue is full".into()),
-                TrySendError::Closed(_) => ActrError::Unavailable("direct link closed".into()),
-            }
-        })
+    /// The hello verified: larger messages may come.
+    pub fn set_max_message(&self, max_message: usize) {
+        self.0.writer.set_max_message(max_message);
     }
 
     /// Dials `address` for link `link`; reports `LinkUp` then pumps.
-    pub fn dial<R: Runtime>(rt: &R, link: LinkId, address: String, (events, budget): Inlet<R>) -> Self {
-        let (queue, cmds) = Self::new();
-        let queued = queue.queued.clone();
+    pub fn dial(rt: &R, link: LinkId, address: String, (events, budget): Inlet<R>) -> Self {
+        let (end, wake) = LinkEnd::new();
+        let writer = end.writer.clone();
         let task_rt = rt.clone();
         rt.spawn(Box::pin(async move {
             let rt = task_rt;
-            let opened = until_closed(&cmds, open(&rt, &address)).await;
+            let opened = until_closed(&wake, open(&rt, &address)).await;
             let stream = match opened {
                 Ok(stream) => stream,
                 Err(error) => return drop(events.send(Input::LinkClosed(link, error)).await),
@@ -76,21 +58,21 @@ impl LinkQueue {
             if events.send(Input::LinkUp(link)).await.is_err() {
                 return stream.close().await;
             }
-            stream.run(&rt, link, cmds, queued, (&events, &budget)).await;
+            stream.run(&rt, link, writer, wake, (&events, &budget)).await;
         }));
-        queue
+        Self(end)
     }
 
     /// Serves an accepted connection as link `link`.
-    pub fn accept<R: Runtime>(rt: &R, link: LinkId, tcp: R::Tcp, (events, budget): Inlet<R>) -> Self {
-        let (queue, cmds) = Self::new();
-        let queued = queue.queued.clone();
+    pub fn accept(rt: &R, link: LinkId, tcp: R::Tcp, (events, budget): Inlet<R>) -> Self {
+        let (end, wake) = LinkEnd::new();
+        let writer = end.writer.clone();
         let task_rt = rt.clone();
         rt.spawn(Box::pin(async move {
             let rt = task_rt;
             // Until the hello verifies, a connection may send no more than a
             // hello's worth of bytes.
-            let stream = match until_closed(&cmds, WsStream::server(tcp, MAX_HELLO)).await {
+            let stream = match until_closed(&wake, WsStream::server(tcp, MAX_HELLO)).await {
                 Ok(stream) => stream,
                 Err(error) => return drop(events.send(Input::LinkClosed(link, error)).await),
             };
@@ -98,15 +80,16 @@ impl LinkQueue {
             if events.send(Input::LinkUp(link)).await.is_err() {
                 return stream.close().await;
             }
-            stream.run(&rt, link, cmds, queued, (&events, &budget)).await;
+            stream.run(&rt, link, writer, wake, (&events, &budget)).await;
         }));
-        queue
+        Self(end)
     }
 }
 
-/// Runs `step` unless the node task drops the link first.
+/// Runs `step` unless the node task drops the link first. (Nothing wakes
+/// the writer before the socket opens: what is sent waits in its buffer.)
 async fn until_closed<T>(
-    cmds: &Receiver<LinkCmd>,
+    cmds: &Receiver<()>,
     step: impl Future<Output = Result<T, ActrError>>,
 ) -> Result<T, ActrError> {
     match select(pin!(step), pin!(cmds.recv())).await {
@@ -169,31 +152,4 @@ pub(crate) fn listen<R: Runtime>(rt: &R, listener: R::Listener, stop: Receiver<(
             }
         }
     }));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_link_that_does_not_drain_refuses_past_its_byte_bound() {
-        let (queue, cmds) = LinkQueue::new();
-        let big = MAX_LINK_QUEUE_BYTES / 2 + 1;
-        queue.send(LinkCmd::Send(vec![0; big])).unwrap();
-        let refused = queue.send(LinkCmd::Send(vec![0; big]));
-        assert!(matches!(refused, Err(ActrError::ResourceExhausted(_))), "{refused:?}");
-        // Once the writer took the first message, the second fits.
-        let LinkCmd::Send(taken) = cmds.try_recv().unwrap() else { panic!("a message") };
-        crate::wire::ws_link::release(&queue.queued, taken.len());
-        queue.send(LinkCmd::Send(vec![0; big])).unwrap();
-    }
-
-    #[test]
-    fn a_link_refuses_past_its_message_bound() {
-        let (queue, _cmds) = LinkQueue::new();
-        for _ in 0..LINK_QUEUE {
-            queue.send(LinkCmd::Send(vec![1])).unwrap();
-        }
-        assert!(matches!(queue.send(LinkCmd::Send(vec![1])), Err(ActrError::ResourceExhausted(_))));
-    }
 }

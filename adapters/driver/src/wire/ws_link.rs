@@ -1,53 +1,273 @@
 //! One direct WebSocket link over a TCP stream: the handshake and opening
 //! exchange in the setting-up task, then a reader (that same task) and a
-//! writer task pumping messages between the socket and the node task.
+//! writer task.
 //!
-//! The node task owns the link's only command sender ([`LinkCmd`]);
-//! dropping it closes the socket gracefully after the queued frames are
-//! written. The reader reports every message as [`Input::LinkMessage`]
-//! (awaiting room in the task's queue, which slows a fast peer down) and
-//! ends with exactly one [`Input::LinkClosed`].
+//! Writes do not wait for a task hop: the node task frames each message and
+//! writes it to the socket itself, without blocking ([`LinkWriter::send`]).
+//! Only what the socket does not take at once is left to the link's writer
+//! task, which finishes it when the socket is writable. Every byte goes
+//! through one buffer under one lock, so frames leave in the order the node
+//! task sent them, whoever writes them.
+//!
+//! The node task owns the link's only wake sender; dropping it closes the
+//! socket gracefully after the queued frames are written. The reader
+//! reports every message as [`Input::LinkMessage`] (awaiting room in the
+//! task's queue, which slows a fast peer down) and ends with exactly one
+//! [`Input::LinkClosed`].
 
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
 use actr_core::ActrError;
+use actr_core::node::LinkId;
 use actr_core::node::hello::MAX_HELLO;
 use async_channel::{Receiver, Sender};
-use futures::future::{Either, select};
-use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-
-use actr_core::node::LinkId;
+use futures::future::{Either, poll_fn, select};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
 
 use crate::runtime::Runtime;
 use crate::task::io::{Input, InputBudget};
 use crate::wire::ws_codec::WsCodec;
-use crate::wire::ws_pump::{SharedWs, encode_close, lock, write_step};
+use crate::wire::ws_pump::{CLOSE_LINGER, SharedWs, lock};
 
-/// What the node task asks of a link's writer.
-#[derive(Debug)]
-pub(crate) enum LinkCmd {
-    Send(Vec<u8>),
-    /// The hello verified: larger messages may come.
-    SetMaxMessage(usize),
-}
-
-/// Bytes queued on one link's writer and not yet written.
+/// Bytes queued on a writer (a WebRTC connection's RPC queue) and not yet written.
 pub(crate) type QueuedBytes = Arc<AtomicUsize>;
 
 pub(crate) fn release(queued: &QueuedBytes, n: usize) {
     queued.fetch_sub(n, Ordering::Relaxed);
 }
 
-/// Frames queued for one link's writer.
+/// Messages a link may hold unwritten.
 pub(crate) const LINK_QUEUE: usize = 256;
+/// Bytes a link may hold unwritten before the link counts as stalled.
+pub const MAX_LINK_QUEUE_BYTES: usize = 32 * 1024 * 1024;
 /// Largest message on a link: one maximal RPC envelope.
 const READ_CHUNK: usize = 64 * 1024;
-const WRITE_BATCH: usize = 64;
 
 fn io_error(what: &str, e: std::io::Error) -> ActrError {
     ActrError::Unavailable(format!("direct link {what}: {e}"))
+}
+
+/// The write side of one link, shared by the node task and the link's
+/// writer task.
+pub(crate) struct LinkWriter<W> {
+    state: Mutex<WriterState<W>>,
+}
+
+struct WriterState<W> {
+    /// Messages sent before the WebSocket opened; framed once it does.
+    early: Vec<Vec<u8>>,
+    early_bytes: usize,
+    /// The socket's framing (shared with the reader) and its write half.
+    open: Option<(SharedWs, W)>,
+    /// Framed bytes the socket has not taken yet, from `written` on.
+    out: Vec<u8>,
+    written: usize,
+    /// Messages sent since `out` was last empty.
+    messages: usize,
+    /// Set by the hub once the hello verified; applied when the socket opens.
+    max_message: Option<usize>,
+    /// A write failed: the link is over and the writer task ends.
+    failed: bool,
+}
+
+impl<W> LinkWriter<W> {
+    fn lock(&self) -> MutexGuard<'_, WriterState<W>> {
+        // A panic while holding the lock leaves a buffer we can still write or drop.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl<W> std::fmt::Debug for LinkWriter<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.lock();
+        f.debug_struct("LinkWriter")
+            .field("open", &s.open.is_some())
+            .field("queued", &s.queued_bytes())
+            .field("failed", &s.failed)
+            .finish()
+    }
+}
+
+impl<W> WriterState<W> {
+    fn queued_bytes(&self) -> usize {
+        self.early_bytes + self.out.len() - self.written
+    }
+
+    /// Moves whatever the codec has to send (frames, pongs, a close) into `out`.
+    fn take_codec_output(&mut self) {
+        if let Some((ws, _)) = &self.open {
+            let bytes = lock(ws).take_output();
+            if self.written == self.out.len() {
+                self.out = bytes;
+                self.written = 0;
+            } else {
+                self.out.extend_from_slice(&bytes);
+            }
+        }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> LinkWriter<W> {
+    pub fn new() -> Self {
+        let state = WriterState {
+            early: Vec::new(),
+            early_bytes: 0,
+            open: None,
+            out: Vec::new(),
+            written: 0,
+            messages: 0,
+            max_message: None,
+            failed: false,
+        };
+        Self { state: Mutex::new(state) }
+    }
+
+    /// Queues `message` and writes what the socket takes now, without
+    /// waiting. `Ok(true)` means bytes are left for the writer task; a full
+    /// queue (in messages or bytes) is a peer that does not read.
+    pub fn send(&self, message: Vec<u8>) -> Result<bool, ActrError> {
+        let mut s = self.lock();
+        if s.failed {
+            return Err(ActrError::Unavailable("direct link closed".into()));
+        }
+        let queued = s.queued_bytes();
+        if queued > 0 && queued + message.len() > MAX_LINK_QUEUE_BYTES {
+            return Err(ActrError::ResourceExhausted(format!(
+                "{queued} bytes wait on the link: the peer does not read"
+            )));
+        }
+        if s.messages >= LINK_QUEUE {
+            return Err(ActrError::ResourceExhausted("the link's send queue is full".into()));
+        }
+        s.messages += 1;
+        let Some((ws, _)) = &s.open else {
+            s.early_bytes += message.len();
+            s.early.push(message);
+            return Ok(false);
+        };
+        if let Err(e) = lock(ws).send(message) {
+            tracing::debug!("direct frame not sent: {e}");
+        }
+        // While bytes wait, the writer task is on them (it was woken, or it
+        // waits for the socket with its own waker, which a poll here would
+        // replace): append and leave them to it.
+        let idle = s.written == s.out.len();
+        s.take_codec_output();
+        if !idle {
+            return Ok(false);
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        Ok(!matches!(s.poll_write_out(&mut cx), Poll::Ready(Ok(()))))
+    }
+
+    /// Raises the largest message the peer may send, now or once the socket opens.
+    pub fn set_max_message(&self, max_message: usize) {
+        let mut s = self.lock();
+        match &s.open {
+            Some((ws, _)) => lock(ws).set_max_message(max_message),
+            None => s.max_message = Some(max_message),
+        }
+    }
+
+    /// The WebSocket is open: frames what was sent before.
+    fn install(&self, ws: SharedWs, wr: W) {
+        let mut s = self.lock();
+        {
+            let mut codec = lock(&ws);
+            if let Some(max) = s.max_message.take() {
+                codec.set_max_message(max);
+            }
+            for message in std::mem::take(&mut s.early) {
+                if let Err(e) = codec.send(message) {
+                    tracing::debug!("direct frame not sent: {e}");
+                }
+            }
+        }
+        s.early_bytes = 0;
+        s.open = Some((ws, wr));
+        s.take_codec_output();
+    }
+
+    /// Writes everything queued (and what the codec has), then flushes.
+    fn poll_out(&self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        let mut s = self.lock();
+        s.take_codec_output();
+        s.poll_write_out(cx)
+    }
+
+    /// Starts the closing handshake after what is queued.
+    fn start_close(&self) {
+        let s = self.lock();
+        if let Some((ws, _)) = &s.open {
+            lock(ws).close();
+        }
+    }
+
+    fn poll_close(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut s = self.lock();
+        match &mut s.open {
+            Some((_, wr)) => Pin::new(wr).poll_close(cx).map(drop),
+            None => Poll::Ready(()),
+        }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> WriterState<W> {
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
+        let Self { open, out, written, failed, .. } = self;
+        let Some((_, wr)) = open else { return Poll::Ready(Ok(())) };
+        if *failed {
+            return Poll::Ready(Err(()));
+        }
+        while *written < out.len() {
+            match Pin::new(&mut *wr).poll_write(cx, &out[*written..]) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    *failed = true;
+                    return Poll::Ready(Err(()));
+                }
+                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        out.clear();
+        *written = 0;
+        self.messages = 0;
+        // A plain TCP stream flushes at once; anything else may hold bytes.
+        match Pin::new(wr).poll_flush(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(_)) => {
+                self.failed = true;
+                Poll::Ready(Err(()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The node task's end of one link: its writer, and the wake whose sender
+/// closes the link when dropped.
+pub(crate) struct LinkEnd<W> {
+    pub writer: Arc<LinkWriter<W>>,
+    pub wake: Sender<()>,
+}
+
+impl<W: AsyncWrite + Unpin> LinkEnd<W> {
+    pub fn new() -> (Self, Receiver<()>) {
+        let (wake, woken) = async_channel::bounded(1);
+        (Self { writer: Arc::new(LinkWriter::new()), wake }, woken)
+    }
+
+    /// Sends `message`; what the socket does not take at once goes to the writer task.
+    pub fn send(&self, message: Vec<u8>) -> Result<(), ActrError> {
+        if self.writer.send(message)? {
+            // Full means a wake is already pending.
+            let _ = self.wake.try_send(());
+        }
+        Ok(())
+    }
 }
 
 /// A TCP stream with its WebSocket framing, before the pump tasks start.
@@ -72,7 +292,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WsStream<T> {
     }
 
     /// Completes the server handshake on an accepted `tcp`, accepting
-    /// messages of at most `max_message` bytes until [`WsStream::set_max_message`].
+    /// messages of at most `max_message` bytes until [`LinkWriter::set_max_message`].
     pub async fn server(tcp: T, max_message: usize) -> Result<Self, ActrError> {
         let ws = WsCodec::server(max_message)?;
         Self { tcp, ws, buf: vec![0; READ_CHUNK] }.handshake().await
@@ -108,25 +328,26 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WsStream<T> {
         let _ = self.tcp.close().await;
     }
 
-    /// Pumps the link until it ends: writes what arrives on `frames` from a
-    /// spawned writer, reports what is read to `events`, then reports `LinkDown`.
-    /// Pumps messages both ways until either side ends: `cmds` to the
-    /// socket, received messages to the node task as `LinkMessage`, ending
-    /// with one `LinkClosed`. Dropping the sender of `cmds` closes the link.
+    /// Pumps the link until it ends: installs the write half in `writer`
+    /// (the node task writes through it), spawns the writer task that
+    /// finishes what the socket did not take, reports what is read to
+    /// `events` as `LinkMessage`, then one `LinkClosed`. Dropping the sender
+    /// of `wake` closes the link.
     pub async fn run<R: Runtime>(
         self,
         rt: &R,
         link: LinkId,
-        cmds: Receiver<LinkCmd>,
-        queued: QueuedBytes,
+        writer: Arc<LinkWriter<WriteHalf<T>>>,
+        wake: Receiver<()>,
         (events, budget): (&Sender<Input<R>>, &InputBudget),
     ) {
         let Self { tcp, ws, .. } = self;
         let ws = Arc::new(Mutex::new(ws));
         let (rd, wr) = tcp.split();
+        writer.install(ws.clone(), wr);
         let (kick_tx, kick_rx) = async_channel::bounded(1);
         let (writer_alive, writer_gone) = async_channel::bounded::<()>(1);
-        rt.spawn(Box::pin(write_loop(rt.clone(), wr, ws.clone(), cmds, queued, kick_rx, writer_alive)));
+        rt.spawn(Box::pin(write_loop(rt.clone(), writer, wake, kick_rx, writer_alive)));
         let error = read_loop(rd, &ws, link, (events, budget), &kick_tx, &writer_gone).await;
         drop(kick_tx);
         let _ = events.send(Input::LinkClosed(link, error)).await;
@@ -185,48 +406,39 @@ fn take_messages(ws: &SharedWs) -> (Vec<Vec<u8>>, Option<ActrError>) {
     }
 }
 
-/// Writes batches until the loop drops the frame sender, the socket fails,
-/// or the reader ends.
+/// Finishes what the node task could not write at once, and writes the
+/// reader's control frames, until the node task drops the link (then closes
+/// gracefully), a write fails, or the reader ends.
 async fn write_loop<R: Runtime, Wr: AsyncWrite + Unpin>(
     rt: R,
-    mut wr: Wr,
-    ws: SharedWs,
-    cmds: Receiver<LinkCmd>,
-    queued: QueuedBytes,
+    writer: Arc<LinkWriter<Wr>>,
+    wake: Receiver<()>,
     kick: Receiver<()>,
     _alive: Sender<()>,
 ) {
+    // The first pass writes the messages sent before the socket opened.
+    let mut closing = false;
+    let mut reader_gone = false;
     loop {
-        let (bytes, closing, reader_gone) = match select(pin!(cmds.recv()), pin!(kick.recv())).await {
-            Either::Left((Ok(first), _)) => (encode_batch(&ws, first, &cmds, &queued), false, false),
-            Either::Left((Err(_), _)) => (encode_close(&ws), true, false),
-            Either::Right((kicked, _)) => (lock(&ws).take_output(), false, kicked.is_err()),
-        };
-        if !write_step(&rt, &mut wr, &kick, &bytes, closing, reader_gone).await {
+        if closing {
+            writer.start_close();
+        }
+        if poll_fn(|cx| writer.poll_out(cx)).await.is_err() || reader_gone {
             return;
+        }
+        if closing {
+            poll_fn(|cx| writer.poll_close(cx)).await;
+            let reader_done = async { while kick.recv().await.is_ok() {} };
+            let _ = select(pin!(reader_done), rt.sleep(CLOSE_LINGER)).await;
+            return;
+        }
+        match select(pin!(wake.recv()), pin!(kick.recv())).await {
+            Either::Left((Ok(()), _)) => {}
+            Either::Left((Err(_), _)) => closing = true,
+            Either::Right((kicked, _)) => reader_gone = kicked.is_err(),
         }
     }
 }
 
-/// Encodes `first` and whatever else is queued, up to one batch.
-fn encode_batch(ws: &SharedWs, first: LinkCmd, cmds: &Receiver<LinkCmd>, queued: &QueuedBytes) -> Vec<u8> {
-    let mut ws = lock(ws);
-    let mut next = Some(first);
-    let mut count = 0;
-    while let Some(cmd) = next.take() {
-        match cmd {
-            LinkCmd::Send(bytes) => {
-                release(queued, bytes.len());
-                if let Err(e) = ws.send(bytes) {
-                    tracing::debug!("direct frame not sent: {e}");
-                }
-            }
-            LinkCmd::SetMaxMessage(max) => ws.set_max_message(max),
-        }
-        count += 1;
-        if count < WRITE_BATCH {
-            next = cmds.try_recv().ok();
-        }
-    }
-    ws.take_output()
-}
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,178 @@
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use futures::io::AsyncWrite;
+
+use super::*;
+
+const MAX: usize = 64 * 1024 * 1024;
+
+/// A socket that takes at most `room` bytes until given more.
+#[derive(Clone, Default)]
+struct Socket(Arc<Mutex<SocketState>>);
+
+#[derive(Default)]
+struct SocketState {
+    taken: Vec<u8>,
+    room: usize,
+    broken: bool,
+}
+
+impl Socket {
+    fn with_room(room: usize) -> Self {
+        let socket = Self::default();
+        socket.0.lock().unwrap().room = room;
+        socket
+    }
+
+    fn give(&self, room: usize) {
+        self.0.lock().unwrap().room += room;
+    }
+
+    fn taken(&self) -> usize {
+        self.0.lock().unwrap().taken.len()
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let mut s = self.0.lock().unwrap();
+        if s.broken {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        let n = s.room.min(buf.len());
+        if n == 0 {
+            return Poll::Pending;
+        }
+        s.room -= n;
+        s.taken.extend_from_slice(&buf[..n]);
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// An open client codec (the link's) and the server codec reading it.
+fn open_pair() -> (SharedWs, WsCodec) {
+    let mut client = WsCodec::client("ws://127.0.0.1:7480/link", MAX).unwrap();
+    let mut server = WsCodec::server(MAX).unwrap();
+    for _ in 0..8 {
+        let up = client.take_output();
+        let down = server.take_output();
+        if !up.is_empty() {
+            server.receive(&up).unwrap();
+        }
+        if !down.is_empty() {
+            client.receive(&down).unwrap();
+        }
+    }
+    assert!(client.is_open() && server.is_open());
+    (Arc::new(Mutex::new(client)), server)
+}
+
+/// Every message the peer reads from what `socket` took.
+fn read_by_peer(socket: &Socket, peer: &mut WsCodec) -> Vec<Vec<u8>> {
+    let bytes = std::mem::take(&mut socket.0.lock().unwrap().taken);
+    peer.receive(&bytes).unwrap();
+    let mut got = Vec::new();
+    while let Some(m) = peer.next_message().unwrap() {
+        got.push(m);
+    }
+    got
+}
+
+fn opened(socket: &Socket) -> (LinkEnd<Socket>, Receiver<()>, WsCodec) {
+    let (end, wake) = LinkEnd::new();
+    let (ws, peer) = open_pair();
+    end.writer.install(ws, socket.clone());
+    (end, wake, peer)
+}
+
+fn writer_pass(end: &LinkEnd<Socket>) -> Poll<Result<(), ()>> {
+    end.writer.poll_out(&mut Context::from_waker(Waker::noop()))
+}
+
+#[test]
+fn the_node_task_writes_a_message_itself_when_the_socket_takes_it() {
+    let socket = Socket::with_room(usize::MAX);
+    let (end, wake, mut peer) = opened(&socket);
+    end.send(b"one".to_vec()).unwrap();
+    // Written on the spot: the writer task was not woken.
+    assert!(wake.try_recv().is_err());
+    assert_eq!(read_by_peer(&socket, &mut peer), vec![b"one".to_vec()]);
+}
+
+#[test]
+fn what_the_socket_does_not_take_is_left_to_the_writer_task_in_order() {
+    let socket = Socket::with_room(4);
+    let (end, wake, mut peer) = opened(&socket);
+    end.send(vec![1; 100]).unwrap();
+    assert!(wake.try_recv().is_ok(), "the writer task is woken for the rest");
+    assert_eq!(socket.taken(), 4);
+    // While bytes wait, the node task appends and leaves the socket alone.
+    end.send(vec![2; 10]).unwrap();
+    assert_eq!(socket.taken(), 4);
+    socket.give(usize::MAX / 2);
+    assert_eq!(writer_pass(&end), Poll::Ready(Ok(())));
+    assert_eq!(read_by_peer(&socket, &mut peer), vec![vec![1; 100], vec![2; 10]]);
+    // Idle again: the node task writes the next one itself.
+    end.send(vec![3; 10]).unwrap();
+    assert!(wake.try_recv().is_err());
+    assert_eq!(read_by_peer(&socket, &mut peer), vec![vec![3; 10]]);
+}
+
+#[test]
+fn messages_sent_before_the_socket_opens_leave_first() {
+    let socket = Socket::with_room(usize::MAX);
+    let (end, wake) = LinkEnd::new();
+    end.send(b"early".to_vec()).unwrap();
+    assert!(wake.try_recv().is_err(), "nothing to wake before the socket opens");
+    let (ws, mut peer) = open_pair();
+    end.writer.install(ws, socket.clone());
+    end.send(b"late".to_vec()).unwrap();
+    assert_eq!(socket.taken(), 0, "the writer task's first pass writes the early ones");
+    assert_eq!(writer_pass(&end), Poll::Ready(Ok(())));
+    assert_eq!(read_by_peer(&socket, &mut peer), vec![b"early".to_vec(), b"late".to_vec()]);
+}
+
+#[test]
+fn a_link_that_does_not_drain_refuses_past_its_byte_bound() {
+    let socket = Socket::with_room(0);
+    let (end, _wake, _peer) = opened(&socket);
+    let big = MAX_LINK_QUEUE_BYTES / 2 + 1;
+    end.send(vec![0; big]).unwrap();
+    let refused = end.send(vec![0; big]);
+    assert!(matches!(refused, Err(ActrError::ResourceExhausted(_))), "{refused:?}");
+    // Once the socket took the first message, the second fits.
+    socket.give(usize::MAX / 2);
+    assert_eq!(writer_pass(&end), Poll::Ready(Ok(())));
+    end.send(vec![0; big]).unwrap();
+}
+
+#[test]
+fn a_link_refuses_past_its_message_bound() {
+    let socket = Socket::with_room(0);
+    let (end, _wake, _peer) = opened(&socket);
+    for _ in 0..LINK_QUEUE {
+        end.send(vec![1]).unwrap();
+    }
+    assert!(matches!(end.send(vec![1]), Err(ActrError::ResourceExhausted(_))));
+}
+
+#[test]
+fn a_failed_write_closes_the_link_for_later_sends() {
+    let socket = Socket::with_room(0);
+    socket.0.lock().unwrap().broken = true;
+    let (end, wake, _peer) = opened(&socket);
+    end.send(vec![1]).unwrap();
+    assert!(wake.try_recv().is_ok(), "the writer task is woken to end");
+    assert_eq!(writer_pass(&end), Poll::Ready(Err(())));
+    assert!(matches!(end.send(vec![1]), Err(ActrError::Unavailable(_))));
+}
