@@ -8,9 +8,13 @@
 //!    the hub's next deadline.
 //! 2. Hand it to the hub with [`Runtime::now`].
 //! 3. Drain [`NodeHub::poll_output`]: AIS calls go to the blocking pool,
-//!    signaling frames and link messages to their socket tasks, commands to
-//!    WebRTC connection tasks, deliveries to the workload (handlers run on
-//!    the node's mailbox worker, never on this task), answers to their callers.
+//!    signaling frames to their socket tasks, commands to WebRTC connection
+//!    tasks, deliveries to the workload (handlers run on the node's mailbox
+//!    worker, never on this task), answers to their callers. Link messages
+//!    are framed into their link's buffer.
+//! 4. After a burst of inputs (at most [`MAX_BURST`]), write each link's
+//!    buffer to its socket without waiting: one write for the burst. What a
+//!    socket does not take at once is left to that link's writer task.
 //!
 //! Socket tasks are byte pumps (see [`crate::wire::signaling_socket`] and
 //! [`crate::wire::link_pump`]); WebRTC connection tasks move datagrams and
@@ -81,6 +85,8 @@ struct Running<R: Runtime> {
     parts: NodeTask<R>,
     conns: BTreeMap<ConnId, Sender<SocketCmd>>,
     links: BTreeMap<LinkId, LinkQueue<R>>,
+    /// Links with messages queued in this burst, written at its end.
+    unflushed: Vec<LinkId>,
     rtcs: BTreeMap<RtcId, (Sender<RtcCmd>, RpcQueue)>,
     sink: Option<Arc<dyn Dispatch<R>>>,
     rtc: Option<Arc<RtcWire<R>>>,
@@ -104,6 +110,7 @@ impl<R: Runtime> NodeTask<R> {
             parts: self,
             conns: BTreeMap::new(),
             links: BTreeMap::new(),
+            unflushed: Vec::new(),
             rtcs: BTreeMap::new(),
             sink: None,
             rtc: None,
@@ -129,6 +136,7 @@ impl<R: Runtime> NodeTask<R> {
                 let Some(wake) = state.try_next() else { break };
                 state.on_wake(wake);
             }
+            state.flush_links();
         }
         state.finish();
     }
@@ -156,6 +164,16 @@ impl<R: Runtime> Running<R> {
             self.parts.hub.handle_timeout(now);
         }
         self.drain();
+    }
+
+    /// Writes what this burst queued on each link: one socket write for
+    /// all of a link's messages.
+    fn flush_links(&mut self) {
+        for link in std::mem::take(&mut self.unflushed) {
+            if let Some(queue) = self.links.get(&link) {
+                queue.flush();
+            }
+        }
     }
 
     fn try_next(&mut self) -> Option<Wake<R>> {
@@ -394,11 +412,15 @@ impl<R: Runtime> Running<R> {
             }
             LinkOutput::Send { link, bytes } => {
                 let Some(queue) = self.links.get(&link) else { return };
-                if let Err(e) = queue.send(bytes) {
-                    // A peer that does not read cannot grow this node's memory: the link closes.
-                    self.stalled_links += 1;
-                    self.links.remove(&link);
-                    self.parts.hub.handle_link_closed(self.parts.rt.now(), link, e);
+                match queue.send(bytes) {
+                    Ok(true) => self.unflushed.push(link),
+                    Ok(false) => {}
+                    Err(e) => {
+                        // A peer that does not read cannot grow this node's memory: the link closes.
+                        self.stalled_links += 1;
+                        self.links.remove(&link);
+                        self.parts.hub.handle_link_closed(self.parts.rt.now(), link, e);
+                    }
                 }
             }
             LinkOutput::Authenticated { link, max_message } => {

@@ -33,9 +33,16 @@ impl<R: Runtime> std::fmt::Debug for LinkQueue<R> {
 }
 
 impl<R: Runtime> LinkQueue<R> {
-    /// Sends one message; a full queue (in count or bytes) is a stalled link.
-    pub fn send(&self, message: Vec<u8>) -> Result<(), ActrError> {
+    /// Queues one message for the next [`LinkQueue::flush`]; `Ok(true)` if
+    /// the link had nothing queued for it. A full queue (in count or bytes)
+    /// is a stalled link.
+    pub fn send(&self, message: Vec<u8>) -> Result<bool, ActrError> {
         self.0.send(message)
+    }
+
+    /// Writes what is queued, as far as the socket takes it without waiting.
+    pub fn flush(&self) {
+        self.0.flush();
     }
 
     /// The hello verified: larger messages may come.

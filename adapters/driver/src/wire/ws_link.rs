@@ -2,10 +2,12 @@
 //! exchange in the setting-up task, then a reader (that same task) and a
 //! writer task.
 //!
-//! Writes do not wait for a task hop: the node task frames each message and
-//! writes it to the socket itself, without blocking ([`LinkWriter::send`]).
-//! Only what the socket does not take at once is left to the link's writer
-//! task, which finishes it when the socket is writable. Every byte goes
+//! Writes do not wait for a task hop: the node task frames each message
+//! ([`LinkWriter::send`]) and, once per burst of inputs, writes what it
+//! framed to the socket itself, without blocking ([`LinkWriter::flush`]):
+//! one write for all the messages of a burst. Only what the socket does not
+//! take at once is left to the link's writer task, which finishes it when
+//! the socket is writable. Every byte goes
 //! through one buffer under one lock, so frames leave in the order the node
 //! task sent them, whoever writes them.
 //!
@@ -71,6 +73,11 @@ struct WriterState<W> {
     max_message: Option<usize>,
     /// A write failed: the link is over and the writer task ends.
     failed: bool,
+    /// Messages were queued since the node task last flushed.
+    unflushed: bool,
+    /// The writer task is on the bytes: woken for them, or waiting for
+    /// the socket to take them.
+    writer_owns: bool,
 }
 
 impl<W> LinkWriter<W> {
@@ -121,13 +128,15 @@ impl<W: AsyncWrite + Unpin> LinkWriter<W> {
             messages: 0,
             max_message: None,
             failed: false,
+            unflushed: false,
+            writer_owns: false,
         };
         Self { state: Mutex::new(state) }
     }
 
-    /// Queues `message` and writes what the socket takes now, without
-    /// waiting. `Ok(true)` means bytes are left for the writer task; a full
-    /// queue (in messages or bytes) is a peer that does not read.
+    /// Queues `message`, framed once the socket is open; [`LinkWriter::flush`]
+    /// writes it. Returns whether the link had nothing unflushed before. A
+    /// full queue (in messages or bytes) is a peer that does not read.
     pub fn send(&self, message: Vec<u8>) -> Result<bool, ActrError> {
         let mut s = self.lock();
         if s.failed {
@@ -151,16 +160,24 @@ impl<W: AsyncWrite + Unpin> LinkWriter<W> {
         if let Err(e) = lock(ws).send(message) {
             tracing::debug!("direct frame not sent: {e}");
         }
-        // While bytes wait, the writer task is on them (it was woken, or it
-        // waits for the socket with its own waker, which a poll here would
-        // replace): append and leave them to it.
-        let idle = s.written == s.out.len();
         s.take_codec_output();
-        if !idle {
-            return Ok(false);
+        Ok(!std::mem::replace(&mut s.unflushed, true))
+    }
+
+    /// Writes what is queued as far as the socket takes it now, without
+    /// waiting. Returns whether the writer task must finish the job. While
+    /// the writer task waits for the socket (with its own waker, which a
+    /// poll here would replace), this leaves the bytes to it.
+    pub fn flush(&self) -> bool {
+        let mut s = self.lock();
+        s.unflushed = false;
+        if s.open.is_none() || s.writer_owns || s.written == s.out.len() {
+            return false;
         }
         let mut cx = Context::from_waker(Waker::noop());
-        Ok(!matches!(s.poll_write_out(&mut cx), Poll::Ready(Ok(()))))
+        let done = matches!(s.poll_write_out(&mut cx), Poll::Ready(Ok(())));
+        s.writer_owns = !done;
+        !done
     }
 
     /// Raises the largest message the peer may send, now or once the socket opens.
@@ -195,7 +212,9 @@ impl<W: AsyncWrite + Unpin> LinkWriter<W> {
     fn poll_out(&self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
         let mut s = self.lock();
         s.take_codec_output();
-        s.poll_write_out(cx)
+        let polled = s.poll_write_out(cx);
+        s.writer_owns = polled.is_pending();
+        polled
     }
 
     /// Starts the closing handshake after what is queued.
@@ -260,13 +279,19 @@ impl<W: AsyncWrite + Unpin> LinkEnd<W> {
         (Self { writer: Arc::new(LinkWriter::new()), wake }, woken)
     }
 
-    /// Sends `message`; what the socket does not take at once goes to the writer task.
-    pub fn send(&self, message: Vec<u8>) -> Result<(), ActrError> {
-        if self.writer.send(message)? {
+    /// Queues `message`; `Ok(true)` if the link needs a [`LinkEnd::flush`]
+    /// it was not yet due.
+    pub fn send(&self, message: Vec<u8>) -> Result<bool, ActrError> {
+        self.writer.send(message)
+    }
+
+    /// Writes what is queued; what the socket does not take at once goes to
+    /// the writer task.
+    pub fn flush(&self) {
+        if self.writer.flush() {
             // Full means a wake is already pending.
             let _ = self.wake.try_send(());
         }
-        Ok(())
     }
 }
 

@@ -8,7 +8,8 @@ use super::*;
 
 const MAX: usize = 64 * 1024 * 1024;
 
-/// A socket that takes at most `room` bytes until given more.
+/// A socket that takes at most `room` bytes until given more, and counts
+/// the writes that took bytes.
 #[derive(Clone, Default)]
 struct Socket(Arc<Mutex<SocketState>>);
 
@@ -17,6 +18,7 @@ struct SocketState {
     taken: Vec<u8>,
     room: usize,
     broken: bool,
+    writes: usize,
 }
 
 impl Socket {
@@ -46,6 +48,7 @@ impl AsyncWrite for Socket {
             return Poll::Pending;
         }
         s.room -= n;
+        s.writes += 1;
         s.taken.extend_from_slice(&buf[..n]);
         Poll::Ready(Ok(n))
     }
@@ -99,46 +102,80 @@ fn writer_pass(end: &LinkEnd<Socket>) -> Poll<Result<(), ()>> {
     end.writer.poll_out(&mut Context::from_waker(Waker::noop()))
 }
 
+/// What the node task does for one message: queue it, then flush.
+fn send_now(end: &LinkEnd<Socket>, message: Vec<u8>) {
+    end.send(message).unwrap();
+    end.flush();
+}
+
 #[test]
 fn the_node_task_writes_a_message_itself_when_the_socket_takes_it() {
     let socket = Socket::with_room(usize::MAX);
     let (end, wake, mut peer) = opened(&socket);
-    end.send(b"one".to_vec()).unwrap();
+    assert!(end.send(b"one".to_vec()).unwrap(), "the first message makes the link due a flush");
+    assert_eq!(socket.taken(), 0, "nothing is written before the flush");
+    end.flush();
     // Written on the spot: the writer task was not woken.
     assert!(wake.try_recv().is_err());
     assert_eq!(read_by_peer(&socket, &mut peer), vec![b"one".to_vec()]);
 }
 
 #[test]
+fn the_messages_of_one_burst_leave_in_one_write() {
+    let socket = Socket::with_room(usize::MAX);
+    let (end, _wake, mut peer) = opened(&socket);
+    assert!(end.send(b"one".to_vec()).unwrap());
+    assert!(!end.send(b"two".to_vec()).unwrap(), "already due a flush");
+    assert!(!end.send(b"three".to_vec()).unwrap());
+    end.flush();
+    assert_eq!(socket.0.lock().unwrap().writes, 1);
+    assert_eq!(read_by_peer(&socket, &mut peer), vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+}
+
+#[test]
 fn what_the_socket_does_not_take_is_left_to_the_writer_task_in_order() {
     let socket = Socket::with_room(4);
     let (end, wake, mut peer) = opened(&socket);
-    end.send(vec![1; 100]).unwrap();
+    send_now(&end, vec![1; 100]);
     assert!(wake.try_recv().is_ok(), "the writer task is woken for the rest");
     assert_eq!(socket.taken(), 4);
-    // While bytes wait, the node task appends and leaves the socket alone.
-    end.send(vec![2; 10]).unwrap();
+    // While the writer task is on it, the node task queues and leaves the socket alone.
+    send_now(&end, vec![2; 10]);
     assert_eq!(socket.taken(), 4);
+    assert!(wake.try_recv().is_err(), "woken once");
     socket.give(usize::MAX / 2);
     assert_eq!(writer_pass(&end), Poll::Ready(Ok(())));
     assert_eq!(read_by_peer(&socket, &mut peer), vec![vec![1; 100], vec![2; 10]]);
-    // Idle again: the node task writes the next one itself.
-    end.send(vec![3; 10]).unwrap();
+    // Done: the node task writes the next one itself.
+    send_now(&end, vec![3; 10]);
     assert!(wake.try_recv().is_err());
     assert_eq!(read_by_peer(&socket, &mut peer), vec![vec![3; 10]]);
+}
+
+#[test]
+fn while_the_writer_task_waits_for_the_socket_the_node_task_does_not_poll_it() {
+    let socket = Socket::with_room(0);
+    let (end, _wake, mut peer) = opened(&socket);
+    end.send(vec![1; 10]).unwrap();
+    // The writer task (woken by the reader for a pong, say) finds the socket full.
+    assert!(writer_pass(&end).is_pending());
+    socket.give(usize::MAX / 2);
+    send_now(&end, vec![2; 10]);
+    assert_eq!(socket.taken(), 0, "the writer task owns the socket's waker");
+    assert_eq!(writer_pass(&end), Poll::Ready(Ok(())));
+    assert_eq!(read_by_peer(&socket, &mut peer), vec![vec![1; 10], vec![2; 10]]);
 }
 
 #[test]
 fn messages_sent_before_the_socket_opens_leave_first() {
     let socket = Socket::with_room(usize::MAX);
     let (end, wake) = LinkEnd::new();
-    end.send(b"early".to_vec()).unwrap();
+    send_now(&end, b"early".to_vec());
     assert!(wake.try_recv().is_err(), "nothing to wake before the socket opens");
     let (ws, mut peer) = open_pair();
     end.writer.install(ws, socket.clone());
-    end.send(b"late".to_vec()).unwrap();
-    assert_eq!(socket.taken(), 0, "the writer task's first pass writes the early ones");
-    assert_eq!(writer_pass(&end), Poll::Ready(Ok(())));
+    assert_eq!(writer_pass(&end), Poll::Ready(Ok(())), "the writer task's first pass");
+    send_now(&end, b"late".to_vec());
     assert_eq!(read_by_peer(&socket, &mut peer), vec![b"early".to_vec(), b"late".to_vec()]);
 }
 
@@ -147,13 +184,13 @@ fn a_link_that_does_not_drain_refuses_past_its_byte_bound() {
     let socket = Socket::with_room(0);
     let (end, _wake, _peer) = opened(&socket);
     let big = MAX_LINK_QUEUE_BYTES / 2 + 1;
-    end.send(vec![0; big]).unwrap();
+    send_now(&end, vec![0; big]);
     let refused = end.send(vec![0; big]);
     assert!(matches!(refused, Err(ActrError::ResourceExhausted(_))), "{refused:?}");
     // Once the socket took the first message, the second fits.
     socket.give(usize::MAX / 2);
     assert_eq!(writer_pass(&end), Poll::Ready(Ok(())));
-    end.send(vec![0; big]).unwrap();
+    send_now(&end, vec![0; big]);
 }
 
 #[test]
@@ -161,7 +198,7 @@ fn a_link_refuses_past_its_message_bound() {
     let socket = Socket::with_room(0);
     let (end, _wake, _peer) = opened(&socket);
     for _ in 0..LINK_QUEUE {
-        end.send(vec![1]).unwrap();
+        send_now(&end, vec![1]);
     }
     assert!(matches!(end.send(vec![1]), Err(ActrError::ResourceExhausted(_))));
 }
@@ -171,7 +208,7 @@ fn a_failed_write_closes_the_link_for_later_sends() {
     let socket = Socket::with_room(0);
     socket.0.lock().unwrap().broken = true;
     let (end, wake, _peer) = opened(&socket);
-    end.send(vec![1]).unwrap();
+    send_now(&end, vec![1]);
     assert!(wake.try_recv().is_ok(), "the writer task is woken to end");
     assert_eq!(writer_pass(&end), Poll::Ready(Err(())));
     assert!(matches!(end.send(vec![1]), Err(ActrError::Unavailable(_))));
