@@ -172,77 +172,18 @@ pub enum LogLevel {
     Trace,
 }
 
-/// Byte fields as one length and the bytes (postcard's form of a `Vec<u8>`
-/// either way), so that they are copied whole rather than one element at a
-/// time: inside an interpreted guest that is the difference between a
-/// memcpy and a loop of serde calls per byte.
-pub mod bytes {
-    use serde::de::{SeqAccess, Visitor};
-    use serde::{Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(v)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        d.deserialize_byte_buf(BytesVisitor)
-    }
-
-    pub(super) struct BytesVisitor;
-
-    impl<'de> Visitor<'de> for BytesVisitor {
-        type Value = Vec<u8>;
-
-        fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-            f.write_str("bytes")
-        }
-
-        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-            Ok(v.to_vec())
-        }
-
-        fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-            Ok(v)
-        }
-
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-            while let Some(b) = seq.next_element()? {
-                out.push(b);
-            }
-            Ok(out)
-        }
-    }
-
-    /// A borrowed byte field, for the other helpers.
-    pub(super) struct Ref<'a>(pub &'a [u8]);
-
-    impl serde::Serialize for Ref<'_> {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.serialize_bytes(self.0)
-        }
-    }
-
-    /// An owned byte field, for the other helpers.
-    pub(super) struct Owned(pub Vec<u8>);
-
-    impl<'de> serde::Deserialize<'de> for Owned {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Owned, D::Error> {
-            d.deserialize_byte_buf(BytesVisitor).map(Owned)
-        }
-    }
-}
+pub use crate::wire::bytes;
 
 /// `Option<Vec<u8>>` with the bytes as in [`bytes`].
 mod opt_bytes {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-        v.as_deref().map(super::bytes::Ref).serialize(s)
+        v.as_deref().map(crate::wire::bytes::Ref).serialize(s)
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-        Ok(Option::<super::bytes::Owned>::deserialize(d)?.map(|o| o.0))
+        Ok(Option::<crate::wire::bytes::Owned>::deserialize(d)?.map(|o| o.0))
     }
 }
 
@@ -256,20 +197,20 @@ mod result_bytes {
     #[derive(Serialize)]
     #[serde(rename = "Result")]
     enum Ref<'a> {
-        Ok(super::bytes::Ref<'a>),
+        Ok(crate::wire::bytes::Ref<'a>),
         Err(&'a ActrError),
     }
 
     #[derive(Deserialize)]
     #[serde(rename = "Result")]
     enum Owned {
-        Ok(super::bytes::Owned),
+        Ok(crate::wire::bytes::Owned),
         Err(ActrError),
     }
 
     pub fn serialize<S: Serializer>(v: &Result<Vec<u8>, ActrError>, s: S) -> Result<S::Ok, S::Error> {
         match v {
-            Ok(b) => Ref::Ok(super::bytes::Ref(b)),
+            Ok(b) => Ref::Ok(crate::wire::bytes::Ref(b)),
             Err(e) => Ref::Err(e),
         }
         .serialize(s)

@@ -63,7 +63,7 @@ impl From<PlatformError> for crate::ActrError {
 pub enum KvOp {
     Set {
         key: String,
-        #[serde(with = "crate::abi::bytes")]
+        #[serde(with = "crate::wire::bytes")]
         value: Vec<u8>,
     },
     Delete {

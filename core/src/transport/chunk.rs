@@ -27,6 +27,7 @@ pub struct DataChunk {
     pub stream_id: u64,
     /// 0 for the first chunk of the stream, then one more per chunk.
     pub sequence: u64,
+    #[serde(with = "crate::wire::bytes")]
     pub payload: Vec<u8>,
     /// This is the stream's last chunk.
     pub end: bool,

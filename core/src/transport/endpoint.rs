@@ -85,7 +85,10 @@ struct CallState {
     attempts: u32,
 }
 
-type DedupKey = (ActrId, u64);
+/// The request id first: entries of one caller then differ at the first
+/// field, and a lookup compares the caller's id (three strings) only on the
+/// entry that matches.
+type DedupKey = (u64, ActrId);
 
 /// Calls out, dispatch in, for one actor.
 #[derive(Debug)]
@@ -236,7 +239,7 @@ impl RpcEndpoint {
                 Err(_) => return,
             },
         };
-        let key = (inbound.caller.clone(), inbound.envelope.request_id);
+        let key = (inbound.envelope.request_id, inbound.caller.clone());
         let waiters = self.dedup.complete(now, &key, bytes.clone(), bytes.len());
         for _ in 0..=waiters.len() {
             self.push_response(&inbound.caller, inbound.envelope.request_id, bytes.clone());
@@ -297,7 +300,7 @@ impl RpcEndpoint {
             }
             return;
         }
-        let key = (from.clone(), env.request_id);
+        let key = (env.request_id, from.clone());
         let verdict = match env.direction {
             Direction::Tell => self.dedup.on_tell(now, key, Vec::new()),
             _ => self.dedup.on_request(now, key, ()),

@@ -32,6 +32,7 @@ pub struct RpcEnvelope {
     pub direction: Direction,
     /// `package.Service.Method`, or a fast-path key for streams.
     pub route_key: String,
+    #[serde(with = "crate::wire::bytes")]
     pub payload: Vec<u8>,
     /// A system-level failure; `payload` is empty when set.
     pub error: Option<ErrorReply>,
