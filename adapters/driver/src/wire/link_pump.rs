@@ -4,8 +4,10 @@
 //! Hellos, deadlines and what a link means are the hub's: dropping a link's
 //! [`LinkQueue`] closes it at any point, handshake included.
 //!
-//! Every link's writer queue is bounded in messages and in bytes: a peer
-//! that does not read fills it, and the next send closes the link.
+//! The node task frames and writes a link's messages itself (see
+//! [`crate::wire::ws_link`]). What waits unwritten is bounded in messages
+//! and in bytes: a peer that does not read fills it, and the next send
+//! closes the link.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};

@@ -7,8 +7,9 @@
 //!   over the runtime's TCP stream);
 //! - WebSocket framing shared by the server socket and direct links:
 //!   [`ws_codec`] (tungstenite over in-memory buffers) and [`ws_pump`];
-//! - direct links to other nodes: [`link_pump`] (dial, accept, the bounded
-//!   writer queue) over [`ws_link`] (one link's socket);
+//! - direct links to other nodes: [`link_pump`] (dial, accept, the node
+//!   task's end of a link) over [`ws_link`] (one link's socket, written by
+//!   the node task through a bounded buffer);
 //! - WebRTC: [`webrtc`] (`RtcPeer`, the str0m bridge), driven per connection
 //!   by [`rtc_link`], with what all of a node's connections share in
 //!   [`rtc_wire`] and latency-first stream chunks in [`rtc_streams`].
