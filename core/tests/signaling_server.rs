@@ -354,9 +354,12 @@ fn messages_over_the_rate_are_refused_then_the_sender_is_closed() {
         assert!(matches!(w.recv(1).as_slice(), [ServerMsg::Reply { result: Ok(ServerReply::Pong), .. }]));
     }
     w.send(1, &ping(&alice, 3));
+    // Refused under the request's id: the caller's request fails at once.
     match w.recv(1).as_slice() {
-        [ServerMsg::Error(e)] => assert!(matches!(ActrError::from(e.clone()), ActrError::ResourceExhausted(_))),
-        other => panic!("expected a rate-limit error, got {other:?}"),
+        [ServerMsg::Reply { id: 3, result: Err(e) }] => {
+            assert!(matches!(ActrError::from(e.clone()), ActrError::ResourceExhausted(_)))
+        }
+        other => panic!("expected a rate-limit error for request 3, got {other:?}"),
     }
     // A client that waits is served again.
     let later = Instant::ZERO + Duration::from_millis(100);

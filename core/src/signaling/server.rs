@@ -299,7 +299,17 @@ impl SignalingServer {
                     "rate limit: {} messages per second, bursts of {}",
                     limit.per_second, limit.burst
                 ));
-                self.send(conn, &ServerMsg::Error(err_reply(&e)));
+                // A refused request is answered under its id, so the caller
+                // fails at once instead of waiting for its deadline. Only
+                // refused frames are decoded for that: the decode is bounded
+                // by the frame size and nothing else is done with them.
+                let refused = match decode_message::<ClientMsg>(bytes, MAX_SIGNALING_FRAME) {
+                    Ok(ClientMsg::Signed { body: ClientBody::Request { id, .. }, .. }) => {
+                        ServerMsg::Reply { id, result: Err(err_reply(&e)) }
+                    }
+                    _ => ServerMsg::Error(err_reply(&e)),
+                };
+                self.send(conn, &refused);
                 return;
             }
             RateVerdict::Exhausted => {

@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use actr_cli::serve::{ServeConfig, ServeHandle};
 use actr_core::ais::{AisReply, AisRequest, RegisterRequest};
+use actr_core::signaling::RateLimit;
 use actr_core::{ActrType, Realm};
 use actr_driver::{AisHttpClient, NodeConfig, NodeEvent, Runtime, SignalingHandle, SignalingNode, with_deadline};
 use futures::StreamExt;
@@ -58,8 +59,11 @@ const WAIT: Duration = Duration::from_secs(120);
 fn main() {
     let dir = std::env::temp_dir().join(format!("actr-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let server = ServeHandle::start(ServeConfig::new("127.0.0.1:0".parse().expect("addr"), dir.clone()))
-        .expect("actr serve starts");
+    let mut config = ServeConfig::new("127.0.0.1:0".parse().expect("addr"), dir.clone());
+    // The rows time signaling round trips back to back, far over the
+    // per-connection rate a deployment allows (the limiter has its own tests).
+    config.signaling.rate = RateLimit { burst: 1 << 24, per_second: 1 << 24, ..RateLimit::default() };
+    let server = ServeHandle::start(config).expect("actr serve starts");
     let url = format!("http://{}", server.local_addr());
     println!("actr-bench: actr serve on {url}, {} build", if cfg!(debug_assertions) { "debug" } else { "release" });
 
