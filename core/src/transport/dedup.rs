@@ -114,10 +114,12 @@ impl<K: Ord + Clone, R: Clone, W> DedupCache<K, R, W> {
     /// returns the duplicates waiting for it. Older finished results make
     /// room when the stored bytes would pass `max_bytes`.
     pub fn complete(&mut self, now: Instant, key: &K, result: R, weight: usize) -> Vec<W> {
-        if !self.entries.contains_key(key) {
-            return Vec::new();
+        if self.bytes + weight > self.config.max_bytes {
+            if !self.entries.contains_key(key) {
+                return Vec::new();
+            }
+            while self.bytes + weight > self.config.max_bytes && self.evict_finished(Some(key)) {}
         }
-        while self.bytes + weight > self.config.max_bytes && self.evict_finished(Some(key)) {}
         let Some(e) = self.entries.get_mut(key) else { return Vec::new() };
         let state = std::mem::replace(&mut e.state, State::Done(result));
         e.expires = now + self.config.ttl;
@@ -146,12 +148,25 @@ impl<K: Ord + Clone, R: Clone, W> DedupCache<K, R, W> {
     }
 
     fn insert(&mut self, now: Instant, key: K, state: State<R, W>) {
+        // Forgotten entries leave their place in `order` behind; past twice
+        // the capacity those places are dropped, so `order` stays bounded
+        // however many requests are forgotten.
+        if self.order.len() >= 2 * self.config.capacity.max(1) {
+            let entries = &self.entries;
+            self.order.retain(|(_, k)| entries.contains_key(k));
+        }
         self.order.push_back((now, key.clone()));
         self.entries.insert(key, Entry { state, expires: now + self.config.ttl, weight: 0 });
     }
 
     fn expire(&mut self, now: Instant) {
-        while let Some((_, key)) = self.order.front() {
+        // An entry expires a TTL after it finished, so no earlier than a TTL
+        // after it arrived: while the oldest is younger, nothing is due and
+        // no lookup is needed.
+        while let Some((arrived, key)) = self.order.front() {
+            if *arrived + self.config.ttl > now {
+                break;
+            }
             match self.entries.get(key) {
                 Some(e) if e.expires > now || matches!(e.state, State::Running { .. }) => break,
                 Some(_) => {
@@ -241,6 +256,22 @@ mod tests {
         assert_eq!(c.on_request(Instant::ZERO, 1, 2).unwrap(), DedupVerdict::Drop);
         assert_eq!(c.forget(&1), vec![1]);
         assert_eq!(c.on_request(Instant::ZERO, 1, 3).unwrap(), DedupVerdict::Run);
+    }
+
+    #[test]
+    fn forgotten_requests_do_not_grow_the_order_queue() {
+        let config = DedupConfig { capacity: 8, ..DedupConfig::default() };
+        let mut cache = Cache::new(config);
+        let t = Instant::ZERO;
+        // A long-running request at the front, then many refused (forgotten) ones.
+        assert_eq!(cache.on_request(t, 0, 0).unwrap(), DedupVerdict::Run);
+        for key in 1..10_000 {
+            assert_eq!(cache.on_request(t, key, 0).unwrap(), DedupVerdict::Run);
+            cache.forget(&key);
+        }
+        assert!(cache.order.len() <= 2 * 8, "{} places kept", cache.order.len());
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.on_request(t, 0, 1).unwrap(), DedupVerdict::Joined, "the running one is still known");
     }
 
     #[test]
