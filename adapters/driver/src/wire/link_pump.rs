@@ -59,7 +59,7 @@ impl<R: Runtime> LinkQueue<R> {
         let task_rt = rt.clone();
         rt.spawn(Box::pin(async move {
             let rt = task_rt;
-            let opened = until_closed(&wake, open(&rt, &address)).await;
+            let opened = until_closed(&wake.dropped, open(&rt, &address)).await;
             let stream = match opened {
                 Ok(stream) => stream,
                 Err(error) => return drop(events.send(Input::LinkClosed(link, error)).await),
@@ -81,7 +81,7 @@ impl<R: Runtime> LinkQueue<R> {
             let rt = task_rt;
             // Until the hello verifies, a connection may send no more than a
             // hello's worth of bytes.
-            let stream = match until_closed(&wake, WsStream::server(tcp, MAX_HELLO)).await {
+            let stream = match until_closed(&wake.dropped, WsStream::server(tcp, MAX_HELLO)).await {
                 Ok(stream) => stream,
                 Err(error) => return drop(events.send(Input::LinkClosed(link, error)).await),
             };
@@ -95,13 +95,12 @@ impl<R: Runtime> LinkQueue<R> {
     }
 }
 
-/// Runs `step` unless the node task drops the link first. (Nothing wakes
-/// the writer before the socket opens: what is sent waits in its buffer.)
+/// Runs `step` unless the node task drops the link first.
 async fn until_closed<T>(
-    cmds: &Receiver<()>,
+    dropped: &Receiver<()>,
     step: impl Future<Output = Result<T, ActrError>>,
 ) -> Result<T, ActrError> {
-    match select(pin!(step), pin!(cmds.recv())).await {
+    match select(pin!(step), pin!(dropped.recv())).await {
         Either::Left((done, _)) => done,
         Either::Right(_) => Err(ActrError::Unavailable("direct link closed during its handshake".into())),
     }

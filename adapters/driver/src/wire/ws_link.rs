@@ -29,7 +29,7 @@ use async_channel::{Receiver, Sender};
 use futures::future::{Either, poll_fn, select};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
 
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Sleeper};
 use crate::task::io::{Input, InputBudget};
 use crate::wire::ws_codec::WsCodec;
 use crate::wire::ws_pump::{CLOSE_LINGER, SharedWs, lock};
@@ -266,17 +266,27 @@ impl<W: AsyncWrite + Unpin> WriterState<W> {
     }
 }
 
-/// The node task's end of one link: its writer, and the wake whose sender
-/// closes the link when dropped.
+/// The node task's end of one link: its writer, the writer task's wake,
+/// and a sender that is never used: dropping the end closes the link.
 pub(crate) struct LinkEnd<W> {
     pub writer: Arc<LinkWriter<W>>,
     pub wake: Sender<()>,
+    _open: Sender<()>,
+}
+
+/// The link task's side of a [`LinkEnd`].
+pub(crate) struct LinkWake {
+    /// Bytes are left for the writer task.
+    pub kicks: Receiver<()>,
+    /// Ends (with an error) once the node task dropped the link.
+    pub dropped: Receiver<()>,
 }
 
 impl<W: AsyncWrite + Unpin> LinkEnd<W> {
-    pub fn new() -> (Self, Receiver<()>) {
-        let (wake, woken) = async_channel::bounded(1);
-        (Self { writer: Arc::new(LinkWriter::new()), wake }, woken)
+    pub fn new() -> (Self, LinkWake) {
+        let (wake, kicks) = async_channel::bounded(1);
+        let (open, dropped) = async_channel::bounded(1);
+        (Self { writer: Arc::new(LinkWriter::new()), wake, _open: open }, LinkWake { kicks, dropped })
     }
 
     /// Queues `message`; `Ok(true)` if the link needs a [`LinkEnd::flush`]
@@ -363,7 +373,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> WsStream<T> {
         rt: &R,
         link: LinkId,
         writer: Arc<LinkWriter<WriteHalf<T>>>,
-        wake: Receiver<()>,
+        wake: LinkWake,
         (events, budget): (&Sender<Input<R>>, &InputBudget),
     ) {
         let Self { tcp, ws, .. } = self;
@@ -434,10 +444,15 @@ fn take_messages(ws: &SharedWs) -> (Vec<Vec<u8>>, Option<ActrError>) {
 /// Finishes what the node task could not write at once, and writes the
 /// reader's control frames, until the node task drops the link (then closes
 /// gracefully), a write fails, or the reader ends.
-async fn write_loop<R: Runtime, Wr: AsyncWrite + Unpin>(
-    rt: R,
+///
+/// A socket the peer does not read holds the writer only until the node
+/// task drops the link (its write and idle deadlines do) and then
+/// [`CLOSE_LINGER`]: the writer ends, so does the reader, and the socket
+/// and its buffer are freed.
+async fn write_loop<Wr: AsyncWrite + Unpin>(
+    timer: impl Sleeper,
     writer: Arc<LinkWriter<Wr>>,
-    wake: Receiver<()>,
+    wake: LinkWake,
     kick: Receiver<()>,
     _alive: Sender<()>,
 ) {
@@ -448,16 +463,25 @@ async fn write_loop<R: Runtime, Wr: AsyncWrite + Unpin>(
         if closing {
             writer.start_close();
         }
-        if poll_fn(|cx| writer.poll_out(cx)).await.is_err() || reader_gone {
+        let flushed = poll_fn(|cx| writer.poll_out(cx));
+        let given_up = async {
+            let _ = wake.dropped.recv().await;
+            timer.sleep(CLOSE_LINGER).await;
+        };
+        match select(pin!(flushed), pin!(given_up)).await {
+            Either::Left((Ok(()), _)) => {}
+            Either::Left((Err(()), _)) | Either::Right(_) => return,
+        }
+        if reader_gone {
             return;
         }
         if closing {
             poll_fn(|cx| writer.poll_close(cx)).await;
             let reader_done = async { while kick.recv().await.is_ok() {} };
-            let _ = select(pin!(reader_done), rt.sleep(CLOSE_LINGER)).await;
+            let _ = select(pin!(reader_done), timer.sleep(CLOSE_LINGER)).await;
             return;
         }
-        match select(pin!(wake.recv()), pin!(kick.recv())).await {
+        match select(pin!(wake.kicks.recv()), pin!(kick.recv())).await {
             Either::Left((Ok(()), _)) => {}
             Either::Left((Err(_), _)) => closing = true,
             Either::Right((kicked, _)) => reader_gone = kicked.is_err(),

@@ -91,7 +91,7 @@ fn read_by_peer(socket: &Socket, peer: &mut WsCodec) -> Vec<Vec<u8>> {
     got
 }
 
-fn opened(socket: &Socket) -> (LinkEnd<Socket>, Receiver<()>, WsCodec) {
+fn opened(socket: &Socket) -> (LinkEnd<Socket>, LinkWake, WsCodec) {
     let (end, wake) = LinkEnd::new();
     let (ws, peer) = open_pair();
     end.writer.install(ws, socket.clone());
@@ -116,7 +116,7 @@ fn the_node_task_writes_a_message_itself_when_the_socket_takes_it() {
     assert_eq!(socket.taken(), 0, "nothing is written before the flush");
     end.flush();
     // Written on the spot: the writer task was not woken.
-    assert!(wake.try_recv().is_err());
+    assert!(wake.kicks.try_recv().is_err());
     assert_eq!(read_by_peer(&socket, &mut peer), vec![b"one".to_vec()]);
 }
 
@@ -137,18 +137,18 @@ fn what_the_socket_does_not_take_is_left_to_the_writer_task_in_order() {
     let socket = Socket::with_room(4);
     let (end, wake, mut peer) = opened(&socket);
     send_now(&end, vec![1; 100]);
-    assert!(wake.try_recv().is_ok(), "the writer task is woken for the rest");
+    assert!(wake.kicks.try_recv().is_ok(), "the writer task is woken for the rest");
     assert_eq!(socket.taken(), 4);
     // While the writer task is on it, the node task queues and leaves the socket alone.
     send_now(&end, vec![2; 10]);
     assert_eq!(socket.taken(), 4);
-    assert!(wake.try_recv().is_err(), "woken once");
+    assert!(wake.kicks.try_recv().is_err(), "woken once");
     socket.give(usize::MAX / 2);
     assert_eq!(writer_pass(&end), Poll::Ready(Ok(())));
     assert_eq!(read_by_peer(&socket, &mut peer), vec![vec![1; 100], vec![2; 10]]);
     // Done: the node task writes the next one itself.
     send_now(&end, vec![3; 10]);
-    assert!(wake.try_recv().is_err());
+    assert!(wake.kicks.try_recv().is_err());
     assert_eq!(read_by_peer(&socket, &mut peer), vec![vec![3; 10]]);
 }
 
@@ -171,7 +171,7 @@ fn messages_sent_before_the_socket_opens_leave_first() {
     let socket = Socket::with_room(usize::MAX);
     let (end, wake) = LinkEnd::new();
     send_now(&end, b"early".to_vec());
-    assert!(wake.try_recv().is_err(), "nothing to wake before the socket opens");
+    assert!(wake.kicks.try_recv().is_err(), "nothing to wake before the socket opens");
     let (ws, mut peer) = open_pair();
     end.writer.install(ws, socket.clone());
     assert_eq!(writer_pass(&end), Poll::Ready(Ok(())), "the writer task's first pass");
@@ -209,7 +209,41 @@ fn a_failed_write_closes_the_link_for_later_sends() {
     socket.0.lock().unwrap().broken = true;
     let (end, wake, _peer) = opened(&socket);
     send_now(&end, vec![1]);
-    assert!(wake.try_recv().is_ok(), "the writer task is woken to end");
+    assert!(wake.kicks.try_recv().is_ok(), "the writer task is woken to end");
     assert_eq!(writer_pass(&end), Poll::Ready(Err(())));
     assert!(matches!(end.send(vec![1]), Err(ActrError::Unavailable(_))));
+}
+
+/// A timer whose sleeps end when the test says so.
+struct ManualTimer(Receiver<()>);
+
+impl Sleeper for ManualTimer {
+    fn sleep(&self, _: std::time::Duration) -> futures::future::BoxFuture<'static, ()> {
+        let fired = self.0.clone();
+        Box::pin(async move {
+            let _ = fired.recv().await;
+        })
+    }
+}
+
+#[test]
+fn a_writer_stuck_on_a_socket_nobody_reads_ends_once_the_link_is_dropped_and_the_linger_passed() {
+    use futures::task::LocalSpawnExt;
+    let socket = Socket::with_room(0);
+    let (end, wake, _peer) = opened(&socket);
+    let (fire, fired) = async_channel::bounded(1);
+    let (_kick_tx, kick_rx) = async_channel::bounded(1);
+    let (alive, writer_gone) = async_channel::bounded::<()>(1);
+    let mut pool = futures::executor::LocalPool::new();
+    pool.spawner().spawn_local(write_loop(ManualTimer(fired), end.writer.clone(), wake, kick_rx, alive)).unwrap();
+    send_now(&end, vec![7; 1000]);
+    pool.run_until_stalled();
+    assert!(!writer_gone.is_closed(), "the writer waits for the socket");
+    drop(end);
+    pool.run_until_stalled();
+    assert!(!writer_gone.is_closed(), "a dropped link gets the linger to flush");
+    fire.try_send(()).unwrap();
+    pool.run_until_stalled();
+    assert!(writer_gone.is_closed(), "then the writer ends, and with it the reader");
+    assert_eq!(socket.taken(), 0);
 }
