@@ -46,7 +46,7 @@ use crate::wire::link_pump::LinkQueue;
 use crate::wire::rtc_link::{self, RpcQueue, RtcCmd};
 use crate::wire::rtc_wire::RtcWire;
 use crate::wire::server_address::ServerAddress;
-use crate::wire::signaling_socket::{ConnectionTask, SOCKET_QUEUE, SocketCmd};
+use crate::wire::signaling_socket::{ConnectionTask, SocketCmd, SocketQueue};
 
 /// Most tasks waiting in `wait_connected` or `wait_registered` at once.
 const MAX_WAITERS: usize = 64;
@@ -83,7 +83,7 @@ pub(crate) struct NodeTask<R: Runtime> {
 /// What the task keeps beyond the hub.
 struct Running<R: Runtime> {
     parts: NodeTask<R>,
-    conns: BTreeMap<ConnId, Sender<SocketCmd>>,
+    conns: BTreeMap<ConnId, SocketQueue>,
     links: BTreeMap<LinkId, LinkQueue<R>>,
     /// Links with messages queued in this burst, written at its end.
     unflushed: Vec<LinkId>,
@@ -371,8 +371,8 @@ impl<R: Runtime> Running<R> {
     fn on_transmit(&mut self, transmit: ClientTransmit) {
         match transmit {
             ClientTransmit::Connect { conn } => {
-                let (tx, rx) = async_channel::bounded(SOCKET_QUEUE);
-                self.conns.insert(conn, tx);
+                let (queue, rx, dropped) = SocketQueue::new();
+                self.conns.insert(conn, queue);
                 ConnectionTask {
                     rt: self.parts.rt.clone(),
                     conn,
@@ -381,6 +381,7 @@ impl<R: Runtime> Running<R> {
                     report: self.parts.inputs_tx.clone(),
                     budget: self.parts.budget.clone(),
                     outbound: rx,
+                    dropped,
                 }
                 .spawn();
             }

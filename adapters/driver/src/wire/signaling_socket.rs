@@ -44,6 +44,29 @@ pub(crate) enum SocketCmd {
     Close,
 }
 
+/// The node task's end of one signaling socket: its command queue, and a
+/// sender never used whose drop tells a writer stuck on a server that does
+/// not read to give up (after [`crate::wire::ws_pump::CLOSE_LINGER`]).
+#[derive(Debug)]
+pub(crate) struct SocketQueue {
+    tx: Sender<SocketCmd>,
+    _open: Sender<()>,
+}
+
+impl SocketQueue {
+    /// The queue, and the socket task's ends of it: commands, and the
+    /// channel that ends when the queue is dropped.
+    pub fn new() -> (Self, Receiver<SocketCmd>, Receiver<()>) {
+        let (tx, outbound) = async_channel::bounded(SOCKET_QUEUE);
+        let (open, dropped) = async_channel::bounded(1);
+        (Self { tx, _open: open }, outbound, dropped)
+    }
+
+    pub fn try_send(&self, cmd: SocketCmd) -> Result<(), async_channel::TrySendError<SocketCmd>> {
+        self.tx.try_send(cmd)
+    }
+}
+
 /// Everything one connection attempt needs.
 #[derive(Debug)]
 pub(crate) struct ConnectionTask<R: Runtime> {
@@ -56,6 +79,8 @@ pub(crate) struct ConnectionTask<R: Runtime> {
     /// Bounds the bytes of frames waiting in the node task's input queue.
     pub budget: InputBudget,
     pub outbound: Receiver<SocketCmd>,
+    /// Ends when the node task drops the socket's queue.
+    pub dropped: Receiver<()>,
 }
 
 impl<R: Runtime> ConnectionTask<R> {
@@ -65,7 +90,7 @@ impl<R: Runtime> ConnectionTask<R> {
     }
 
     async fn run(self) {
-        let Self { rt, conn, server, tls, report, budget, outbound } = self;
+        let Self { rt, conn, server, tls, report, budget, outbound, dropped } = self;
         // The deadline is the signaling client's (a core timer): when it
         // passes, the node task drops this socket's queue and the attempt ends.
         let established = match select(pin!(establish(&rt, &server, tls)), pin!(outbound.recv())).await {
@@ -83,7 +108,7 @@ impl<R: Runtime> ConnectionTask<R> {
         let (rd, wr) = tcp.split();
         let (kick_tx, kick_rx) = async_channel::bounded(1);
         let (writer_alive, writer_gone) = async_channel::bounded::<()>(1);
-        let writer = write_loop(rt.clone(), wr, ws.clone(), outbound, kick_rx, writer_alive);
+        let writer = write_loop(rt.clone(), wr, ws.clone(), (outbound, dropped), kick_rx, writer_alive);
         rt.spawn(Box::pin(writer));
         read_loop(rd, &ws, conn, (&report, &budget), &kick_tx, &writer_gone).await;
         drop(kick_tx);
@@ -227,7 +252,7 @@ async fn write_loop<R: Runtime, Wr: AsyncWrite + Unpin>(
     rt: R,
     mut wr: Wr,
     ws: SharedWs,
-    outbound: Receiver<SocketCmd>,
+    (outbound, dropped): (Receiver<SocketCmd>, Receiver<()>),
     kick: Receiver<()>,
     _alive: Sender<()>,
 ) {
@@ -244,7 +269,7 @@ async fn write_loop<R: Runtime, Wr: AsyncWrite + Unpin>(
             WriterWake::Cmd(None) => (encode_close(&ws), true, false),
             WriterWake::Kick(alive) => (lock(&ws).take_output(), false, !alive),
         };
-        if !write_step(&rt, &mut wr, &kick, &bytes, closing, reader_gone).await {
+        if !write_step(&rt, &mut wr, (&kick, &dropped), &bytes, closing, reader_gone).await {
             return;
         }
     }
