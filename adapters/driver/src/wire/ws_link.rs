@@ -17,6 +17,7 @@
 //! task's queue, which slows a fast peer down) and ends with exactly one
 //! [`Input::LinkClosed`].
 
+use std::collections::VecDeque;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -67,8 +68,8 @@ struct WriterState<W> {
     /// Framed bytes the socket has not taken yet, from `written` on.
     out: Vec<u8>,
     written: usize,
-    /// Messages sent since `out` was last empty.
-    messages: usize,
+    /// Where each framed message not yet written whole ends in `out`.
+    ends: VecDeque<usize>,
     /// Set by the hub once the hello verified; applied when the socket opens.
     max_message: Option<usize>,
     /// A write failed: the link is over and the writer task ends.
@@ -105,15 +106,22 @@ impl<W> WriterState<W> {
 
     /// Moves whatever the codec has to send (frames, pongs, a close) into `out`.
     fn take_codec_output(&mut self) {
-        if let Some((ws, _)) = &self.open {
-            let bytes = lock(ws).take_output();
-            if self.written == self.out.len() {
-                self.out = bytes;
-                self.written = 0;
-            } else {
-                self.out.extend_from_slice(&bytes);
-            }
+        let Some((ws, _)) = &self.open else { return };
+        let bytes = lock(ws).take_output();
+        if self.written == self.out.len() {
+            self.out = bytes;
+            self.written = 0;
+            self.ends.clear();
+            return;
         }
+        // A socket that keeps taking part of the buffer never empties it:
+        // drop the written half so `out` stays within the bytes that wait.
+        if self.written >= self.out.len() / 2 {
+            let written = std::mem::take(&mut self.written);
+            self.out.drain(..written);
+            self.ends.iter_mut().for_each(|end| *end -= written);
+        }
+        self.out.extend_from_slice(&bytes);
     }
 }
 
@@ -125,7 +133,7 @@ impl<W: AsyncWrite + Unpin> LinkWriter<W> {
             open: None,
             out: Vec::new(),
             written: 0,
-            messages: 0,
+            ends: VecDeque::new(),
             max_message: None,
             failed: false,
             unflushed: false,
@@ -148,10 +156,9 @@ impl<W: AsyncWrite + Unpin> LinkWriter<W> {
                 "{queued} bytes wait on the link: the peer does not read"
             )));
         }
-        if s.messages >= LINK_QUEUE {
+        if s.early.len() + s.ends.len() >= LINK_QUEUE {
             return Err(ActrError::ResourceExhausted("the link's send queue is full".into()));
         }
-        s.messages += 1;
         let Some((ws, _)) = &s.open else {
             s.early_bytes += message.len();
             s.early.push(message);
@@ -161,6 +168,8 @@ impl<W: AsyncWrite + Unpin> LinkWriter<W> {
             tracing::debug!("direct frame not sent: {e}");
         }
         s.take_codec_output();
+        let end = s.out.len();
+        s.ends.push_back(end);
         Ok(!std::mem::replace(&mut s.unflushed, true))
     }
 
@@ -192,11 +201,13 @@ impl<W: AsyncWrite + Unpin> LinkWriter<W> {
     /// The WebSocket is open: frames what was sent before.
     fn install(&self, ws: SharedWs, wr: W) {
         let mut s = self.lock();
+        let early;
         {
             let mut codec = lock(&ws);
             if let Some(max) = s.max_message.take() {
                 codec.set_max_message(max);
             }
+            early = s.early.len();
             for message in std::mem::take(&mut s.early) {
                 if let Err(e) = codec.send(message) {
                     tracing::debug!("direct frame not sent: {e}");
@@ -206,6 +217,9 @@ impl<W: AsyncWrite + Unpin> LinkWriter<W> {
         s.early_bytes = 0;
         s.open = Some((ws, wr));
         s.take_codec_output();
+        // The early messages leave in one piece; each counts until it has.
+        let (count, end) = (early, s.out.len());
+        s.ends.extend(std::iter::repeat_n(end, count));
     }
 
     /// Writes everything queued (and what the codec has), then flushes.
@@ -247,13 +261,18 @@ impl<W: AsyncWrite + Unpin> WriterState<W> {
                     *failed = true;
                     return Poll::Ready(Err(()));
                 }
-                Poll::Ready(Ok(n)) => *written += n,
+                Poll::Ready(Ok(n)) => {
+                    *written += n;
+                    while self.ends.front().is_some_and(|end| end <= written) {
+                        self.ends.pop_front();
+                    }
+                }
                 Poll::Pending => return Poll::Pending,
             }
         }
         out.clear();
         *written = 0;
-        self.messages = 0;
+        self.ends.clear();
         // A plain TCP stream flushes at once; anything else may hold bytes.
         match Pin::new(wr).poll_flush(cx) {
             Poll::Ready(Ok(())) => Poll::Ready(Ok(())),

@@ -247,3 +247,37 @@ fn a_writer_stuck_on_a_socket_nobody_reads_ends_once_the_link_is_dropped_and_the
     assert!(writer_gone.is_closed(), "then the writer ends, and with it the reader");
     assert_eq!(socket.taken(), 0);
 }
+
+#[test]
+fn a_socket_that_keeps_taking_part_of_the_buffer_neither_stalls_the_link_nor_grows_it() {
+    let socket = Socket::with_room(0);
+    let (end, _wake, mut peer) = opened(&socket);
+    send_now(&end, vec![0; 100]);
+    // Each round the peer takes 100 bytes while 100 more (and a frame
+    // header) are sent: the buffer never empties, for far more messages
+    // than the link's message bound.
+    for i in 1..=2 * LINK_QUEUE as u32 {
+        end.send(i.to_be_bytes().repeat(25)).unwrap();
+        end.flush();
+        socket.give(100);
+        assert!(writer_pass(&end).is_pending());
+    }
+    {
+        let s = end.writer.lock();
+        assert!(s.ends.len() < LINK_QUEUE / 4, "{} messages counted as waiting", s.ends.len());
+        assert!(
+            s.out.len() < 4 * s.queued_bytes().max(1024),
+            "buffer {} for {} waiting",
+            s.out.len(),
+            s.queued_bytes()
+        );
+    }
+    socket.give(usize::MAX / 2);
+    assert_eq!(writer_pass(&end), Poll::Ready(Ok(())));
+    let got = read_by_peer(&socket, &mut peer);
+    assert_eq!(got.len(), 1 + 2 * LINK_QUEUE);
+    assert_eq!(got[0], vec![0; 100]);
+    for (i, message) in got[1..].iter().enumerate() {
+        assert_eq!(message, &(i as u32 + 1).to_be_bytes().repeat(25), "message {i} in order");
+    }
+}
