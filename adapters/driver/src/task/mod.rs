@@ -42,7 +42,7 @@ use crate::runtime::Runtime;
 use crate::signaling::events::{NodeEvent, NodeStats};
 use crate::task::io::{Command, ConnReport, Dispatch, Inlet, Input, InputBudget, MediaOp};
 use crate::wire::ais_http::AisHttpClient;
-use crate::wire::link_pump::LinkQueue;
+use crate::wire::link_pump::{self, LinkQueue};
 use crate::wire::rtc_link::{self, RpcQueue, RtcCmd};
 use crate::wire::rtc_wire::RtcWire;
 use crate::wire::server_address::ServerAddress;
@@ -293,7 +293,7 @@ impl<R: Runtime> Running<R> {
             }
             Input::Accepted(tcp, from) => match hub.handle_link_accepted(now, from.ip()) {
                 Ok(link) => {
-                    let queue = LinkQueue::accept(&self.parts.rt, link, tcp, self.inlet());
+                    let queue = link_pump::accept(&self.parts.rt, link, tcp, self.inlet());
                     self.links.insert(link, queue);
                 }
                 Err(e) => tracing::debug!(%from, "direct connection refused: {e}"),
@@ -408,7 +408,7 @@ impl<R: Runtime> Running<R> {
     fn on_link(&mut self, out: LinkOutput) {
         match out {
             LinkOutput::Dial { link, peer: _, address } => {
-                let queue = LinkQueue::dial(&self.parts.rt, link, address, self.inlet());
+                let queue = link_pump::dial(&self.parts.rt, link, address, self.inlet());
                 self.links.insert(link, queue);
             }
             LinkOutput::Send { link, bytes } => {

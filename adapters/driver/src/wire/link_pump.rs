@@ -23,84 +23,57 @@ use futures::io::WriteHalf;
 use crate::runtime::{Runtime, run_blocking};
 use crate::task::io::{Inlet, Input};
 use crate::wire::ws_link::{LinkEnd, WsStream};
+use crate::wire::ws_pump::Dropped;
 
-/// The node task's end of one link: it writes through it without a hop;
-/// dropping it closes the link.
-pub(crate) struct LinkQueue<R: Runtime>(LinkEnd<WriteHalf<R::Tcp>>);
+/// The node task's end of one link: it writes through it without a hop
+/// ([`LinkEnd`]); dropping it closes the link.
+pub(crate) type LinkQueue<R> = LinkEnd<WriteHalf<<R as Runtime>::Tcp>>;
 
-impl<R: Runtime> std::fmt::Debug for LinkQueue<R> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.writer.fmt(f)
-    }
+/// Dials `address` for link `link`; reports `LinkUp` then pumps.
+pub(crate) fn dial<R: Runtime>(rt: &R, link: LinkId, address: String, (events, budget): Inlet<R>) -> LinkQueue<R> {
+    let (end, wake) = LinkEnd::new();
+    let writer = end.writer.clone();
+    let task_rt = rt.clone();
+    rt.spawn(Box::pin(async move {
+        let rt = task_rt;
+        let opened = until_closed(&wake.dropped, open(&rt, &address)).await;
+        let stream = match opened {
+            Ok(stream) => stream,
+            Err(error) => return drop(events.send(Input::LinkClosed(link, error)).await),
+        };
+        if events.send(Input::LinkUp(link)).await.is_err() {
+            return stream.close().await;
+        }
+        stream.run(&rt, link, writer, wake, (&events, &budget)).await;
+    }));
+    end
 }
 
-impl<R: Runtime> LinkQueue<R> {
-    /// Queues one message for the next [`LinkQueue::flush`]; `Ok(true)` if
-    /// the link had nothing queued for it. A full queue (in count or bytes)
-    /// is a stalled link.
-    pub fn send(&self, message: Vec<u8>) -> Result<bool, ActrError> {
-        self.0.send(message)
-    }
-
-    /// Writes what is queued, as far as the socket takes it without waiting.
-    pub fn flush(&self) {
-        self.0.flush();
-    }
-
-    /// The hello verified: larger messages may come.
-    pub fn set_max_message(&self, max_message: usize) {
-        self.0.writer.set_max_message(max_message);
-    }
-
-    /// Dials `address` for link `link`; reports `LinkUp` then pumps.
-    pub fn dial(rt: &R, link: LinkId, address: String, (events, budget): Inlet<R>) -> Self {
-        let (end, wake) = LinkEnd::new();
-        let writer = end.writer.clone();
-        let task_rt = rt.clone();
-        rt.spawn(Box::pin(async move {
-            let rt = task_rt;
-            let opened = until_closed(&wake.dropped, open(&rt, &address)).await;
-            let stream = match opened {
-                Ok(stream) => stream,
-                Err(error) => return drop(events.send(Input::LinkClosed(link, error)).await),
-            };
-            if events.send(Input::LinkUp(link)).await.is_err() {
-                return stream.close().await;
-            }
-            stream.run(&rt, link, writer, wake, (&events, &budget)).await;
-        }));
-        Self(end)
-    }
-
-    /// Serves an accepted connection as link `link`.
-    pub fn accept(rt: &R, link: LinkId, tcp: R::Tcp, (events, budget): Inlet<R>) -> Self {
-        let (end, wake) = LinkEnd::new();
-        let writer = end.writer.clone();
-        let task_rt = rt.clone();
-        rt.spawn(Box::pin(async move {
-            let rt = task_rt;
-            // Until the hello verifies, a connection may send no more than a
-            // hello's worth of bytes.
-            let stream = match until_closed(&wake.dropped, WsStream::server(tcp, MAX_HELLO)).await {
-                Ok(stream) => stream,
-                Err(error) => return drop(events.send(Input::LinkClosed(link, error)).await),
-            };
-            // The hub challenges the dialer once the WebSocket is up.
-            if events.send(Input::LinkUp(link)).await.is_err() {
-                return stream.close().await;
-            }
-            stream.run(&rt, link, writer, wake, (&events, &budget)).await;
-        }));
-        Self(end)
-    }
+/// Serves an accepted connection as link `link`.
+pub(crate) fn accept<R: Runtime>(rt: &R, link: LinkId, tcp: R::Tcp, (events, budget): Inlet<R>) -> LinkQueue<R> {
+    let (end, wake) = LinkEnd::new();
+    let writer = end.writer.clone();
+    let task_rt = rt.clone();
+    rt.spawn(Box::pin(async move {
+        let rt = task_rt;
+        // Until the hello verifies, a connection may send no more than a
+        // hello's worth of bytes.
+        let stream = match until_closed(&wake.dropped, WsStream::server(tcp, MAX_HELLO)).await {
+            Ok(stream) => stream,
+            Err(error) => return drop(events.send(Input::LinkClosed(link, error)).await),
+        };
+        // The hub challenges the dialer once the WebSocket is up.
+        if events.send(Input::LinkUp(link)).await.is_err() {
+            return stream.close().await;
+        }
+        stream.run(&rt, link, writer, wake, (&events, &budget)).await;
+    }));
+    end
 }
 
 /// Runs `step` unless the node task drops the link first.
-async fn until_closed<T>(
-    dropped: &Receiver<()>,
-    step: impl Future<Output = Result<T, ActrError>>,
-) -> Result<T, ActrError> {
-    match select(pin!(step), pin!(dropped.recv())).await {
+async fn until_closed<T>(dropped: &Dropped, step: impl Future<Output = Result<T, ActrError>>) -> Result<T, ActrError> {
+    match select(pin!(step), pin!(dropped.wait())).await {
         Either::Left((done, _)) => done,
         Either::Right(_) => Err(ActrError::Unavailable("direct link closed during its handshake".into())),
     }

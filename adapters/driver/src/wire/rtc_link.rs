@@ -33,7 +33,14 @@ use crate::task::io::{Inlet, Input, InputBudget, MediaOp};
 use crate::wire::rtc_streams::LatencyInbox;
 use crate::wire::rtc_wire::RtcWire;
 use crate::wire::webrtc::{MediaType, RtcEvent, RtcPeer, SendError};
-use crate::wire::ws_link::{QueuedBytes, release};
+
+/// Bytes waiting in a connection's RPC queue, shared by the node task's
+/// [`RpcQueue`] and the connection task.
+type QueuedBytes = Arc<std::sync::atomic::AtomicUsize>;
+
+fn release(queued: &QueuedBytes, n: usize) {
+    queued.fetch_sub(n, Ordering::Relaxed);
+}
 
 /// Bound of a task's command queue.
 const TASK_COMMANDS: usize = 64;

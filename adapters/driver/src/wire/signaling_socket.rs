@@ -26,7 +26,7 @@ use crate::task::io::{ConnReport, Input, InputBudget};
 use crate::wire::server_address::ServerAddress;
 use crate::wire::tls_stream::{ServerStream, TlsStream};
 use crate::wire::ws_codec::WsCodec;
-use crate::wire::ws_pump::{SharedWs, encode_close, lock, write_step};
+use crate::wire::ws_pump::{Dropped, Holder, SharedWs, drop_signal, encode_close, lock, write_step};
 
 /// Frames queued for one socket. Sized above the core's pending-request
 /// bound, so a full queue means the socket is stalled.
@@ -44,22 +44,22 @@ pub(crate) enum SocketCmd {
     Close,
 }
 
-/// The node task's end of one signaling socket: its command queue, and a
-/// sender never used whose drop tells a writer stuck on a server that does
-/// not read to give up (after [`crate::wire::ws_pump::CLOSE_LINGER`]).
+/// The node task's end of one signaling socket: its command queue, and the
+/// holder whose drop tells a writer stuck on a server that does not read to
+/// give up ([`Dropped::then_linger`]).
 #[derive(Debug)]
 pub(crate) struct SocketQueue {
     tx: Sender<SocketCmd>,
-    _open: Sender<()>,
+    _holder: Holder,
 }
 
 impl SocketQueue {
     /// The queue, and the socket task's ends of it: commands, and the
-    /// channel that ends when the queue is dropped.
-    pub fn new() -> (Self, Receiver<SocketCmd>, Receiver<()>) {
+    /// signal that the queue was dropped.
+    pub fn new() -> (Self, Receiver<SocketCmd>, Dropped) {
         let (tx, outbound) = async_channel::bounded(SOCKET_QUEUE);
-        let (open, dropped) = async_channel::bounded(1);
-        (Self { tx, _open: open }, outbound, dropped)
+        let (holder, dropped) = drop_signal();
+        (Self { tx, _holder: holder }, outbound, dropped)
     }
 
     pub fn try_send(&self, cmd: SocketCmd) -> Result<(), async_channel::TrySendError<SocketCmd>> {
@@ -80,7 +80,7 @@ pub(crate) struct ConnectionTask<R: Runtime> {
     pub budget: InputBudget,
     pub outbound: Receiver<SocketCmd>,
     /// Ends when the node task drops the socket's queue.
-    pub dropped: Receiver<()>,
+    pub dropped: Dropped,
 }
 
 impl<R: Runtime> ConnectionTask<R> {
@@ -252,7 +252,7 @@ async fn write_loop<R: Runtime, Wr: AsyncWrite + Unpin>(
     rt: R,
     mut wr: Wr,
     ws: SharedWs,
-    (outbound, dropped): (Receiver<SocketCmd>, Receiver<()>),
+    (outbound, dropped): (Receiver<SocketCmd>, Dropped),
     kick: Receiver<()>,
     _alive: Sender<()>,
 ) {

@@ -19,7 +19,6 @@
 
 use std::collections::VecDeque;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -33,14 +32,7 @@ use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf}
 use crate::runtime::{Runtime, Sleeper};
 use crate::task::io::{Input, InputBudget};
 use crate::wire::ws_codec::WsCodec;
-use crate::wire::ws_pump::{CLOSE_LINGER, SharedWs, lock};
-
-/// Bytes queued on a writer (a WebRTC connection's RPC queue) and not yet written.
-pub(crate) type QueuedBytes = Arc<AtomicUsize>;
-
-pub(crate) fn release(queued: &QueuedBytes, n: usize) {
-    queued.fetch_sub(n, Ordering::Relaxed);
-}
+use crate::wire::ws_pump::{Dropped, Holder, SharedWs, drop_signal, linger_for_reader, lock};
 
 /// Messages a link may hold unwritten.
 pub(crate) const LINK_QUEUE: usize = 256;
@@ -286,26 +278,32 @@ impl<W: AsyncWrite + Unpin> WriterState<W> {
 }
 
 /// The node task's end of one link: its writer, the writer task's wake,
-/// and a sender that is never used: dropping the end closes the link.
+/// and the holder whose drop closes the link.
+#[derive(Debug)]
 pub(crate) struct LinkEnd<W> {
     pub writer: Arc<LinkWriter<W>>,
-    pub wake: Sender<()>,
-    _open: Sender<()>,
+    wake: Sender<()>,
+    _holder: Holder,
 }
 
 /// The link task's side of a [`LinkEnd`].
 pub(crate) struct LinkWake {
     /// Bytes are left for the writer task.
     pub kicks: Receiver<()>,
-    /// Ends (with an error) once the node task dropped the link.
-    pub dropped: Receiver<()>,
+    /// The node task dropped the link.
+    pub dropped: Dropped,
 }
 
 impl<W: AsyncWrite + Unpin> LinkEnd<W> {
     pub fn new() -> (Self, LinkWake) {
         let (wake, kicks) = async_channel::bounded(1);
-        let (open, dropped) = async_channel::bounded(1);
-        (Self { writer: Arc::new(LinkWriter::new()), wake, _open: open }, LinkWake { kicks, dropped })
+        let (holder, dropped) = drop_signal();
+        (Self { writer: Arc::new(LinkWriter::new()), wake, _holder: holder }, LinkWake { kicks, dropped })
+    }
+
+    /// The hello verified: larger messages may come.
+    pub fn set_max_message(&self, max_message: usize) {
+        self.writer.set_max_message(max_message);
     }
 
     /// Queues `message`; `Ok(true)` if the link needs a [`LinkEnd::flush`]
@@ -466,8 +464,8 @@ fn take_messages(ws: &SharedWs) -> (Vec<Vec<u8>>, Option<ActrError>) {
 ///
 /// A socket the peer does not read holds the writer only until the node
 /// task drops the link (its write and idle deadlines do) and then
-/// [`CLOSE_LINGER`]: the writer ends, so does the reader, and the socket
-/// and its buffer are freed.
+/// [`crate::wire::ws_pump::CLOSE_LINGER`]: the writer ends, so does the
+/// reader, and the socket and its buffer are freed.
 async fn write_loop<Wr: AsyncWrite + Unpin>(
     timer: impl Sleeper,
     writer: Arc<LinkWriter<Wr>>,
@@ -483,11 +481,7 @@ async fn write_loop<Wr: AsyncWrite + Unpin>(
             writer.start_close();
         }
         let flushed = poll_fn(|cx| writer.poll_out(cx));
-        let given_up = async {
-            let _ = wake.dropped.recv().await;
-            timer.sleep(CLOSE_LINGER).await;
-        };
-        match select(pin!(flushed), pin!(given_up)).await {
+        match select(pin!(flushed), pin!(wake.dropped.then_linger(&timer))).await {
             Either::Left((Ok(()), _)) => {}
             Either::Left((Err(()), _)) | Either::Right(_) => return,
         }
@@ -496,8 +490,7 @@ async fn write_loop<Wr: AsyncWrite + Unpin>(
         }
         if closing {
             poll_fn(|cx| writer.poll_close(cx)).await;
-            let reader_done = async { while kick.recv().await.is_ok() {} };
-            let _ = select(pin!(reader_done), timer.sleep(CLOSE_LINGER)).await;
+            linger_for_reader(&kick, &timer).await;
             return;
         }
         match select(pin!(wake.kicks.recv()), pin!(kick.recv())).await {

@@ -5,6 +5,7 @@ use std::task::{Context, Poll, Waker};
 use futures::io::AsyncWrite;
 
 use super::*;
+use crate::test_wakes::ManualTimer;
 
 const MAX: usize = 64 * 1024 * 1024;
 
@@ -214,35 +215,23 @@ fn a_failed_write_closes_the_link_for_later_sends() {
     assert!(matches!(end.send(vec![1]), Err(ActrError::Unavailable(_))));
 }
 
-/// A timer whose sleeps end when the test says so.
-struct ManualTimer(Receiver<()>);
-
-impl Sleeper for ManualTimer {
-    fn sleep(&self, _: std::time::Duration) -> futures::future::BoxFuture<'static, ()> {
-        let fired = self.0.clone();
-        Box::pin(async move {
-            let _ = fired.recv().await;
-        })
-    }
-}
-
 #[test]
 fn a_writer_stuck_on_a_socket_nobody_reads_ends_once_the_link_is_dropped_and_the_linger_passed() {
     use futures::task::LocalSpawnExt;
     let socket = Socket::with_room(0);
     let (end, wake, _peer) = opened(&socket);
-    let (fire, fired) = async_channel::bounded(1);
+    let (timer, fire) = ManualTimer::new();
     let (_kick_tx, kick_rx) = async_channel::bounded(1);
     let (alive, writer_gone) = async_channel::bounded::<()>(1);
     let mut pool = futures::executor::LocalPool::new();
-    pool.spawner().spawn_local(write_loop(ManualTimer(fired), end.writer.clone(), wake, kick_rx, alive)).unwrap();
+    pool.spawner().spawn_local(write_loop(timer, end.writer.clone(), wake, kick_rx, alive)).unwrap();
     send_now(&end, vec![7; 1000]);
     pool.run_until_stalled();
     assert!(!writer_gone.is_closed(), "the writer waits for the socket");
     drop(end);
     pool.run_until_stalled();
     assert!(!writer_gone.is_closed(), "a dropped link gets the linger to flush");
-    fire.try_send(()).unwrap();
+    fire();
     pool.run_until_stalled();
     assert!(writer_gone.is_closed(), "then the writer ends, and with it the reader");
     assert_eq!(socket.taken(), 0);
