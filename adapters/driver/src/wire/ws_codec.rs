@@ -227,6 +227,22 @@ impl WsCodec {
         self.stream().is_some_and(|s| !s.output.is_empty())
     }
 
+    /// Flushes queued messages and moves every byte due on the transport to
+    /// the end of `out`. Into an empty `out` the buffers are swapped, so
+    /// neither side allocates or copies per message.
+    pub fn append_output(&mut self, out: &mut Vec<u8>) {
+        if let State::Open(ws) = &mut self.state {
+            // As in take_output: whatever is buffered is worth sending.
+            let _ = ws.flush();
+        }
+        if let Some(stream) = self.stream_mut() {
+            match out.is_empty() {
+                true => std::mem::swap(out, &mut stream.output),
+                false => out.append(&mut stream.output),
+            }
+        }
+    }
+
     /// Flushes queued messages and returns every byte due on the transport.
     pub fn take_output(&mut self) -> Vec<u8> {
         if let State::Open(ws) = &mut self.state {

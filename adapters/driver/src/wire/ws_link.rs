@@ -38,6 +38,8 @@ use crate::wire::ws_pump::{Dropped, Holder, SharedWs, drop_signal, linger_for_re
 pub(crate) const LINK_QUEUE: usize = 256;
 /// Bytes a link may hold unwritten before the link counts as stalled.
 pub const MAX_LINK_QUEUE_BYTES: usize = 32 * 1024 * 1024;
+/// Capacity a link's write buffer keeps once written out.
+const RETAINED_BUFFER: usize = 64 * 1024;
 /// Largest message on a link: one maximal RPC envelope.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -99,21 +101,18 @@ impl<W> WriterState<W> {
     /// Moves whatever the codec has to send (frames, pongs, a close) into `out`.
     fn take_codec_output(&mut self) {
         let Some((ws, _)) = &self.open else { return };
-        let bytes = lock(ws).take_output();
         if self.written == self.out.len() {
-            self.out = bytes;
+            self.out.clear();
             self.written = 0;
             self.ends.clear();
-            return;
-        }
-        // A socket that keeps taking part of the buffer never empties it:
-        // drop the written half so `out` stays within the bytes that wait.
-        if self.written >= self.out.len() / 2 {
+        } else if self.written >= self.out.len() / 2 {
+            // A socket that keeps taking part of the buffer never empties
+            // it: drop the written half so `out` stays within what waits.
             let written = std::mem::take(&mut self.written);
             self.out.drain(..written);
             self.ends.iter_mut().for_each(|end| *end -= written);
         }
-        self.out.extend_from_slice(&bytes);
+        lock(ws).append_output(&mut self.out);
     }
 }
 
@@ -263,6 +262,10 @@ impl<W: AsyncWrite + Unpin> WriterState<W> {
             }
         }
         out.clear();
+        if out.capacity() > RETAINED_BUFFER {
+            // After a burst of large messages, give the memory back.
+            *out = Vec::new();
+        }
         *written = 0;
         self.ends.clear();
         // A plain TCP stream flushes at once; anything else may hold bytes.

@@ -119,3 +119,16 @@ fn sending_before_the_handshake_is_refused() {
     server.receive_eof();
     assert!(!server.has_output());
 }
+
+#[test]
+fn output_appended_in_pieces_reads_as_the_messages_in_order() {
+    let (mut client, mut server) = open_pair();
+    let mut out = Vec::new();
+    client.send(b"one".to_vec()).unwrap();
+    client.append_output(&mut out); // into an empty buffer: swapped
+    client.send(b"two".to_vec()).unwrap();
+    client.append_output(&mut out); // behind bytes already there: appended
+    assert!(!client.has_output());
+    server.receive(&out).unwrap();
+    assert_eq!(drain(&mut server), vec![b"one".to_vec(), b"two".to_vec()]);
+}
