@@ -55,6 +55,9 @@ struct Entry<R, W> {
     expires: Instant,
     /// Bytes the stored result weighs.
     weight: usize,
+    /// Which place in `order` is this entry's (a forgotten key inserted
+    /// again leaves an older place behind).
+    seq: u64,
 }
 
 /// Dedup table keyed by `K` (caller and request id), storing results `R` and
@@ -63,14 +66,16 @@ struct Entry<R, W> {
 pub struct DedupCache<K: Ord + Clone, R: Clone, W> {
     config: DedupConfig,
     entries: BTreeMap<K, Entry<R, W>>,
-    order: VecDeque<(Instant, K)>,
+    /// Arrival, insertion number and key of each entry, oldest first.
+    order: VecDeque<(Instant, u64, K)>,
+    next_seq: u64,
     /// Sum of the entries' weights.
     bytes: usize,
 }
 
 impl<K: Ord + Clone, R: Clone, W> DedupCache<K, R, W> {
     pub fn new(config: DedupConfig) -> Self {
-        Self { config, entries: BTreeMap::new(), order: VecDeque::new(), bytes: 0 }
+        Self { config, entries: BTreeMap::new(), order: VecDeque::new(), next_seq: 0, bytes: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -149,25 +154,27 @@ impl<K: Ord + Clone, R: Clone, W> DedupCache<K, R, W> {
 
     fn insert(&mut self, now: Instant, key: K, state: State<R, W>) {
         // Forgotten entries leave their place in `order` behind; past twice
-        // the capacity those places are dropped, so `order` stays bounded
-        // however many requests are forgotten.
+        // the capacity those places are dropped, so `order` holds at most
+        // one place per entry after it, however many requests are forgotten.
         if self.order.len() >= 2 * self.config.capacity.max(1) {
             let entries = &self.entries;
-            self.order.retain(|(_, k)| entries.contains_key(k));
+            self.order.retain(|(_, seq, k)| entries.get(k).is_some_and(|e| e.seq == *seq));
         }
-        self.order.push_back((now, key.clone()));
-        self.entries.insert(key, Entry { state, expires: now + self.config.ttl, weight: 0 });
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.order.push_back((now, seq, key.clone()));
+        self.entries.insert(key, Entry { state, expires: now + self.config.ttl, weight: 0, seq });
     }
 
     fn expire(&mut self, now: Instant) {
         // An entry expires a TTL after it finished, so no earlier than a TTL
         // after it arrived: while the oldest is younger, nothing is due and
         // no lookup is needed.
-        while let Some((arrived, key)) = self.order.front() {
+        while let Some((arrived, seq, key)) = self.order.front() {
             if *arrived + self.config.ttl > now {
                 break;
             }
-            match self.entries.get(key) {
+            match self.entries.get(key).filter(|e| e.seq == *seq) {
                 Some(e) if e.expires > now || matches!(e.state, State::Running { .. }) => break,
                 Some(_) => {
                     let key = key.clone();
@@ -192,10 +199,11 @@ impl<K: Ord + Clone, R: Clone, W> DedupCache<K, R, W> {
 
     /// Drops the oldest finished entry (other than `keep`); false if none.
     fn evict_finished(&mut self, keep: Option<&K>) -> bool {
-        let finished =
-            |k: &K| Some(k) != keep && self.entries.get(k).is_some_and(|e| matches!(e.state, State::Done(_)));
-        let victim = self.order.iter().position(|(_, k)| finished(k));
-        let Some((_, key)) = victim.and_then(|i| self.order.remove(i)) else { return false };
+        let finished = |seq: u64, k: &K| {
+            Some(k) != keep && self.entries.get(k).is_some_and(|e| e.seq == seq && matches!(e.state, State::Done(_)))
+        };
+        let victim = self.order.iter().position(|(_, seq, k)| finished(*seq, k));
+        let Some((_, _, key)) = victim.and_then(|i| self.order.remove(i)) else { return false };
         if let Some(e) = self.entries.remove(&key) {
             self.bytes -= e.weight;
         }
@@ -272,6 +280,12 @@ mod tests {
         assert!(cache.order.len() <= 2 * 8, "{} places kept", cache.order.len());
         assert_eq!(cache.len(), 1);
         assert_eq!(cache.on_request(t, 0, 1).unwrap(), DedupVerdict::Joined, "the running one is still known");
+        // The same request refused and retried over and over leaves one place.
+        for _ in 0..10_000 {
+            assert_eq!(cache.on_request(t, 1, 0).unwrap(), DedupVerdict::Run);
+            cache.forget(&1);
+        }
+        assert!(cache.order.len() <= 2 * 8, "{} places kept for one retried key", cache.order.len());
     }
 
     #[test]
